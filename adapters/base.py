@@ -1,0 +1,149 @@
+"""The engine interface every backend implements, and the plain data that crosses it.
+
+Everything here is a msgspec Struct so that requests and events can cross a process boundary
+unchanged: the server talks to engines that run in their own worker process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal, Protocol
+
+import msgspec
+
+FinishReason = Literal["stop", "length", "cancelled"]
+ErrorCode = Literal["context_length_exceeded", "invalid_request", "engine_error", "engine_unavailable"]
+
+
+class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """How a backend runs a model: device, threads, memory and batching settings."""
+
+    device: str = "CPU"
+    # Threads for inference; 0 lets the runtime use every physical core.
+    threads: int = 0
+    performance_hint: str = "LATENCY"
+    kv_cache_precision: str = "u8"
+    # Memory reserved for the KV cache, shared by all concurrent requests.
+    kv_cache_gb: float = 1.0
+    # Upper bound on the context; 0 means the model's own trained context length.
+    context_length: int = 0
+    max_num_seqs: int = 64
+    max_num_batched_tokens: int = 256
+    enable_prefix_caching: bool = True
+    extra_properties: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class ChatMessage(msgspec.Struct, frozen=True):
+    """One turn of a conversation, already reduced to plain text."""
+
+    role: str
+    content: str
+
+
+class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
+    """Decoding settings for one generation."""
+
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    ignore_eos: bool = False
+
+
+class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A request for one sequence of text: chat messages (the engine applies the model's own chat
+    template), a raw text prompt, or prompt token ids."""
+
+    request_id: int
+    params: SamplingParams
+    messages: tuple[ChatMessage, ...] | None = None
+    prompt: str | None = None
+    prompt_ids: tuple[int, ...] | None = None
+
+
+class EngineError(msgspec.Struct, frozen=True):
+    """Why a request failed inside the engine."""
+
+    code: ErrorCode
+    message: str
+
+
+class Delta(msgspec.Struct, frozen=True, kw_only=True):
+    """New output of one request: text since the last delta, tokens it took, and at the end why
+    generation stopped. The first delta of a request carries the prompt's token count."""
+
+    request_id: int
+    text: str = ""
+    tokens: int = 0
+    prompt_tokens: int | None = None
+    finish_reason: FinishReason | None = None
+    error: EngineError | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether this is the last delta of its request."""
+        return self.finish_reason is not None or self.error is not None
+
+
+class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a loaded model is and can do."""
+
+    model_id: str
+    backend: str
+    device: str
+    context_length: int
+    load_seconds: float = 0.0
+
+
+class Backend(Protocol):
+    """A model loaded in the worker process, advanced one batch step at a time."""
+
+    def info(self) -> ModelInfo:
+        """Describe the loaded model."""
+        ...
+
+    def submit(self, request: GenerationRequest) -> list[Delta]:
+        """Queue a request; returns deltas to send at once (an error, or nothing)."""
+        ...
+
+    def cancel(self, request_id: int) -> None:
+        """Stop a request early and free its resources."""
+        ...
+
+    def has_work(self) -> bool:
+        """Whether any request is still running."""
+        ...
+
+    def step(self) -> list[Delta]:
+        """Run one batch step over every running request and return what it produced."""
+        ...
+
+    def close(self) -> None:
+        """Release the model."""
+        ...
+
+
+class Engine(Protocol):
+    """What the server sees: a model that streams deltas for requests, concurrently."""
+
+    info: ModelInfo
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Stream the deltas of one request; closing the iterator cancels the request."""
+        ...
+
+    def next_request_id(self) -> int:
+        """A fresh id for a request to this engine."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """Whether the engine can take requests."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the engine and release its resources."""
+        ...

@@ -1,0 +1,273 @@
+"""OpenVINO GenAI backend: a continuous-batching pipeline advanced one step at a time.
+
+Runs inside a worker process (see `adapters.worker`): `ContinuousBatchingPipeline.step()` holds
+the Python GIL for the whole batch step, so it must not share a process with the HTTP event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from adapters.base import (
+    Delta,
+    EngineError,
+    EngineOptions,
+    FinishReason,
+    GenerationRequest,
+    ModelInfo,
+)
+from adapters.stops import StopMatcher
+from hub.gguf import context_length as gguf_context_length
+from hub.gguf import read_metadata
+from hub.models import ModelSpec
+
+if TYPE_CHECKING:
+    import openvino_genai as ov_genai
+
+log = logging.getLogger(__name__)
+
+_FALLBACK_CONTEXT = 4096
+
+
+def pipeline_properties(options: EngineOptions) -> dict[str, object]:
+    """OpenVINO compile properties for `options` (threads, hints, KV-cache precision)."""
+    properties: dict[str, object] = {"PERFORMANCE_HINT": options.performance_hint}
+    if options.threads > 0:
+        properties["INFERENCE_NUM_THREADS"] = options.threads
+    if options.kv_cache_precision:
+        properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
+    properties.update(options.extra_properties)
+    return properties
+
+
+def create_pipeline(model_path: str, options: EngineOptions) -> ov_genai.ContinuousBatchingPipeline:
+    """Build the continuous-batching pipeline Hearth serves with (also used by the benchmarks)."""
+    import openvino_genai as ov_genai
+
+    scheduler = ov_genai.SchedulerConfig()
+    scheduler.cache_size = max(1, round(options.kv_cache_gb))
+    scheduler.max_num_seqs = options.max_num_seqs
+    scheduler.max_num_batched_tokens = options.max_num_batched_tokens
+    scheduler.dynamic_split_fuse = True
+    scheduler.enable_prefix_caching = options.enable_prefix_caching
+    return ov_genai.ContinuousBatchingPipeline(model_path, scheduler, options.device, pipeline_properties(options))
+
+
+class ModelLimits(NamedTuple):
+    """Sizes read from a model's files."""
+
+    context_length: int
+    vocab_size: int | None
+
+
+def model_limits(spec: ModelSpec) -> ModelLimits:
+    """The trained context length and vocabulary size recorded in the model's files."""
+    if spec.format == "gguf":
+        metadata = read_metadata(spec.path)
+        tokens = metadata.get("tokenizer.ggml.tokens")
+        return ModelLimits(
+            gguf_context_length(metadata) or _FALLBACK_CONTEXT, len(tokens) if isinstance(tokens, list) else None
+        )
+    config_path = Path(spec.path) / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    context = config.get("max_position_embeddings")
+    vocab = config.get("vocab_size")
+    return ModelLimits(
+        context if isinstance(context, int) else _FALLBACK_CONTEXT, vocab if isinstance(vocab, int) else None
+    )
+
+
+class _Running:
+    """One request in flight: its handle, incremental detokenizer and stop matcher."""
+
+    def __init__(
+        self,
+        handle: ov_genai.GenerationHandle,
+        streamer: ov_genai.TextStreamer,
+        pieces: list[str],
+        stops: tuple[str, ...],
+        prompt_tokens: int,
+    ) -> None:
+        self.handle = handle
+        self.streamer = streamer
+        self.pieces = pieces
+        self.stopper = StopMatcher(stops)
+        self.prompt_tokens: int | None = prompt_tokens
+        self.finish: FinishReason = "stop"
+
+    def take_text(self) -> str:
+        text = "".join(self.pieces)
+        self.pieces.clear()
+        return self.stopper.feed(text)
+
+
+class OpenVINOBackend:
+    """A model served by OpenVINO GenAI's continuous-batching pipeline."""
+
+    def __init__(self, spec: ModelSpec, options: EngineOptions) -> None:
+        import openvino
+        import openvino_genai as ov_genai
+
+        self._ov = ov_genai
+        self._tensor = openvino.Tensor
+        started = time.monotonic()
+        self._pipe = create_pipeline(spec.path, options)
+        self._tokenizer = self._pipe.get_tokenizer()
+        limits = model_limits(spec)
+        self._vocab_size = limits.vocab_size
+        trained = limits.context_length
+        context = min(trained, options.context_length) if options.context_length > 0 else trained
+        self._info = ModelInfo(
+            model_id=spec.id,
+            backend="openvino",
+            device=options.device,
+            context_length=context,
+            load_seconds=round(time.monotonic() - started, 3),
+        )
+        self._running: dict[int, _Running] = {}
+
+    def info(self) -> ModelInfo:
+        """Describe the loaded model."""
+        return self._info
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        if request.prompt_ids is not None:
+            vocab = self._vocab_size
+            if vocab is None:
+                raise ValueError("this model does not accept token-id prompts")
+            if any(t >= vocab for t in request.prompt_ids):
+                raise ValueError(f"token ids must be below the vocabulary size {vocab}")
+            return list(request.prompt_ids)
+        if request.messages is not None:
+            history = [{"role": m.role, "content": m.content} for m in request.messages]
+            text = self._tokenizer.apply_chat_template(history, add_generation_prompt=True)
+            # The template already wrote the special tokens it wants.
+            encoded = self._tokenizer.encode(text, add_special_tokens=False)
+        else:
+            encoded = self._tokenizer.encode(request.prompt or "", add_special_tokens=True)
+        ids: list[int] = encoded.input_ids.data[0].tolist()
+        if not ids:
+            # An empty prompt still needs one token to start from.
+            ids = [self._tokenizer.get_bos_token_id()]
+        return ids
+
+    def _config(self, request: GenerationRequest, max_new_tokens: int) -> ov_genai.GenerationConfig:
+        params = request.params
+        config = self._pipe.get_config()
+        config.max_new_tokens = max_new_tokens
+        config.ignore_eos = params.ignore_eos
+        config.presence_penalty = params.presence_penalty
+        config.frequency_penalty = params.frequency_penalty
+        config.num_return_sequences = 1
+        if params.temperature <= 0.0:
+            config.do_sample = False
+        else:
+            config.do_sample = True
+            config.temperature = params.temperature
+            config.top_p = params.top_p
+            seed = params.seed if params.seed is not None else random.getrandbits(31)
+            config.rng_seed = seed % (2**32)
+        return config
+
+    def submit(self, request: GenerationRequest) -> list[Delta]:
+        """Tokenize, check the context budget and queue the request in the pipeline."""
+        rid = request.request_id
+        try:
+            ids = self._prompt_ids(request)
+        except Exception as exc:  # a template that rejects the conversation, or bad token ids
+            return [Delta(request_id=rid, error=EngineError("invalid_request", f"invalid prompt: {exc}"))]
+        context = self._info.context_length
+        n_prompt = len(ids)
+        wanted = request.params.max_tokens
+        if n_prompt >= context or (wanted is not None and n_prompt + wanted > context):
+            asked = n_prompt + (wanted or 0)
+            message = (
+                f"This model's maximum context length is {context} tokens. However, you requested "
+                f"{asked} tokens ({n_prompt} in the prompt, {wanted or 0} for the completion). "
+                "Please reduce the length of the prompt or of max_tokens."
+            )
+            return [Delta(request_id=rid, error=EngineError("context_length_exceeded", message))]
+        max_new = wanted if wanted is not None else context - n_prompt
+        if max_new == 0:
+            return [Delta(request_id=rid, prompt_tokens=n_prompt, finish_reason="length")]
+        pieces: list[str] = []
+
+        def collect(text: str) -> ov_genai.StreamingStatus:
+            pieces.append(text)
+            return self._ov.StreamingStatus.RUNNING
+
+        input_ids = self._tensor(np.array([ids], dtype=np.int64))
+        handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
+        streamer = self._ov.TextStreamer(self._tokenizer, collect)
+        self._running[rid] = _Running(handle, streamer, pieces, request.params.stop, n_prompt)
+        return []
+
+    def cancel(self, request_id: int) -> None:
+        """Drop a request; the pipeline frees its KV blocks on the next step."""
+        running = self._running.pop(request_id, None)
+        if running is not None:
+            running.handle.cancel()
+
+    def has_work(self) -> bool:
+        """Whether a request is running or the pipeline still has cleanup to do."""
+        return bool(self._running) or self._pipe.has_non_finished_requests()
+
+    def step(self) -> list[Delta]:
+        """Advance every running request by one batch step."""
+        self._pipe.step()
+        deltas: list[Delta] = []
+        status_running = self._ov.GenerationStatus.RUNNING
+        length = self._ov.GenerationFinishReason.LENGTH
+        for rid, run in list(self._running.items()):
+            tokens = 0
+            if run.handle.can_read():
+                for output in run.handle.read().values():
+                    new_ids = list(output.generated_ids)
+                    tokens += len(new_ids)
+                    if new_ids:
+                        run.streamer.write(new_ids)
+                    if output.finish_reason == length:
+                        run.finish = "length"
+            status = run.handle.get_status()
+            text = run.take_text()
+            finish: FinishReason | None = None
+            error: EngineError | None = None
+            if run.stopper.matched:
+                run.handle.cancel()
+                finish = "stop"
+            elif status != status_running:
+                run.streamer.end()
+                text += run.take_text() + run.stopper.flush()
+                if status == self._ov.GenerationStatus.IGNORED:
+                    error = EngineError("engine_error", "the request did not fit in the KV cache")
+                else:
+                    finish = run.finish
+            if not (text or tokens or finish or error):
+                continue
+            deltas.append(
+                Delta(
+                    request_id=rid,
+                    text=text,
+                    tokens=tokens,
+                    prompt_tokens=run.prompt_tokens,
+                    finish_reason=finish,
+                    error=error,
+                )
+            )
+            run.prompt_tokens = None
+            if finish or error:
+                del self._running[rid]
+        return deltas
+
+    def close(self) -> None:
+        """Cancel everything in flight and drop the pipeline."""
+        for rid in list(self._running):
+            self.cancel(rid)
+        del self._pipe

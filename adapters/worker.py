@@ -1,0 +1,239 @@
+"""Runs a backend in its own process and exposes it to the server as an async `Engine`.
+
+The worker loop takes commands (submit, cancel, shutdown) from a pipe between batch steps and
+sends back every delta a step produced as one message. The parent reads that pipe on a thread and
+hands each delta to the asyncio queue of its request. A crash of the worker is contained: every
+request in flight gets an `engine_unavailable` error and the server stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from multiprocessing.connection import Connection
+
+import msgspec
+
+from adapters.base import Backend, Delta, EngineError, EngineOptions, GenerationRequest, ModelInfo
+from hub.models import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+class Submit(msgspec.Struct, tag=True):
+    request: GenerationRequest
+
+
+class Cancel(msgspec.Struct, tag=True):
+    request_id: int
+
+
+class Shutdown(msgspec.Struct, tag=True):
+    pass
+
+
+class Load(msgspec.Struct, tag=True):
+    spec: ModelSpec
+    options: EngineOptions
+
+
+class Ready(msgspec.Struct, tag=True):
+    info: ModelInfo
+
+
+class Deltas(msgspec.Struct, tag=True):
+    deltas: list[Delta]
+
+
+class Fatal(msgspec.Struct, tag=True):
+    message: str
+
+
+Command = Submit | Cancel | Shutdown
+Event = Ready | Deltas | Fatal
+
+
+class EngineStartError(RuntimeError):
+    """The worker could not load the model."""
+
+
+def load_backend(spec: ModelSpec, options: EngineOptions) -> Backend:
+    """Construct the backend that serves `spec` (the only backend so far is OpenVINO GenAI)."""
+    from adapters.openvino import OpenVINOBackend
+
+    return OpenVINOBackend(spec, options)
+
+
+def worker_main(conn: Connection) -> None:
+    """Entry point of the worker process: load the model, then serve commands until shutdown."""
+    encoder = msgspec.msgpack.Encoder()
+    decoder = msgspec.msgpack.Decoder(Command)
+    try:
+        load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
+        backend = load_backend(load.spec, load.options)
+    except Exception as exc:
+        conn.send_bytes(encoder.encode(Fatal(f"{type(exc).__name__}: {exc}")))
+        return
+    conn.send_bytes(encoder.encode(Ready(backend.info())))
+    try:
+        while True:
+            # Block while idle; between steps only drain what has arrived.
+            while conn.poll(None if not backend.has_work() else 0):
+                command = decoder.decode(conn.recv_bytes())
+                if isinstance(command, Shutdown):
+                    return
+                if isinstance(command, Cancel):
+                    backend.cancel(command.request_id)
+                else:
+                    immediate = backend.submit(command.request)
+                    if immediate:
+                        conn.send_bytes(encoder.encode(Deltas(immediate)))
+            deltas = backend.step()
+            if deltas:
+                conn.send_bytes(encoder.encode(Deltas(deltas)))
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the server went away: nothing left to serve
+    finally:
+        backend.close()
+
+
+class WorkerEngine:
+    """An `Engine` whose model runs in a child process."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], conn: Connection, info: ModelInfo, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.info = info
+        self._process = process
+        self._conn = conn
+        self._loop = loop
+        self._encoder = msgspec.msgpack.Encoder()
+        self._queues: dict[int, asyncio.Queue[Delta]] = {}
+        self._ids = itertools.count(1)
+        self._alive = True
+        self._reader = threading.Thread(target=self._read_events, name=f"engine-reader-{info.model_id}", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    async def start(cls, spec: ModelSpec, options: EngineOptions, load_timeout: float = 300.0) -> WorkerEngine:
+        """Spawn a worker for `spec` and wait until its model is loaded."""
+        # A plain child interpreter (not multiprocessing's spawn) so that the worker never
+        # re-imports the caller's __main__ module.
+        parent_sock, child_sock = socket.socketpair()
+        process = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-m", "adapters.worker", str(child_sock.fileno())],
+            pass_fds=(child_sock.fileno(),),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        child_sock.close()
+        parent = Connection(parent_sock.detach())
+        parent.send_bytes(msgspec.msgpack.encode(Load(spec, options)))
+        decoder = msgspec.msgpack.Decoder(Event)
+        try:
+            ready = await asyncio.wait_for(asyncio.to_thread(parent.recv_bytes), load_timeout)
+        except (EOFError, TimeoutError) as exc:
+            process.kill()
+            raise EngineStartError(f"the worker for {spec.id} exited or timed out while loading") from exc
+        event = decoder.decode(ready)
+        if not isinstance(event, Ready):
+            await asyncio.to_thread(process.wait, 5)
+            raise EngineStartError(f"cannot load {spec.id}: {getattr(event, 'message', event)}")
+        log.info(
+            "loaded %s on %s in %.1fs (worker pid %s)", spec.id, event.info.device, event.info.load_seconds, process.pid
+        )
+        return cls(process, parent, event.info, asyncio.get_running_loop())
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process is still serving."""
+        return self._alive
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the worker."""
+        return self._process.pid
+
+    def next_request_id(self) -> int:
+        """A fresh id for a request to this engine."""
+        return next(self._ids)
+
+    def _read_events(self) -> None:
+        decoder = msgspec.msgpack.Decoder(Event)
+        try:
+            while True:
+                event = decoder.decode(self._conn.recv_bytes())
+                if isinstance(event, Deltas):
+                    self._loop.call_soon_threadsafe(self._dispatch, event.deltas)
+        except (EOFError, OSError):
+            pass
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_exit)
+
+    def _dispatch(self, deltas: list[Delta]) -> None:
+        for delta in deltas:
+            queue = self._queues.get(delta.request_id)
+            if queue is not None:
+                queue.put_nowait(delta)
+                if delta.final:
+                    del self._queues[delta.request_id]
+
+    def _on_exit(self) -> None:
+        if self._alive:
+            log.error("the worker for %s exited (code %s)", self.info.model_id, self._process.poll())
+        self._alive = False
+        error = EngineError("engine_unavailable", f"the model worker for {self.info.model_id} stopped")
+        for rid, queue in self._queues.items():
+            queue.put_nowait(Delta(request_id=rid, error=error))
+        self._queues.clear()
+
+    def _send(self, command: Command) -> None:
+        self._conn.send_bytes(self._encoder.encode(command))
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Stream the deltas of `request`; leaving early cancels it in the worker."""
+        rid = request.request_id
+        if not self._alive:
+            yield Delta(request_id=rid, error=EngineError("engine_unavailable", "the model worker is not running"))
+            return
+        queue: asyncio.Queue[Delta] = asyncio.Queue()
+        self._queues[rid] = queue
+        try:
+            try:
+                self._send(Submit(request))
+            except OSError:
+                yield Delta(request_id=rid, error=EngineError("engine_unavailable", "the model worker is not running"))
+                return
+            while True:
+                delta = await queue.get()
+                yield delta
+                if delta.final:
+                    return
+        finally:
+            if self._queues.pop(rid, None) is not None and self._alive:
+                with contextlib.suppress(OSError):
+                    self._send(Cancel(rid))
+
+    async def close(self) -> None:
+        """Ask the worker to stop, and kill it if it does not."""
+        self._alive = False
+        with contextlib.suppress(OSError):
+            self._send(Shutdown())
+        try:
+            await asyncio.to_thread(self._process.wait, 10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            await asyncio.to_thread(self._process.wait, 5)
+        self._conn.close()
+
+
+if __name__ == "__main__":
+    worker_main(Connection(int(sys.argv[1])))

@@ -1,0 +1,71 @@
+"""`create_app(settings)` builds the whole server; its lifespan owns every resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from hub.models import resolve_model
+from server.engines import EngineRegistry
+from server.errors import EXCEPTION_HANDLERS
+from server.routes import chat, completions, health, models
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def hearth_version() -> str:
+    """The installed version of Hearth."""
+    try:
+        return version("hearth")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _engines(state: State) -> EngineRegistry:
+    registry: EngineRegistry = state.engines
+    return registry
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the Litestar app for `settings`; models load when the app starts."""
+    fingerprint = f"hearth-{hearth_version()}"
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        registry = EngineRegistry()
+        app.state.engines = registry
+        try:
+            spec = resolve_model(settings.model, settings.model_path)
+            await registry.start(spec, settings.engine_options())
+            yield
+        finally:
+            await registry.close()
+
+    def _fingerprint() -> str:
+        return fingerprint
+
+    return Litestar(
+        route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
+        lifespan=[lifespan],
+        dependencies={
+            "engines": Provide(_engines, sync_to_thread=False),
+            "fingerprint": Provide(_fingerprint, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Hearth",
+            version=hearth_version(),
+            path="/docs",
+            description="A local, OpenAI-compatible inference server.",
+        ),
+        logging_config=None,
+    )

@@ -1,0 +1,283 @@
+"""OpenAI's wire format as msgspec Structs, named as OpenAI names them.
+
+Requests are validated once, here, by type and range (the constraints also appear in Hearth's
+OpenAPI document). Unknown request fields are ignored, as OpenAI-compatible servers commonly do, so
+that clients sending newer parameters keep working. Response Structs keep their `None` fields:
+clients expect `"logprobs": null` and `"finish_reason": null`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
+TopP = Annotated[float, Meta(ge=0.0, le=1.0)]
+Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+Choices = Annotated[int, Meta(ge=1, le=128)]
+StopList = Annotated[list[str], Meta(max_length=4)]
+Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+TopLogprobs = Annotated[int, Meta(ge=0, le=20)]
+FinishReason = Literal["stop", "length"]
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+class TextPart(msgspec.Struct, tag="text", tag_field="type"):
+    """A text content part."""
+
+    text: str
+
+
+class ImageUrlPart(msgspec.Struct, tag="image_url", tag_field="type"):
+    """An image content part (not supported by text-only models)."""
+
+    image_url: dict[str, Any]
+
+
+class InputAudioPart(msgspec.Struct, tag="input_audio", tag_field="type"):
+    """An audio content part (not supported by text-only models)."""
+
+    input_audio: dict[str, Any]
+
+
+class FilePart(msgspec.Struct, tag="file", tag_field="type"):
+    """A file content part (not supported by text-only models)."""
+
+    file: dict[str, Any]
+
+
+class RefusalPart(msgspec.Struct, tag="refusal", tag_field="type"):
+    """An assistant refusal content part."""
+
+    refusal: str
+
+
+ContentPart = TextPart | ImageUrlPart | InputAudioPart | FilePart | RefusalPart
+Content = str | list[ContentPart]
+
+
+class SystemMessage(msgspec.Struct, tag="system", tag_field="role"):
+    """Instructions from the application."""
+
+    content: Content
+    name: str | None = None
+
+
+class DeveloperMessage(msgspec.Struct, tag="developer", tag_field="role"):
+    """Instructions from the developer (OpenAI's newer name for system)."""
+
+    content: Content
+    name: str | None = None
+
+
+class UserMessage(msgspec.Struct, tag="user", tag_field="role"):
+    """A message from the user."""
+
+    content: Content
+    name: str | None = None
+
+
+class AssistantMessage(msgspec.Struct, tag="assistant", tag_field="role"):
+    """An earlier answer of the model."""
+
+    content: Content | None = None
+    name: str | None = None
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class ToolMessage(msgspec.Struct, tag="tool", tag_field="role"):
+    """The result of a tool call."""
+
+    content: Content
+    tool_call_id: str
+
+
+Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+
+
+class StreamOptions(msgspec.Struct):
+    """Options for streamed responses."""
+
+    include_usage: bool | None = None
+
+
+class ResponseFormat(msgspec.Struct):
+    """The requested output format."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatCompletionRequest(msgspec.Struct, kw_only=True):
+    """POST /v1/chat/completions."""
+
+    model: str
+    messages: Annotated[list[Message], Meta(min_length=1)]
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    n: Choices | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    stop: str | StopList | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    seed: Seed | None = None
+    logprobs: bool | None = None
+    top_logprobs: TopLogprobs | None = None
+    logit_bias: dict[str, float] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    # Non-standard, as vLLM and llama.cpp accept it: keep generating past end-of-sequence.
+    ignore_eos: bool = False
+
+
+class CompletionRequest(msgspec.Struct, kw_only=True):
+    """POST /v1/completions (legacy)."""
+
+    model: str
+    # A string, a list of strings, token ids, or lists of token ids (checked in translate).
+    prompt: str | list[Any]
+    max_tokens: Annotated[int, Meta(ge=0)] | None = 16
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    n: Choices | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    stop: str | StopList | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    seed: Seed | None = None
+    logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
+    echo: bool | None = None
+    best_of: Annotated[int, Meta(ge=1, le=20)] | None = None
+    suffix: str | None = None
+    logit_bias: dict[str, float] | None = None
+    user: str | None = None
+    ignore_eos: bool = False
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class Usage(msgspec.Struct):
+    """Token counts of a request."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatMessageOut(msgspec.Struct):
+    """The assistant's answer in a non-streamed chat completion."""
+
+    content: str | None
+    role: Literal["assistant"] = "assistant"
+    refusal: str | None = None
+
+
+class ChatChoice(msgspec.Struct):
+    """One answer of a chat completion."""
+
+    index: int
+    message: ChatMessageOut
+    finish_reason: FinishReason | None
+    logprobs: None = None
+
+
+class ChatCompletion(msgspec.Struct):
+    """Response of a non-streamed chat completion."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    system_fingerprint: str
+    object: Literal["chat.completion"] = "chat.completion"
+
+
+class ChoiceDelta(msgspec.Struct):
+    """What one stream chunk adds to a choice; absent fields are left out, as OpenAI does."""
+
+    role: Literal["assistant"] | UnsetType = UNSET
+    content: str | UnsetType = UNSET
+
+
+class ChunkChoice(msgspec.Struct):
+    """One choice's part of a stream chunk."""
+
+    index: int
+    delta: ChoiceDelta
+    finish_reason: FinishReason | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(msgspec.Struct):
+    """One server-sent event of a streamed chat completion."""
+
+    id: str
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[ChunkChoice]
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    # Present (null, then the counts in the last chunk) only with stream_options.include_usage.
+    usage: Usage | UnsetType | None = UNSET
+
+
+class CompletionChoice(msgspec.Struct):
+    """One text of a legacy completion (also used for its stream chunks)."""
+
+    index: int
+    text: str
+    finish_reason: FinishReason | None
+    logprobs: None = None
+
+
+class Completion(msgspec.Struct):
+    """Response (or stream chunk) of a legacy completion."""
+
+    id: str
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[CompletionChoice]
+    object: Literal["text_completion"] = "text_completion"
+    usage: Usage | UnsetType | None = UNSET
+
+
+class ModelCard(msgspec.Struct):
+    """A model served here. `context_length` (and vLLM's name for it, `max_model_len`) is the
+    effective context window: prompt plus completion tokens."""
+
+    id: str
+    created: int
+    owned_by: str
+    context_length: int
+    max_model_len: int
+    object: Literal["model"] = "model"
+
+
+class ModelList(msgspec.Struct):
+    """GET /v1/models."""
+
+    data: list[ModelCard]
+    object: Literal["list"] = "list"
+
+
+class Health(msgspec.Struct):
+    """GET /health."""
+
+    status: Literal["ok", "degraded"]
+    models: dict[str, Literal["ready", "unavailable"]]

@@ -1,0 +1,111 @@
+"""Settings: command-line flags over `HEARTH_*` environment variables over a YAML config file.
+
+`HEARTH_HOME` (default `~/.hearth`) holds everything Hearth writes: models, config, logs. The
+config file is `$HEARTH_HOME/config.yaml` unless `--config` / `HEARTH_CONFIG` names another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+from msgspec import Meta
+
+from adapters.base import EngineOptions
+from hub.models import DEFAULT_MODEL_ID
+
+ENV_PREFIX = "HEARTH_"
+
+
+class SettingsError(ValueError):
+    """A setting has a wrong name, type or value."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything `hearth serve` can be told."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8000
+    home: str = "~/.hearth"
+    # The model served by default, and optionally its file (a .gguf or an OpenVINO folder).
+    model: str = DEFAULT_MODEL_ID
+    model_path: str | None = None
+    device: str = "CPU"
+    threads: Annotated[int, Meta(ge=0)] = 0
+    performance_hint: str = "LATENCY"
+    kv_cache_precision: str = "u8"
+    kv_cache_gb: Annotated[float, Meta(ge=1)] = 1.0
+    context_length: Annotated[int, Meta(ge=0)] = 0
+    max_num_seqs: Annotated[int, Meta(ge=1)] = 64
+    max_num_batched_tokens: Annotated[int, Meta(ge=16)] = 256
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def home_path(self) -> Path:
+        """`home` with `~` expanded."""
+        return Path(self.home).expanduser()
+
+    @property
+    def log_dir(self) -> Path:
+        """Where log files go."""
+        return self.home_path / "logs"
+
+    def engine_options(self) -> EngineOptions:
+        """The engine settings these settings ask for."""
+        return EngineOptions(
+            device=self.device,
+            threads=self.threads,
+            performance_hint=self.performance_hint,
+            kv_cache_precision=self.kv_cache_precision,
+            kv_cache_gb=self.kv_cache_gb,
+            context_length=self.context_length,
+            max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+        )
+
+
+FIELDS: tuple[str, ...] = Settings.__struct_fields__
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def _from_file(path: Path, required: bool) -> dict[str, Any]:
+    if not path.is_file():
+        if required:
+            raise SettingsError(f"config file {path} does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must be a mapping of setting: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Merge defaults, the config file, the environment and flags (later wins) into `Settings`."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env_values = _from_env(os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    home = flags.get("home") or env_values.get("home") or Settings().home
+    config_arg = flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
+    config_path = Path(config_arg).expanduser() if config_arg else Path(home).expanduser() / "config.yaml"
+    merged = {**_from_file(config_path, required=bool(config_arg)), **env_values, **flags, "home": home}
+    try:
+        # strict=False lets "9000" from the environment become the int 9000.
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc

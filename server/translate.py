@@ -1,0 +1,213 @@
+"""The one translation layer: OpenAI requests -> `GenerationRequest`s, `Delta`s -> OpenAI objects.
+
+Pure functions and small accumulators, no I/O: the routes feed them and send what they return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from adapters.base import ChatMessage, Delta, GenerationRequest, SamplingParams
+from server import protocol as p
+from server.errors import from_engine_error, invalid_request
+
+_ROLE_FOR_TEMPLATE = {"developer": "system"}
+
+
+def _text_of(content: p.Content | None, param: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts: list[str] = []
+    for j, part in enumerate(content):
+        if isinstance(part, p.TextPart):
+            texts.append(part.text)
+        elif isinstance(part, p.RefusalPart):
+            texts.append(part.refusal)
+        else:
+            kind = type(part).__struct_config__.tag
+            raise invalid_request(
+                f"This model accepts text only; content parts of type '{kind}' are not supported.",
+                param=f"{param}[{j}].type",
+            )
+    return "\n".join(texts)
+
+
+def chat_messages(messages: list[p.Message]) -> tuple[ChatMessage, ...]:
+    """Reduce OpenAI messages to the plain role/text turns a chat template renders."""
+    turns: list[ChatMessage] = []
+    for i, message in enumerate(messages):
+        if isinstance(message, p.ToolMessage) or (isinstance(message, p.AssistantMessage) and message.tool_calls):
+            raise invalid_request("Tool calls are not supported yet.", param=f"messages[{i}]")
+        role = type(message).__struct_config__.tag
+        assert isinstance(role, str)
+        turns.append(
+            ChatMessage(_ROLE_FOR_TEMPLATE.get(role, role), _text_of(message.content, f"messages[{i}].content"))
+        )
+    return tuple(turns)
+
+
+def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+def _refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: int | None = None) -> None:
+    if logit_bias:
+        raise invalid_request("logit_bias is not supported by this server.", param="logit_bias")
+    if best_of is not None and best_of != n:
+        raise invalid_request("best_of other than n is not supported.", param="best_of")
+
+
+def chat_requests(body: p.ChatCompletionRequest, next_id: Iterator[int]) -> list[GenerationRequest]:
+    """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported."""
+    if body.logprobs:
+        raise invalid_request("logprobs are not supported yet.", param="logprobs")
+    if body.tools:
+        raise invalid_request("Tool calling is not supported yet.", param="tools")
+    if body.tool_choice is not None and body.tool_choice != "none":
+        raise invalid_request("tool_choice requires tools, which are not supported yet.", param="tool_choice")
+    if body.response_format is not None and body.response_format.type != "text":
+        raise invalid_request("Structured output (response_format) is not supported yet.", param="response_format")
+    n = body.n or 1
+    _refuse_unsupported(body.logit_bias, n)
+    messages = chat_messages(body.messages)
+    params = SamplingParams(
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        seed=body.seed,
+        stop=_stops(body.stop),
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        ignore_eos=body.ignore_eos,
+    )
+    return [
+        _with_seed(GenerationRequest(request_id=next(next_id), params=params, messages=messages), i) for i in range(n)
+    ]
+
+
+def _with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
+    """Give each choice its own seed so that `n` sampled answers differ but stay reproducible."""
+    seed = request.params.seed
+    if choice == 0 or seed is None:
+        return request
+    params = SamplingParams(
+        **{**{f: getattr(request.params, f) for f in request.params.__struct_fields__}, "seed": seed + choice}
+    )
+    return GenerationRequest(
+        request_id=request.request_id,
+        params=params,
+        messages=request.messages,
+        prompt=request.prompt,
+        prompt_ids=request.prompt_ids,
+    )
+
+
+@dataclass(frozen=True)
+class PromptChoice:
+    """One choice of a legacy completion: which prompt it continues and the text to echo."""
+
+    prompt_index: int
+    echo: str
+
+
+def _is_token_ids(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
+    )
+
+
+def completion_prompts(body: p.CompletionRequest) -> list[str | tuple[int, ...]]:
+    """The prompts of a legacy completion: texts, or token-id sequences."""
+    prompt = body.prompt
+    if isinstance(prompt, str):
+        return [prompt]
+    if not prompt:
+        raise invalid_request("prompt must not be an empty list.", param="prompt")
+    if all(isinstance(x, str) for x in prompt):
+        return [x for x in prompt if isinstance(x, str)]
+    if _is_token_ids(prompt):
+        return [tuple(prompt)]
+    if all(_is_token_ids(x) for x in prompt):
+        return [tuple(x) for x in prompt]
+    raise invalid_request(
+        "prompt must be a string, a list of strings, a list of token ids, or a list of lists of token ids.",
+        param="prompt",
+    )
+
+
+def completion_requests(
+    body: p.CompletionRequest, next_id: Iterator[int]
+) -> tuple[list[GenerationRequest], list[PromptChoice]]:
+    """One `GenerationRequest` per prompt and choice, in OpenAI's choice order."""
+    if body.logprobs is not None:
+        raise invalid_request("logprobs are not supported yet.", param="logprobs")
+    if body.suffix:
+        raise invalid_request("suffix (fill-in-the-middle) is not supported by this model.", param="suffix")
+    n = body.n or 1
+    _refuse_unsupported(body.logit_bias, n, body.best_of)
+    prompts = completion_prompts(body)
+    params = SamplingParams(
+        max_tokens=body.max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        seed=body.seed,
+        stop=_stops(body.stop),
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        ignore_eos=body.ignore_eos,
+    )
+    requests: list[GenerationRequest] = []
+    choices: list[PromptChoice] = []
+    if body.echo and not all(isinstance(x, str) for x in prompts):
+        raise invalid_request("echo is supported for text prompts only.", param="echo")
+    for k, prompt in enumerate(prompts):
+        for j in range(n):
+            if isinstance(prompt, str):
+                base = GenerationRequest(request_id=next(next_id), params=params, prompt=prompt)
+            else:
+                base = GenerationRequest(request_id=next(next_id), params=params, prompt_ids=prompt)
+            requests.append(_with_seed(base, j))
+            choices.append(PromptChoice(prompt_index=k, echo=prompt if body.echo and isinstance(prompt, str) else ""))
+    return requests, choices
+
+
+class UsageCounter:
+    """Adds up token counts the way OpenAI reports them: a prompt counted once per distinct prompt."""
+
+    def __init__(self, prompt_of_choice: list[int]) -> None:
+        self._prompt_of_choice = prompt_of_choice
+        self._prompt_tokens: dict[int, int] = {}
+        self._completion_tokens = 0
+
+    def add(self, choice: int, delta: Delta) -> None:
+        """Count a delta of `choice`."""
+        self._completion_tokens += delta.tokens
+        if delta.prompt_tokens is not None:
+            self._prompt_tokens[self._prompt_of_choice[choice]] = delta.prompt_tokens
+
+    def usage(self) -> p.Usage:
+        """The totals so far."""
+        prompt = sum(self._prompt_tokens.values())
+        return p.Usage(
+            prompt_tokens=prompt,
+            completion_tokens=self._completion_tokens,
+            total_tokens=prompt + self._completion_tokens,
+        )
+
+
+def finish_reason(delta: Delta) -> p.FinishReason | None:
+    """OpenAI's finish_reason for an engine delta (a cancelled request never reaches a client)."""
+    return "length" if delta.finish_reason == "length" else "stop" if delta.finish_reason else None
+
+
+def require_no_error(delta: Delta, param: str = "messages") -> None:
+    """Raise the API error an engine error stands for; `param` names the prompt's field."""
+    if delta.error is not None:
+        raise from_engine_error(delta.error, param)
