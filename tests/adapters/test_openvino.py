@@ -1,0 +1,125 @@
+"""The OpenVINO GenAI backend in-process, on the real default model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.base import ChatMessage, Delta, EngineOptions, GenerationRequest, SamplingParams
+from adapters.openvino import OpenVINOBackend, model_limits
+from hub.models import DEFAULT_MODEL_ID, resolve_model
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[OpenVINOBackend]:
+    loaded = OpenVINOBackend(resolve_model(DEFAULT_MODEL_ID, None), EngineOptions(context_length=1024))
+    yield loaded
+    loaded.close()
+
+
+def _run(backend: OpenVINOBackend, *requests: GenerationRequest) -> dict[int, list[Delta]]:
+    out: dict[int, list[Delta]] = {r.request_id: [] for r in requests}
+    for request in requests:
+        for delta in backend.submit(request):
+            out[delta.request_id].append(delta)
+    while backend.has_work():
+        for delta in backend.step():
+            out[delta.request_id].append(delta)
+    return out
+
+
+def _chat(rid: int, text: str, **params: object) -> GenerationRequest:
+    return GenerationRequest(
+        request_id=rid, messages=(ChatMessage("user", text),), params=SamplingParams(temperature=0.0, **params)
+    )  # type: ignore[arg-type]
+
+
+def test_model_limits_from_gguf() -> None:
+    limits = model_limits(resolve_model(DEFAULT_MODEL_ID, None))
+    assert limits.context_length == 8192
+    assert limits.vocab_size == 49152
+
+
+def test_context_cap_applies(backend: OpenVINOBackend) -> None:
+    assert backend.info().context_length == 1024
+
+
+def test_greedy_answer_is_deterministic_and_counted(backend: OpenVINOBackend) -> None:
+    first = _run(backend, _chat(1, "What is the capital of France?", max_tokens=20))[1]
+    second = _run(backend, _chat(2, "What is the capital of France?", max_tokens=20))[2]
+    text = "".join(d.text for d in first)
+    assert "Paris" in text
+    assert text == "".join(d.text for d in second)
+    assert first[0].prompt_tokens is not None and first[0].prompt_tokens > 10
+    assert all(d.prompt_tokens is None for d in first[1:])
+    assert first[-1].finish_reason in ("stop", "length")
+    assert sum(d.tokens for d in first) <= 20
+
+
+def test_max_tokens_with_ignore_eos_gives_exactly_that_many(backend: OpenVINOBackend) -> None:
+    deltas = _run(backend, _chat(3, "Hi", max_tokens=17, ignore_eos=True))[3]
+    assert sum(d.tokens for d in deltas) == 17
+    assert deltas[-1].finish_reason == "length"
+
+
+def test_stop_string_ends_generation_without_the_stop(backend: OpenVINOBackend) -> None:
+    full = "".join(d.text for d in _run(backend, _chat(4, "What is the capital of France?", max_tokens=20))[4])
+    stop = "Paris"
+    deltas = _run(backend, _chat(5, "What is the capital of France?", max_tokens=20, stop=(stop,)))[5]
+    text = "".join(d.text for d in deltas)
+    assert text == full[: full.index(stop)]
+    assert deltas[-1].finish_reason == "stop"
+
+
+def test_concurrent_requests_match_sequential(backend: OpenVINOBackend) -> None:
+    prompts = ["Tell me about cats.", "Tell me about dogs.", "What is 2+2?"]
+    alone = [
+        "".join(d.text for d in _run(backend, _chat(10 + i, p, max_tokens=12))[10 + i]) for i, p in enumerate(prompts)
+    ]
+    together = _run(backend, *(_chat(20 + i, p, max_tokens=12) for i, p in enumerate(prompts)))
+    assert ["".join(d.text for d in together[20 + i]) for i in range(3)] == alone
+
+
+def test_cancel_frees_the_pipeline(backend: OpenVINOBackend) -> None:
+    assert backend.submit(_chat(30, "Write a long story.", max_tokens=500, ignore_eos=True)) == []
+    for _ in range(3):
+        backend.step()
+    backend.cancel(30)
+    steps = 0
+    while backend.has_work() and steps < 10:
+        backend.step()
+        steps += 1
+    assert not backend.has_work()
+
+
+def test_context_length_exceeded(backend: OpenVINOBackend) -> None:
+    (delta,) = backend.submit(_chat(40, "word " * 2000))
+    assert delta.error is not None and delta.error.code == "context_length_exceeded"
+    (delta,) = backend.submit(_chat(41, "hi", max_tokens=1024))
+    assert delta.error is not None and delta.error.code == "context_length_exceeded"
+
+
+def test_token_id_prompts(backend: OpenVINOBackend) -> None:
+    ok = GenerationRequest(request_id=50, prompt_ids=(1, 2, 3), params=SamplingParams(max_tokens=3, temperature=0))
+    deltas = _run(backend, ok)[50]
+    assert deltas[0].prompt_tokens == 3
+    bad = GenerationRequest(request_id=51, prompt_ids=(10**6,), params=SamplingParams(max_tokens=3))
+    (delta,) = backend.submit(bad)
+    assert delta.error is not None and delta.error.code == "invalid_request"
+
+
+def test_zero_max_tokens_finishes_at_once(backend: OpenVINOBackend) -> None:
+    request = GenerationRequest(request_id=60, prompt="Hello", params=SamplingParams(max_tokens=0))
+    (delta,) = backend.submit(request)
+    assert delta.finish_reason == "length" and delta.tokens == 0 and delta.prompt_tokens
+
+
+def test_seeded_sampling_is_reproducible(backend: OpenVINOBackend) -> None:
+    def sample(rid: int, seed: int) -> str:
+        request = GenerationRequest(
+            request_id=rid, prompt="Once upon a time", params=SamplingParams(max_tokens=16, temperature=1.0, seed=seed)
+        )
+        return "".join(d.text for d in _run(backend, request)[rid])
+
+    assert sample(70, 7) == sample(71, 7)
