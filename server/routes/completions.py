@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
-from litestar import Router, post
+from litestar import Request, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 
 from server import protocol as p
 from server import sse
+from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.errors import APIError
 from server.fanin import FanIn
@@ -115,7 +117,7 @@ async def _collect(fan: FanIn, ctx: CompletionContext) -> p.Completion:
     },
 )
 async def create_completion(
-    data: p.CompletionRequest, engines: EngineRegistry, fingerprint: str
+    data: p.CompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
 ) -> p.Completion | Stream:
     """Continue one or several text prompts."""
     engine = engines.get(data.model)
@@ -126,7 +128,7 @@ async def create_completion(
     await fan.start()
     if data.stream:
         return Stream(_events(fan, ctx), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
-    return await _collect(fan, ctx)
+    return await unless_disconnected(request, _collect(fan, ctx))
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])
