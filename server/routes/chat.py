@@ -17,7 +17,7 @@ from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.errors import APIError
 from server.fanin import FanIn
-from server.openapi import ERRORS
+from server.openapi import ERRORS, StreamingOperation
 from server.translate import UsageCounter, chat_requests, finish_reason, require_no_error
 
 
@@ -107,6 +107,7 @@ async def _collect(fan: FanIn, ctx: ChatContext, n: int) -> p.ChatCompletion:
     "/chat/completions",
     summary="Create a chat completion",
     status_code=200,
+    operation_class=StreamingOperation,
     responses={
         **ERRORS,
         200: ResponseSpec(

@@ -17,7 +17,7 @@ from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.errors import APIError
 from server.fanin import FanIn
-from server.openapi import ERRORS
+from server.openapi import ERRORS, StreamingOperation
 from server.translate import PromptChoice, UsageCounter, completion_requests, finish_reason, require_no_error
 
 
@@ -108,6 +108,7 @@ async def _collect(fan: FanIn, ctx: CompletionContext) -> p.Completion:
     "/completions",
     summary="Create a completion (legacy)",
     status_code=200,
+    operation_class=StreamingOperation,
     responses={
         **ERRORS,
         200: ResponseSpec(

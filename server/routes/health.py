@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from server.engines import EngineRegistry
 from server.protocol import Health
 
 
-@get("/health", summary="Health of the server and its models")
+@get(
+    "/health",
+    summary="Health of the server and its models",
+    responses={503: ResponseSpec(data_container=Health, description="A model is unavailable")},
+)
 async def health(engines: EngineRegistry) -> Response[Health]:
     """200 when every model is ready, 503 when a model's worker has stopped."""
     status = engines.status()
