@@ -12,7 +12,9 @@ from typing import Literal, Protocol
 import msgspec
 
 FinishReason = Literal["stop", "length", "cancelled"]
-ErrorCode = Literal["context_length_exceeded", "invalid_request", "engine_error", "engine_unavailable"]
+ErrorCode = Literal[
+    "context_length_exceeded", "invalid_request", "engine_error", "engine_unavailable", "internal_error"
+]
 
 
 class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):

@@ -93,7 +93,12 @@ def worker_main(conn: Connection) -> None:
                 if isinstance(command, Cancel):
                     backend.cancel(command.request_id)
                 else:
-                    immediate = backend.submit(command.request)
+                    try:
+                        immediate = backend.submit(command.request)
+                    except Exception as exc:  # a bug for this request only: report it, keep serving
+                        log.exception("submit failed")
+                        error = EngineError("internal_error", f"{type(exc).__name__}: {exc}")
+                        immediate = [Delta(request_id=command.request.request_id, error=error)]
                     if immediate:
                         conn.send_bytes(encoder.encode(Deltas(immediate)))
             deltas = backend.step()

@@ -74,6 +74,9 @@ def from_engine_error(error: EngineError, param: str = "messages") -> APIError:
         return APIError(400, error.message, param=param, code="context_length_exceeded")
     if error.code == "invalid_request":
         return APIError(400, error.message, param=param)
+    if error.code == "internal_error":
+        log.error("engine error: %s", error.message)
+        return APIError(500, "The server had an error while processing your request.", type="server_error")
     return APIError(503, error.message, type="server_error", code=error.code)
 
 

@@ -120,7 +120,7 @@ async def create_chat_completion(
     data: p.ChatCompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
 ) -> p.ChatCompletion | Stream:
     """Generate the assistant's next message for a conversation."""
-    engine = engines.get(data.model)
+    engine = await engines.acquire(data.model)
     requests = chat_requests(data, iter(engine.next_request_id, None))
     n = len(requests)
     include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)

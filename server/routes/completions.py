@@ -121,7 +121,7 @@ async def create_completion(
     data: p.CompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
 ) -> p.Completion | Stream:
     """Continue one or several text prompts."""
-    engine = engines.get(data.model)
+    engine = await engines.acquire(data.model)
     requests, choices = completion_requests(data, iter(engine.next_request_id, None))
     include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)
     ctx = CompletionContext(data.model, fingerprint, choices, include_usage)
