@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,10 @@ def _run(backend: OpenVINOBackend, *requests: GenerationRequest) -> dict[int, li
     return out
 
 
-def _chat(rid: int, text: str, **params: object) -> GenerationRequest:
+def _chat(rid: int, text: str, **params: Any) -> GenerationRequest:
     return GenerationRequest(
         request_id=rid, messages=(ChatMessage("user", text),), params=SamplingParams(temperature=0.0, **params)
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_model_limits_from_gguf() -> None:
