@@ -166,7 +166,8 @@ class OpenVINOBackend:
         config.presence_penalty = params.presence_penalty
         config.frequency_penalty = params.frequency_penalty
         config.num_return_sequences = 1
-        if params.temperature <= 0.0:
+        # top_p 0 keeps only the most likely token: that is greedy decoding (the sampler refuses 0).
+        if params.temperature <= 0.0 or params.top_p <= 0.0:
             config.do_sample = False
         else:
             config.do_sample = True

@@ -15,7 +15,7 @@ def _error(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=ErrorResponse, description=description, generate_examples=False)
 
 
-NOT_FOUND: dict[int, ResponseSpec] = {404: _error("Unknown model")}
+NOT_FOUND: dict[int, ResponseSpec] = {400: _error("Invalid request"), 404: _error("Unknown model")}
 
 ERRORS: dict[int, ResponseSpec] = {
     400: _error("Invalid request (malformed JSON, wrong types, out-of-range values, context too long)"),

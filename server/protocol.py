@@ -13,14 +13,23 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
-TopP = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+def _published(**constraints: object) -> Meta:
+    """Constraints for the OpenAPI document that Litestar's schema generation loses: bounds equal to
+    0 (it skips falsy values) and limits inside unions. msgspec still enforces the real `Meta`."""
+    return Meta(extra_json_schema={"extra": constraints})
+
+
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0), _published(minimum=0)]
+TopP = Annotated[float, Meta(ge=0.0, le=1.0), _published(minimum=0)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
+NonNegativeInt = Annotated[int, Meta(ge=0), _published(minimum=0)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
-StopList = Annotated[list[str], Meta(max_length=4)]
+Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], _published(maxItems=4)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
-TopLogprobs = Annotated[int, Meta(ge=0, le=20)]
+TopLogprobs = Annotated[int, Meta(ge=0, le=20), _published(minimum=0)]
+LegacyLogprobs = Annotated[int, Meta(ge=0, le=5), _published(minimum=0)]
 FinishReason = Literal["stop", "length"]
 
 
@@ -126,7 +135,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     n: Choices | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    stop: str | StopList | None = None
+    stop: Stop | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     seed: Seed | None = None
@@ -148,17 +157,17 @@ class CompletionRequest(msgspec.Struct, kw_only=True):
     model: str
     # A string, a list of strings, token ids, or lists of token ids (checked in translate).
     prompt: str | list[Any]
-    max_tokens: Annotated[int, Meta(ge=0)] | None = 16
+    max_tokens: NonNegativeInt | None = 16
     temperature: Temperature | None = None
     top_p: TopP | None = None
     n: Choices | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    stop: str | StopList | None = None
+    stop: Stop | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     seed: Seed | None = None
-    logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
+    logprobs: LegacyLogprobs | None = None
     echo: bool | None = None
     best_of: Annotated[int, Meta(ge=1, le=20)] | None = None
     suffix: str | None = None

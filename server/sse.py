@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
+from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from server.errors import APIError, ErrorResponse
 
@@ -24,3 +28,15 @@ class EventEncoder:
     def error(self, error: APIError) -> bytes:
         """An error in the middle of a stream, in OpenAI's error shape."""
         return self.event(ErrorResponse(error.detail))
+
+
+class EventStream(Stream):
+    """A `text/event-stream` response. Litestar's `Stream` lets the handler's inferred media type
+    (JSON, from the route's return annotation) win over its own; this one always sends SSE."""
+
+    def __init__(self, iterator: Any) -> None:
+        super().__init__(iterator, media_type=MEDIA_TYPE, headers=HEADERS)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = MEDIA_TYPE
+        return super().to_asgi_response(*args, **kwargs)

@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Request, Router, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.response import Stream
 
 from server import protocol as p
 from server import sse
@@ -118,7 +117,7 @@ async def _collect(fan: FanIn, ctx: ChatContext, n: int) -> p.ChatCompletion:
 )
 async def create_chat_completion(
     data: p.ChatCompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
-) -> p.ChatCompletion | Stream:
+) -> p.ChatCompletion | sse.EventStream:
     """Generate the assistant's next message for a conversation."""
     engine = await engines.acquire(data.model)
     requests = chat_requests(data, iter(engine.next_request_id, None))
@@ -128,7 +127,7 @@ async def create_chat_completion(
     fan = FanIn(engine, requests)
     await fan.start()
     if data.stream:
-        return Stream(_events(fan, ctx), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        return sse.EventStream(_events(fan, ctx))
     return await unless_disconnected(request, _collect(fan, ctx, n))
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Request, Router, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.response import Stream
 
 from server import protocol as p
 from server import sse
@@ -119,7 +118,7 @@ async def _collect(fan: FanIn, ctx: CompletionContext) -> p.Completion:
 )
 async def create_completion(
     data: p.CompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
-) -> p.Completion | Stream:
+) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
     engine = await engines.acquire(data.model)
     requests, choices = completion_requests(data, iter(engine.next_request_id, None))
@@ -128,7 +127,7 @@ async def create_completion(
     fan = FanIn(engine, requests, prompt_param="prompt")
     await fan.start()
     if data.stream:
-        return Stream(_events(fan, ctx), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        return sse.EventStream(_events(fan, ctx))
     return await unless_disconnected(request, _collect(fan, ctx))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from server.engines import EngineRegistry
@@ -28,6 +28,6 @@ async def health(engines: EngineRegistry) -> Response[Health]:
 
 
 @get("/openapi.json", include_in_schema=False)
-async def openapi_document(app: Litestar) -> dict[str, Any]:
+async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Hearth's own OpenAPI document, generated from the protocol Structs."""
-    return app.openapi_schema.to_schema()
+    return request.app.openapi_schema.to_schema()

@@ -1,0 +1,229 @@
+"""Shared fixtures of the end-to-end tests: real `hearth serve` processes and OpenAI clients.
+
+`hearth_server` is ONE server with the default model, shared by every test module of the session;
+`small_context_server` is a second one capped at a 128-token context, for the fuzz tests (every
+generation there is short). Both are plain subprocesses on a free 127.0.0.1 port with their own
+temporary HEARTH_HOME, stopped with SIGTERM (then SIGKILL) when the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HEARTH = Path(sys.executable).with_name("hearth")
+DEFAULT_MODEL = "smollm2-135m-instruct"
+STARTUP_TIMEOUT_S = 120.0
+CLIENT_TIMEOUT_S = 60.0
+
+
+@dataclass
+class HearthServer:
+    """A running `hearth serve` subprocess."""
+
+    base_url: str
+    port: int
+    home: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        """The OpenAI base URL (`.../v1`)."""
+        return f"{self.base_url}/v1"
+
+    def output(self, tail: int = 20_000) -> str:
+        """The last `tail` characters of what the server wrote to stdout and stderr."""
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError as exc:
+            return f"<cannot read {self.log_path}: {exc}>"
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process.poll() is None
+
+    def process_tree(self) -> list[int]:
+        """Pids of the server and all its descendants (the engine worker), from /proc (Linux)."""
+        pids: list[int] = []
+        todo = [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo.extend(int(child) for child in children.read_text().split())
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its worker have used so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.process_tree():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / ticks
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_healthy(server: HearthServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(
+                f"hearth serve exited with code {server.process.returncode} before it was healthy.\n"
+                f"--- server output ---\n{server.output()}"
+            )
+        try:
+            response = httpx.get(f"{server.base_url}/health", timeout=2.0)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    raise RuntimeError(
+        f"hearth serve did not become healthy within {timeout:.0f}s (last: {last}).\n"
+        f"--- server output ---\n{server.output()}"
+    )
+
+
+def stop_server(server: HearthServer, grace: float = 15.0) -> None:
+    """SIGTERM the server, then SIGKILL its process group if it does not exit within `grace` s;
+    finally SIGKILL whatever of its group (the engine worker) outlived it."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def run_hearth(home: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[HearthServer]:
+    """Start `hearth serve` with `extra_args` (and extra `HEARTH_*` variables in `env`), wait until
+    GET /health is 200, yield it, and stop it afterwards. Reusable by any test needing its own server."""
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server-output.log"
+    args = [str(HEARTH), "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *extra_args]
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    child_env.update({"HEARTH_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})})
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the engine worker is stopped with it
+        )
+    server = HearthServer(f"http://127.0.0.1:{port}", port, home, process, log_path, args)
+    try:
+        _wait_healthy(server, STARTUP_TIMEOUT_S)
+        yield server
+    finally:
+        stop_server(server)
+
+
+def parse_sse(raw: str) -> list[dict[str, Any]]:
+    """The JSON events of a raw server-sent-events body, asserting OpenAI's framing: only
+    `data: <json>` events, each followed by a blank line, and `data: [DONE]` as the very last one."""
+    assert raw.endswith("data: [DONE]\n\n"), f"the stream does not end with data: [DONE]: {raw[-300:]!r}"
+    events = raw.split("\n\n")[:-1]
+    assert events[-1] == "data: [DONE]"
+    chunks: list[dict[str, Any]] = []
+    for event in events[:-1]:
+        assert event.startswith("data: ") and "\n" not in event, f"unexpected SSE event {event[:300]!r}"
+        assert event != "data: [DONE]", "[DONE] before the end of the stream"
+        chunk = json.loads(event.removeprefix("data: "))
+        assert isinstance(chunk, dict)
+        chunks.append(chunk)
+    return chunks
+
+
+@pytest.fixture(scope="session")
+def hearth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
+    """The one shared server, serving the default model with its full context."""
+    with run_hearth(tmp_path_factory.mktemp("hearth-home")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def base_url(hearth_server: HearthServer) -> str:
+    """Base URL of the shared server, e.g. `http://127.0.0.1:PORT` (no `/v1`)."""
+    return hearth_server.base_url
+
+
+@pytest.fixture(scope="session")
+def model_id() -> str:
+    """Id of the model the shared server serves."""
+    return DEFAULT_MODEL
+
+
+@pytest.fixture(scope="session")
+def openai_client(hearth_server: HearthServer) -> Iterator[openai.OpenAI]:
+    """The official synchronous OpenAI client, pointed at the shared server (no retries)."""
+    with openai.OpenAI(
+        base_url=hearth_server.api_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S
+    ) as sync_client:
+        yield sync_client
+
+
+@pytest.fixture
+def async_openai_client(hearth_server: HearthServer) -> Iterator[openai.AsyncOpenAI]:
+    """The official async OpenAI client for one test; use it inside that test's `asyncio.run`."""
+    async_openai = openai.AsyncOpenAI(
+        base_url=hearth_server.api_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S
+    )
+    yield async_openai
+    # Closing is a no-op if the test already closed it (`async with`).
+    with contextlib.suppress(Exception):
+        asyncio.run(async_openai.close())
+
+
+@pytest.fixture(scope="session")
+def http(hearth_server: HearthServer) -> Iterator[httpx.Client]:
+    """A raw httpx client on the shared server, for what the OpenAI client cannot express."""
+    with httpx.Client(base_url=hearth_server.base_url, timeout=CLIENT_TIMEOUT_S) as raw:
+        yield raw
+
+
+@pytest.fixture(scope="session")
+def small_context_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
+    """A second server whose context is capped at 128 tokens, so every generation is short."""
+    with run_hearth(tmp_path_factory.mktemp("hearth-home-small"), "--context-length", "128") as server:
+        yield server
