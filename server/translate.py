@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import msgspec
+
 from adapters.base import ChatMessage, Delta, GenerationRequest, SamplingParams
 from server import protocol as p
 from server.errors import from_engine_error, invalid_request
@@ -95,16 +97,7 @@ def _with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
     seed = request.params.seed
     if choice == 0 or seed is None:
         return request
-    params = SamplingParams(
-        **{**{f: getattr(request.params, f) for f in request.params.__struct_fields__}, "seed": seed + choice}
-    )
-    return GenerationRequest(
-        request_id=request.request_id,
-        params=params,
-        messages=request.messages,
-        prompt=request.prompt,
-        prompt_ids=request.prompt_ids,
-    )
+    return msgspec.structs.replace(request, params=msgspec.structs.replace(request.params, seed=seed + choice))
 
 
 @dataclass(frozen=True)
