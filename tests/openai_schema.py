@@ -77,7 +77,7 @@ def rewrite_nullable(node: Any) -> Any:
 
 
 def _completion_chunk_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    schema = copy.deepcopy(spec["components"]["schemas"]["CreateCompletionResponse"])
+    schema: dict[str, Any] = copy.deepcopy(spec["components"]["schemas"]["CreateCompletionResponse"])
     choice = schema["properties"]["choices"]["items"]
     choice["properties"]["finish_reason"] = {"anyOf": [choice["properties"]["finish_reason"], {"type": "null"}]}
     schema["properties"]["usage"] = {"anyOf": [schema["properties"]["usage"], {"type": "null"}]}

@@ -15,11 +15,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import HearthServer, parse_sse
 from tests.openai_schema import validate
 
-PROMPT = [{"role": "user", "content": "Write a short story about a cat who learns to fly."}]
+PROMPT: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Write a short story about a cat who learns to fly."}
+]
 
 
 def chat(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]:
@@ -274,7 +277,8 @@ def _bad_request(error: openai.BadRequestError) -> dict[str, Any]:
     body: dict[str, Any] = error.response.json()
     validate("ErrorResponse", body)
     assert body["error"]["type"] == "invalid_request_error"
-    return body["error"]
+    error_body: dict[str, Any] = body["error"]
+    return error_body
 
 
 @pytest.mark.parametrize(
@@ -302,7 +306,7 @@ def test_chat_unsupported_features_refused(
 @pytest.mark.parametrize("stream", [False, True])
 def test_chat_image_part_refused(openai_client: openai.OpenAI, model_id: str, stream: bool) -> None:
     """An image content part is refused with 400 (text-only model), before any stream starts."""
-    messages = [
+    messages: list[ChatCompletionMessageParam] = [
         {
             "role": "user",
             "content": [
@@ -322,7 +326,9 @@ def test_chat_concurrent_streams(
 ) -> None:
     """8 concurrent streams all finish correctly, in clearly less time than 8 requests one by one."""
     count, max_tokens = 8, 16
-    prompts = [[{"role": "user", "content": f"Count from {i} to {i + 20}."}] for i in range(count)]
+    prompts: list[list[ChatCompletionMessageParam]] = [
+        [{"role": "user", "content": f"Count from {i} to {i + 20}."}] for i in range(count)
+    ]
     params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": 0, "extra_body": {"ignore_eos": True}}
 
     sequential = 0.0
@@ -333,7 +339,7 @@ def test_chat_concurrent_streams(
         sequential += time.monotonic() - started
         expected.append(body["choices"][0]["message"]["content"])
 
-    async def one(messages: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    async def one(messages: list[ChatCompletionMessageParam]) -> dict[int, dict[str, Any]]:
         chunks: list[dict[str, Any]] = []
         stream = await async_openai_client.chat.completions.create(
             model=model_id, messages=messages, stream=True, stream_options={"include_usage": True}, **params

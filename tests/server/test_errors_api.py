@@ -11,24 +11,29 @@ import json
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.openai_schema import validate
 
-MESSAGES = [{"role": "user", "content": "Hi"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert `status` and OpenAI's error shape; return the error object."""
+def error_of(response: httpx.Response | httpx2.Response, status: int) -> dict[str, Any]:
+    """Assert `status` and OpenAI's error shape; return the error object.
+
+    `response` comes from raw httpx, or from the `openai` client (which uses httpx2) via an APIStatusError."""
     assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
     assert response.headers.get("content-type", "").startswith("application/json")
     body: dict[str, Any] = response.json()
     validate("ErrorResponse", body)
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["message"]
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 def test_malformed_json(http: httpx.Client) -> None:
@@ -118,7 +123,8 @@ def test_empty_messages(openai_client: openai.OpenAI, model_id: str) -> None:
 def test_bad_message(openai_client: openai.OpenAI, model_id: str, message: dict[str, Any]) -> None:
     """A malformed message is 400 pointing into `messages`."""
     with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.chat.completions.create(model=model_id, messages=[message], max_tokens=4)
+        # deliberately malformed: the SDK's types rightly refuse it, the server must answer 400
+        openai_client.chat.completions.create(model=model_id, messages=[message], max_tokens=4)  # type: ignore[list-item]
     param = error_of(caught.value.response, 400)["param"]
     assert param is not None and param.startswith("messages"), param
 

@@ -20,7 +20,8 @@ def _not_found(error: openai.NotFoundError) -> dict[str, Any]:
     assert body["error"]["type"] == "invalid_request_error"
     assert body["error"]["code"] == "model_not_found"
     assert body["error"]["param"] == "model"
-    return body["error"]
+    error_body: dict[str, Any] = body["error"]
+    return error_body
 
 
 def test_list_models(openai_client: openai.OpenAI, model_id: str) -> None:
