@@ -24,6 +24,9 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     # Threads for inference; 0 lets the runtime use every physical core.
     threads: int = 0
     performance_hint: str = "LATENCY"
+    # Pinning inference threads to cores is faster on an idle machine and much slower when other
+    # processes (the HTTP server, the user's apps) need the same cores.
+    cpu_pinning: bool = False
     kv_cache_precision: str = "u8"
     # Memory reserved for the KV cache, shared by all concurrent requests.
     kv_cache_gb: float = 1.0

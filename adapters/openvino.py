@@ -23,6 +23,7 @@ from adapters.base import (
     GenerationRequest,
     ModelInfo,
 )
+from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
 from hub.gguf import context_length as gguf_context_length
 from hub.gguf import read_metadata
@@ -39,6 +40,8 @@ _FALLBACK_CONTEXT = 4096
 def pipeline_properties(options: EngineOptions) -> dict[str, object]:
     """OpenVINO compile properties for `options` (threads, hints, KV-cache precision)."""
     properties: dict[str, object] = {"PERFORMANCE_HINT": options.performance_hint}
+    if options.device.upper() == "CPU":
+        properties["ENABLE_CPU_PINNING"] = options.cpu_pinning
     if options.threads > 0:
         properties["INFERENCE_NUM_THREADS"] = options.threads
     if options.kv_cache_precision:
@@ -85,27 +88,19 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
 
 
 class _Running:
-    """One request in flight: its handle, incremental detokenizer and stop matcher."""
+    """One request in flight: its handle, decode state and stop matcher."""
 
     def __init__(
-        self,
-        handle: ov_genai.GenerationHandle,
-        streamer: ov_genai.TextStreamer,
-        pieces: list[str],
-        stops: tuple[str, ...],
-        prompt_tokens: int,
+        self, request_id: int, handle: ov_genai.GenerationHandle, stops: tuple[str, ...], prompt_tokens: int
     ) -> None:
+        self.request_id = request_id
         self.handle = handle
-        self.streamer = streamer
-        self.pieces = pieces
+        self.decoded = DecodeState()
         self.stopper = StopMatcher(stops)
         self.prompt_tokens: int | None = prompt_tokens
         self.finish: FinishReason = "stop"
-
-    def take_text(self) -> str:
-        text = "".join(self.pieces)
-        self.pieces.clear()
-        return self.stopper.feed(text)
+        self.new_tokens = 0
+        self.done = False
 
 
 class OpenVINOBackend:
@@ -198,16 +193,9 @@ class OpenVINOBackend:
         max_new = wanted if wanted is not None else context - n_prompt
         if max_new == 0:
             return [Delta(request_id=rid, prompt_tokens=n_prompt, finish_reason="length")]
-        pieces: list[str] = []
-
-        def collect(text: str) -> ov_genai.StreamingStatus:
-            pieces.append(text)
-            return self._ov.StreamingStatus.RUNNING
-
         input_ids = self._tensor(np.array([ids], dtype=np.int64))
         handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
-        streamer = self._ov.TextStreamer(self._tokenizer, collect)
-        self._running[rid] = _Running(handle, streamer, pieces, request.params.stop, n_prompt)
+        self._running[rid] = _Running(rid, handle, request.params.stop, n_prompt)
         return []
 
     def cancel(self, request_id: int) -> None:
@@ -220,52 +208,60 @@ class OpenVINOBackend:
         """Whether a request is running or the pipeline still has cleanup to do."""
         return bool(self._running) or self._pipe.has_non_finished_requests()
 
+    def _decode_batch(self, windows: list[list[int]]) -> list[str]:
+        texts: list[str] = self._tokenizer.decode(windows)
+        return texts
+
     def step(self) -> list[Delta]:
         """Advance every running request by one batch step."""
         self._pipe.step()
-        deltas: list[Delta] = []
-        status_running = self._ov.GenerationStatus.RUNNING
+        running = self._ov.GenerationStatus.RUNNING
         length = self._ov.GenerationFinishReason.LENGTH
-        for rid, run in list(self._running.items()):
-            tokens = 0
+        changed: list[_Running] = []
+        for run in self._running.values():
+            run.new_tokens = 0
             if run.handle.can_read():
                 for output in run.handle.read().values():
-                    new_ids = list(output.generated_ids)
-                    tokens += len(new_ids)
-                    if new_ids:
-                        run.streamer.write(new_ids)
+                    new_ids = output.generated_ids
+                    run.new_tokens += len(new_ids)
+                    run.decoded.ids.extend(new_ids)
                     if output.finish_reason == length:
                         run.finish = "length"
-            status = run.handle.get_status()
-            text = run.take_text()
-            finish: FinishReason | None = None
-            error: EngineError | None = None
-            if run.stopper.matched:
-                run.handle.cancel()
-                finish = "stop"
-            elif status != status_running:
-                run.streamer.end()
-                text += run.take_text() + run.stopper.flush()
-                if status == self._ov.GenerationStatus.IGNORED:
-                    error = EngineError("engine_error", "the request did not fit in the KV cache")
-                else:
-                    finish = run.finish
-            if not (text or tokens or finish or error):
-                continue
-            deltas.append(
-                Delta(
-                    request_id=rid,
-                    text=text,
-                    tokens=tokens,
-                    prompt_tokens=run.prompt_tokens,
-                    finish_reason=finish,
-                    error=error,
-                )
-            )
-            run.prompt_tokens = None
-            if finish or error:
-                del self._running[rid]
-        return deltas
+            run.done = run.handle.get_status() != running
+            if run.new_tokens or run.done:
+                changed.append(run)
+        texts = decode_step(self._decode_batch, [r.decoded for r in changed], [r.done for r in changed])
+        deltas: list[Delta] = []
+        for run, text in zip(changed, texts, strict=True):
+            deltas.append(self._delta(run, text))
+        return [d for d in deltas if d.text or d.tokens or d.final]
+
+    def _delta(self, run: _Running, text: str) -> Delta:
+        rid = run.request_id
+        released = run.stopper.feed(text)
+        finish: FinishReason | None = None
+        error: EngineError | None = None
+        if run.stopper.matched:
+            run.handle.cancel()
+            finish = "stop"
+        elif run.done:
+            released += run.stopper.flush()
+            if run.handle.get_status() == self._ov.GenerationStatus.IGNORED:
+                error = EngineError("engine_error", "the request did not fit in the KV cache")
+            else:
+                finish = run.finish
+        delta = Delta(
+            request_id=rid,
+            text=released,
+            tokens=run.new_tokens,
+            prompt_tokens=run.prompt_tokens,
+            finish_reason=finish,
+            error=error,
+        )
+        run.prompt_tokens = None
+        if delta.final:
+            del self._running[rid]
+        return delta
 
     def close(self) -> None:
         """Cancel everything in flight and drop the pipeline."""

@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     device: str = "CPU"
     threads: Annotated[int, Meta(ge=0)] = 0
     performance_hint: str = "LATENCY"
+    cpu_pinning: bool = False
     kv_cache_precision: str = "u8"
     kv_cache_gb: Annotated[float, Meta(ge=1)] = 1.0
     context_length: Annotated[int, Meta(ge=0)] = 0
@@ -61,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             device=self.device,
             threads=self.threads,
             performance_hint=self.performance_hint,
+            cpu_pinning=self.cpu_pinning,
             kv_cache_precision=self.kv_cache_precision,
             kv_cache_gb=self.kv_cache_gb,
             context_length=self.context_length,
