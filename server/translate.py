@@ -15,6 +15,8 @@ from server import protocol as p
 from server.errors import from_engine_error, invalid_request
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
+# Prompts x n of one legacy completion; more would hold the engine for one caller indefinitely.
+MAX_SEQUENCES = 256
 
 
 def _text_of(content: p.Content | None, param: str) -> str:
@@ -146,6 +148,11 @@ def completion_requests(
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n, body.best_of)
     prompts = completion_prompts(body)
+    if len(prompts) * n > MAX_SEQUENCES:
+        raise invalid_request(
+            f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
+            param="prompt",
+        )
     params = SamplingParams(
         max_tokens=body.max_tokens,
         temperature=1.0 if body.temperature is None else body.temperature,

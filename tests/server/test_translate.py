@@ -119,6 +119,7 @@ def test_completion_prompt_forms() -> None:
         ({"logprobs": 1}, "logprobs"),
         ({"best_of": 3}, "best_of"),
         ({"prompt": [1, 2], "echo": True}, "echo"),
+        ({"prompt": ["a"] * 3, "n": 100}, "prompt"),
     ],
 )
 def test_completion_refusals(fields: dict[str, object], param: str) -> None:
