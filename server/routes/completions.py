@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,95 +10,39 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from server import protocol as p
 from server import sse
+from server.calls import Call, event_stream
 from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
-from server.errors import APIError
 from server.fanin import FanIn
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import PromptChoice, UsageCounter, completion_requests, finish_reason, require_no_error
+from server.translate import PromptChoice, completion_requests, finish_reason
 
 
-class CompletionContext:
-    """The fixed fields every chunk of one completion repeats."""
-
-    def __init__(self, model: str, fingerprint: str, choices: list[PromptChoice], include_usage: bool) -> None:
-        self.id = f"cmpl-{uuid.uuid4().hex}"
-        self.created = int(time.time())
-        self.model = model
-        self.fingerprint = fingerprint
-        self.choices = choices
-        self.include_usage = include_usage
-        self.usage = UsageCounter([c.prompt_index for c in choices])
-
-    def chunk(self, index: int, text: str, finish: p.FinishReason | None = None) -> p.Completion:
-        chunk = p.Completion(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            system_fingerprint=self.fingerprint,
-            choices=[p.CompletionChoice(index=index, text=text, finish_reason=finish)],
-        )
-        if self.include_usage:
-            chunk.usage = None
-        return chunk
+def _chunk(call: Call, index: int, text: str, finish: p.FinishReason | None = None) -> p.Completion:
+    choice = p.CompletionChoice(index=index, text=text, finish_reason=finish)
+    return p.Completion(**call.chunk_fields(), choices=[choice])
 
 
-async def _events(fan: FanIn, ctx: CompletionContext) -> AsyncIterator[bytes]:
-    encoder = sse.EventEncoder()
+async def _chunks(call: Call, choices: list[PromptChoice]) -> AsyncIterator[p.Completion]:
     started: set[int] = set()
-    try:
-        async for index, delta in fan:
-            require_no_error(delta, "prompt")
-            ctx.usage.add(index, delta)
-            text = delta.text
-            if index not in started:
-                started.add(index)
-                text = ctx.choices[index].echo + text
-            if text:
-                yield encoder.event(ctx.chunk(index, text))
-            if delta.final:
-                yield encoder.event(ctx.chunk(index, "", finish_reason(delta)))
-        if ctx.include_usage:
-            yield encoder.event(
-                p.Completion(
-                    id=ctx.id,
-                    created=ctx.created,
-                    model=ctx.model,
-                    system_fingerprint=ctx.fingerprint,
-                    choices=[],
-                    usage=ctx.usage.usage(),
-                )
-            )
-    except APIError as error:
-        yield encoder.error(error)
-    finally:
-        await fan.close()
-    yield sse.DONE
+    async for index, delta in call.deltas():
+        text = delta.text
+        if index not in started:
+            started.add(index)
+            text = choices[index].echo + text
+        if text:
+            yield _chunk(call, index, text)
+        if delta.final:
+            yield _chunk(call, index, "", finish_reason(delta))
 
 
-async def _collect(fan: FanIn, ctx: CompletionContext) -> p.Completion:
-    texts = [[choice.echo] for choice in ctx.choices]
-    finishes: list[p.FinishReason | None] = [None] * len(ctx.choices)
-    try:
-        async for index, delta in fan:
-            require_no_error(delta, "prompt")
-            ctx.usage.add(index, delta)
-            texts[index].append(delta.text)
-            if delta.final:
-                finishes[index] = finish_reason(delta)
-    finally:
-        await fan.close()
-    choices = [
-        p.CompletionChoice(index=i, text="".join(texts[i]), finish_reason=finishes[i]) for i in range(len(texts))
+async def _whole(call: Call, choices: list[PromptChoice]) -> p.Completion:
+    texts, finishes = await call.collect()
+    out = [
+        p.CompletionChoice(index=i, text=choice.echo + text, finish_reason=finish)
+        for i, (choice, text, finish) in enumerate(zip(choices, texts, finishes, strict=True))
     ]
-    return p.Completion(
-        id=ctx.id,
-        created=ctx.created,
-        model=ctx.model,
-        system_fingerprint=ctx.fingerprint,
-        choices=choices,
-        usage=ctx.usage.usage(),
-    )
+    return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
 
 
 @post(
@@ -122,13 +64,22 @@ async def create_completion(
     """Continue one or several text prompts."""
     engine = await engines.acquire(data.model)
     requests, choices = completion_requests(data, iter(engine.next_request_id, None))
-    include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)
-    ctx = CompletionContext(data.model, fingerprint, choices, include_usage)
     fan = FanIn(engine, requests, prompt_param="prompt")
     await fan.start()
+    include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)
+    call = Call(
+        prefix="cmpl",
+        model=data.model,
+        fingerprint=fingerprint,
+        fan=fan,
+        prompt_of_choice=[c.prompt_index for c in choices],
+        include_usage=include_usage,
+        prompt_param="prompt",
+    )
     if data.stream:
-        return sse.EventStream(_events(fan, ctx))
-    return await unless_disconnected(request, _collect(fan, ctx))
+        usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
+        return sse.EventStream(event_stream(call, _chunks(call, choices), usage_chunk))
+    return await unless_disconnected(request, _whole(call, choices))
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])

@@ -1,0 +1,90 @@
+"""What chat and legacy completions share: one API call's identity, its delta loop, SSE framing.
+
+A `Call` owns the merged engine stream of one request (its `FanIn`), counts usage as deltas pass,
+and turns engine errors into API errors. Routes only say how deltas become their own chunk types.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from adapters.base import Delta
+from server import protocol as p
+from server import sse
+from server.errors import APIError
+from server.fanin import FanIn
+from server.translate import UsageCounter, finish_reason, require_no_error
+
+
+class Call:
+    """One chat or completion call in flight."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        model: str,
+        fingerprint: str,
+        fan: FanIn,
+        prompt_of_choice: list[int],
+        include_usage: bool,
+        prompt_param: str,
+    ) -> None:
+        self.id = f"{prefix}-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.model = model
+        self.fingerprint = fingerprint
+        self.fan = fan
+        self.choices = len(prompt_of_choice)
+        self.usage = UsageCounter(prompt_of_choice)
+        self.include_usage = include_usage
+        self._prompt_param = prompt_param
+
+    def fields(self) -> dict[str, Any]:
+        """The fields every response object and chunk of this call repeats."""
+        return {"id": self.id, "created": self.created, "model": self.model, "system_fingerprint": self.fingerprint}
+
+    def chunk_fields(self) -> dict[str, Any]:
+        """`fields()` plus `usage: null`, which chunks carry when the client asked for usage."""
+        return {**self.fields(), "usage": None} if self.include_usage else self.fields()
+
+    async def deltas(self) -> AsyncIterator[tuple[int, Delta]]:
+        """Every delta with its choice index, counted; an engine error raises its API error."""
+        try:
+            async for index, delta in self.fan:
+                require_no_error(delta, self._prompt_param)
+                self.usage.add(index, delta)
+                yield index, delta
+        finally:
+            await self.fan.close()
+
+    async def collect(self) -> tuple[list[str], list[p.FinishReason | None]]:
+        """Each choice's whole text and finish reason."""
+        texts: list[list[str]] = [[] for _ in range(self.choices)]
+        finishes: list[p.FinishReason | None] = [None] * self.choices
+        async for index, delta in self.deltas():
+            texts[index].append(delta.text)
+            if delta.final:
+                finishes[index] = finish_reason(delta)
+        return ["".join(parts) for parts in texts], finishes
+
+
+async def event_stream(
+    call: Call, chunks: AsyncIterator[object], usage_chunk: Callable[[p.Usage], object]
+) -> AsyncIterator[bytes]:
+    """SSE bytes for `chunks`, then the usage chunk if asked for, then `[DONE]`; an error after the
+    stream started becomes an error event."""
+    encoder = sse.EventEncoder()
+    try:
+        async for chunk in chunks:
+            yield encoder.event(chunk)
+        if call.include_usage:
+            yield encoder.event(usage_chunk(call.usage.usage()))
+    except APIError as error:
+        yield encoder.error(error)
+    finally:
+        await call.fan.close()
+    yield sse.DONE
