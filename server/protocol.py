@@ -123,13 +123,10 @@ class ResponseFormat(msgspec.Struct):
     json_schema: dict[str, Any] | None = None
 
 
-class ChatCompletionRequest(msgspec.Struct, kw_only=True):
-    """POST /v1/chat/completions."""
+class GenerationFields(msgspec.Struct, kw_only=True):
+    """Sampling and streaming fields that chat and legacy completions share."""
 
     model: str
-    messages: Annotated[list[Message], Meta(min_length=1)]
-    max_tokens: PositiveInt | None = None
-    max_completion_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     n: Choices | None = None
@@ -139,41 +136,41 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     seed: Seed | None = None
-    logprobs: bool | None = None
-    top_logprobs: TopLogprobs | None = None
     logit_bias: dict[str, float] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: ResponseFormat | None = None
     user: str | None = None
     # Non-standard, as vLLM and llama.cpp accept it: keep generating past end-of-sequence.
     ignore_eos: bool = False
 
+    @property
+    def include_usage(self) -> bool:
+        """Whether a stream should end with a usage chunk."""
+        return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
-class CompletionRequest(msgspec.Struct, kw_only=True):
+
+class ChatCompletionRequest(GenerationFields, kw_only=True):
+    """POST /v1/chat/completions."""
+
+    messages: Annotated[list[Message], Meta(min_length=1)]
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    logprobs: bool | None = None
+    top_logprobs: TopLogprobs | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+
+
+class CompletionRequest(GenerationFields, kw_only=True):
     """POST /v1/completions (legacy)."""
 
-    model: str
     # A string, a list of strings, token ids, or lists of token ids (checked in translate).
     prompt: str | list[Any]
     max_tokens: NonNegativeInt | None = 16
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    n: Choices | None = None
-    stream: bool | None = None
-    stream_options: StreamOptions | None = None
-    stop: Stop | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
-    seed: Seed | None = None
     logprobs: LegacyLogprobs | None = None
     echo: bool | None = None
     best_of: Annotated[int, Meta(ge=1, le=20)] | None = None
     suffix: str | None = None
-    logit_bias: dict[str, float] | None = None
-    user: str | None = None
-    ignore_eos: bool = False
 
 
 # --- responses -------------------------------------------------------------------------------

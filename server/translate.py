@@ -59,6 +59,20 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
+def _sampling(body: p.GenerationFields, max_tokens: int | None) -> SamplingParams:
+    """Decoding settings with OpenAI's defaults (temperature 1, top_p 1, no penalties)."""
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        seed=body.seed,
+        stop=_stops(body.stop),
+        presence_penalty=body.presence_penalty or 0.0,
+        frequency_penalty=body.frequency_penalty or 0.0,
+        ignore_eos=body.ignore_eos,
+    )
+
+
 def _refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: int | None = None) -> None:
     if logit_bias:
         raise invalid_request("logit_bias is not supported by this server.", param="logit_bias")
@@ -79,16 +93,7 @@ def chat_requests(body: p.ChatCompletionRequest, next_id: Iterator[int]) -> list
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n)
     messages = chat_messages(body.messages)
-    params = SamplingParams(
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
-        seed=body.seed,
-        stop=_stops(body.stop),
-        presence_penalty=body.presence_penalty or 0.0,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        ignore_eos=body.ignore_eos,
-    )
+    params = _sampling(body, body.max_completion_tokens or body.max_tokens)
     return [
         _with_seed(GenerationRequest(request_id=next(next_id), params=params, messages=messages), i) for i in range(n)
     ]
@@ -153,16 +158,7 @@ def completion_requests(
             f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
             param="prompt",
         )
-    params = SamplingParams(
-        max_tokens=body.max_tokens,
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
-        seed=body.seed,
-        stop=_stops(body.stop),
-        presence_penalty=body.presence_penalty or 0.0,
-        frequency_penalty=body.frequency_penalty or 0.0,
-        ignore_eos=body.ignore_eos,
-    )
+    params = _sampling(body, body.max_tokens)
     requests: list[GenerationRequest] = []
     choices: list[PromptChoice] = []
     if body.echo and not all(isinstance(x, str) for x in prompts):

@@ -65,14 +65,13 @@ async def create_chat_completion(
     requests = chat_requests(data, iter(engine.next_request_id, None))
     fan = FanIn(engine, requests)
     await fan.start()
-    include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)
     call = Call(
         prefix="chatcmpl",
         model=data.model,
         fingerprint=fingerprint,
         fan=fan,
         prompt_of_choice=[0] * len(requests),
-        include_usage=include_usage,
+        include_usage=data.include_usage,
         prompt_param="messages",
     )
     if data.stream:

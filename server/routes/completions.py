@@ -66,14 +66,13 @@ async def create_completion(
     requests, choices = completion_requests(data, iter(engine.next_request_id, None))
     fan = FanIn(engine, requests, prompt_param="prompt")
     await fan.start()
-    include_usage = bool(data.stream and data.stream_options and data.stream_options.include_usage)
     call = Call(
         prefix="cmpl",
         model=data.model,
         fingerprint=fingerprint,
         fan=fan,
         prompt_of_choice=[c.prompt_index for c in choices],
-        include_usage=include_usage,
+        include_usage=data.include_usage,
         prompt_param="prompt",
     )
     if data.stream:
