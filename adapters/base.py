@@ -51,6 +51,9 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
+    # 0 disables top-k and min-p.
+    top_k: int = 0
+    min_p: float = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0

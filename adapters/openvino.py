@@ -168,6 +168,9 @@ class OpenVINOBackend:
             config.do_sample = True
             config.temperature = params.temperature
             config.top_p = params.top_p
+            if params.top_k > 0:
+                config.top_k = params.top_k
+            config.min_p = params.min_p
             seed = params.seed if params.seed is not None else random.getrandbits(31)
             config.rng_seed = seed % (2**32)
         return config

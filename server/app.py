@@ -17,6 +17,7 @@ from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
 from server.routes import chat, completions, health, models
 from server.settings import Settings
+from server.translate import SamplingDefaults
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,13 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await registry.close()
 
+    sampling = settings.sampling_defaults()
+
     def _fingerprint() -> str:
         return fingerprint
+
+    def _sampling() -> SamplingDefaults:
+        return sampling
 
     return Litestar(
         route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
@@ -58,6 +64,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "engines": Provide(_engines, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),
+            "sampling": Provide(_sampling, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,

@@ -138,8 +138,11 @@ class GenerationFields(msgspec.Struct, kw_only=True):
     seed: Seed | None = None
     logit_bias: dict[str, float] | None = None
     user: str | None = None
-    # Non-standard, as vLLM and llama.cpp accept it: keep generating past end-of-sequence.
+    # Non-standard, as vLLM and llama.cpp accept them: keep generating past end-of-sequence;
+    # top-k and min-p sampling (0 turns them off).
     ignore_eos: bool = False
+    top_k: NonNegativeInt | None = None
+    min_p: TopP | None = None
 
     @property
     def include_usage(self) -> bool:

@@ -17,6 +17,7 @@ from msgspec import Meta
 
 from adapters.base import EngineOptions
 from hub.models import DEFAULT_MODEL_ID
+from server.translate import SamplingDefaults
 
 ENV_PREFIX = "HEARTH_"
 
@@ -43,6 +44,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     context_length: Annotated[int, Meta(ge=0)] = 0
     max_num_seqs: Annotated[int, Meta(ge=1)] = 64
     max_num_batched_tokens: Annotated[int, Meta(ge=16)] = 256
+    # Sampling for parameters a request leaves out. llama.cpp's defaults, as local servers use:
+    # OpenAI's own (temperature 1, no truncation) turn small local models' answers into noise.
+    default_temperature: Annotated[float, Meta(ge=0, le=2)] = 0.8
+    default_top_p: Annotated[float, Meta(ge=0, le=1)] = 0.95
+    default_top_k: Annotated[int, Meta(ge=0)] = 40
+    default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     log_level: str = "info"
 
@@ -55,6 +62,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def log_dir(self) -> Path:
         """Where log files go."""
         return self.home_path / "logs"
+
+    def sampling_defaults(self) -> SamplingDefaults:
+        """What a request gets for the sampling parameters it does not send."""
+        return SamplingDefaults(
+            temperature=self.default_temperature,
+            top_p=self.default_top_p,
+            top_k=self.default_top_k,
+            min_p=self.default_min_p,
+        )
 
     def engine_options(self) -> EngineOptions:
         """The engine settings these settings ask for."""

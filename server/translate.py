@@ -15,6 +15,19 @@ from server import protocol as p
 from server.errors import from_engine_error, invalid_request
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
+
+
+class SamplingDefaults(msgspec.Struct, frozen=True):
+    """Sampling settings used for the parameters a request leaves out."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+
+
+# OpenAI's documented defaults: pure sampling at temperature 1.
+OPENAI_DEFAULTS = SamplingDefaults()
 # Prompts x n of one legacy completion; more would hold the engine for one caller indefinitely.
 MAX_SEQUENCES = 256
 
@@ -59,12 +72,14 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
-def _sampling(body: p.GenerationFields, max_tokens: int | None) -> SamplingParams:
-    """Decoding settings with OpenAI's defaults (temperature 1, top_p 1, no penalties)."""
+def _sampling(body: p.GenerationFields, max_tokens: int | None, defaults: SamplingDefaults) -> SamplingParams:
+    """Decoding settings: what the client sent, and the server's defaults for what it left out."""
     return SamplingParams(
         max_tokens=max_tokens,
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
+        temperature=defaults.temperature if body.temperature is None else body.temperature,
+        top_p=defaults.top_p if body.top_p is None else body.top_p,
+        top_k=defaults.top_k if body.top_k is None else body.top_k,
+        min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
         stop=_stops(body.stop),
         presence_penalty=body.presence_penalty or 0.0,
@@ -80,7 +95,9 @@ def _refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: in
         raise invalid_request("best_of other than n is not supported.", param="best_of")
 
 
-def chat_requests(body: p.ChatCompletionRequest, next_id: Iterator[int]) -> list[GenerationRequest]:
+def chat_requests(
+    body: p.ChatCompletionRequest, next_id: Iterator[int], defaults: SamplingDefaults = OPENAI_DEFAULTS
+) -> list[GenerationRequest]:
     """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported."""
     if body.logprobs:
         raise invalid_request("logprobs are not supported yet.", param="logprobs")
@@ -93,7 +110,7 @@ def chat_requests(body: p.ChatCompletionRequest, next_id: Iterator[int]) -> list
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n)
     messages = chat_messages(body.messages)
-    params = _sampling(body, body.max_completion_tokens or body.max_tokens)
+    params = _sampling(body, body.max_completion_tokens or body.max_tokens, defaults)
     return [
         _with_seed(GenerationRequest(request_id=next(next_id), params=params, messages=messages), i) for i in range(n)
     ]
@@ -143,7 +160,7 @@ def completion_prompts(body: p.CompletionRequest) -> list[str | tuple[int, ...]]
 
 
 def completion_requests(
-    body: p.CompletionRequest, next_id: Iterator[int]
+    body: p.CompletionRequest, next_id: Iterator[int], defaults: SamplingDefaults = OPENAI_DEFAULTS
 ) -> tuple[list[GenerationRequest], list[PromptChoice]]:
     """One `GenerationRequest` per prompt and choice, in OpenAI's choice order."""
     if body.logprobs is not None:
@@ -158,7 +175,7 @@ def completion_requests(
             f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
             param="prompt",
         )
-    params = _sampling(body, body.max_tokens)
+    params = _sampling(body, body.max_tokens, defaults)
     requests: list[GenerationRequest] = []
     choices: list[PromptChoice] = []
     if body.echo and not all(isinstance(x, str) for x in prompts):

@@ -15,7 +15,7 @@ from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.fanin import FanIn
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import chat_requests, finish_reason
+from server.translate import SamplingDefaults, chat_requests, finish_reason
 
 
 def _chunk(call: Call, index: int, delta: p.ChoiceDelta, finish: p.FinishReason | None = None) -> p.ChatCompletionChunk:
@@ -58,11 +58,15 @@ async def _whole(call: Call) -> p.ChatCompletion:
     },
 )
 async def create_chat_completion(
-    data: p.ChatCompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
+    data: p.ChatCompletionRequest,
+    request: Request[Any, Any, Any],
+    engines: EngineRegistry,
+    fingerprint: str,
+    sampling: SamplingDefaults,
 ) -> p.ChatCompletion | sse.EventStream:
     """Generate the assistant's next message for a conversation."""
     engine = await engines.acquire(data.model)
-    requests = chat_requests(data, iter(engine.next_request_id, None))
+    requests = chat_requests(data, iter(engine.next_request_id, None), sampling)
     fan = FanIn(engine, requests)
     await fan.start()
     call = Call(

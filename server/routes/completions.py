@@ -15,7 +15,7 @@ from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.fanin import FanIn
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import PromptChoice, completion_requests, finish_reason
+from server.translate import PromptChoice, SamplingDefaults, completion_requests, finish_reason
 
 
 def _chunk(call: Call, index: int, text: str, finish: p.FinishReason | None = None) -> p.Completion:
@@ -59,11 +59,15 @@ async def _whole(call: Call, choices: list[PromptChoice]) -> p.Completion:
     },
 )
 async def create_completion(
-    data: p.CompletionRequest, request: Request[Any, Any, Any], engines: EngineRegistry, fingerprint: str
+    data: p.CompletionRequest,
+    request: Request[Any, Any, Any],
+    engines: EngineRegistry,
+    fingerprint: str,
+    sampling: SamplingDefaults,
 ) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
     engine = await engines.acquire(data.model)
-    requests, choices = completion_requests(data, iter(engine.next_request_id, None))
+    requests, choices = completion_requests(data, iter(engine.next_request_id, None), sampling)
     fan = FanIn(engine, requests, prompt_param="prompt")
     await fan.start()
     call = Call(

@@ -124,3 +124,13 @@ def test_seeded_sampling_is_reproducible(backend: OpenVINOBackend) -> None:
         return "".join(d.text for d in _run(backend, request)[rid])
 
     assert sample(70, 7) == sample(71, 7)
+
+
+def test_top_k_one_is_greedy(backend: OpenVINOBackend) -> None:
+    greedy = "".join(d.text for d in _run(backend, _chat(80, "Name a color.", max_tokens=12))[80])
+    request = GenerationRequest(
+        request_id=81,
+        messages=(ChatMessage("user", "Name a color."),),
+        params=SamplingParams(max_tokens=12, temperature=1.5, top_k=1, seed=3),
+    )
+    assert "".join(d.text for d in _run(backend, request)[81]) == greedy

@@ -70,3 +70,9 @@ def test_bad_environment_value(tmp_path: Path) -> None:
 def test_engine_options_follow_settings() -> None:
     options = Settings(threads=2, context_length=1024, kv_cache_gb=2).engine_options()
     assert (options.threads, options.context_length, options.kv_cache_gb) == (2, 1024, 2)
+
+
+def test_sampling_defaults_are_llama_cpp_like_and_settable(tmp_path: Path) -> None:
+    settings = load_settings({}, env={"HEARTH_HOME": str(tmp_path), "HEARTH_DEFAULT_TEMPERATURE": "0.2"})
+    defaults = settings.sampling_defaults()
+    assert (defaults.temperature, defaults.top_p, defaults.top_k, defaults.min_p) == (0.2, 0.95, 40, 0.05)

@@ -11,6 +11,7 @@ from adapters.base import ChatMessage, Delta, EngineError
 from server import protocol as p
 from server.errors import APIError
 from server.translate import (
+    SamplingDefaults,
     UsageCounter,
     chat_requests,
     completion_requests,
@@ -56,6 +57,26 @@ def test_chat_roles_and_content_parts() -> None:
         ChatMessage("user", "q"),
         ChatMessage("assistant", ""),
     )
+
+
+def test_server_defaults_fill_only_what_the_request_leaves_out() -> None:
+    defaults = SamplingDefaults(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05)
+    (omitted,) = chat_requests(chat(), ids(), defaults)
+    assert (omitted.params.temperature, omitted.params.top_p, omitted.params.top_k, omitted.params.min_p) == (
+        0.8,
+        0.95,
+        40,
+        0.05,
+    )
+    (explicit,) = chat_requests(chat(temperature=1.0, top_p=1.0, top_k=0, min_p=0.0), ids(), defaults)
+    assert (explicit.params.temperature, explicit.params.top_p, explicit.params.top_k, explicit.params.min_p) == (
+        1.0,
+        1.0,
+        0,
+        0.0,
+    )
+    (legacy,), _ = completion_requests(completion(top_k=5), ids(), defaults)
+    assert (legacy.params.temperature, legacy.params.top_k) == (0.8, 5)
 
 
 def test_max_completion_tokens_wins_over_max_tokens() -> None:
