@@ -31,7 +31,6 @@ class Call:
         fan: FanIn,
         prompt_of_choice: list[int],
         include_usage: bool,
-        prompt_param: str,
     ) -> None:
         self.id = f"{prefix}-{uuid.uuid4().hex}"
         self.created = int(time.time())
@@ -41,7 +40,6 @@ class Call:
         self.choices = len(prompt_of_choice)
         self.usage = UsageCounter(prompt_of_choice)
         self.include_usage = include_usage
-        self._prompt_param = prompt_param
 
     def fields(self) -> dict[str, Any]:
         """The fields every response object and chunk of this call repeats."""
@@ -55,7 +53,7 @@ class Call:
         """Every delta with its choice index, counted; an engine error raises its API error."""
         try:
             async for index, delta in self.fan:
-                require_no_error(delta, self._prompt_param)
+                require_no_error(delta, self.fan.prompt_param)
                 self.usage.add(index, delta)
                 yield index, delta
         finally:
@@ -86,5 +84,6 @@ async def event_stream(
     except APIError as error:
         yield encoder.error(error)
     finally:
+        # `chunks` may be left suspended rather than closed; close the engine requests here too.
         await call.fan.close()
     yield sse.DONE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 
 from adapters.base import EngineOptions
 from adapters.worker import EngineStartError, WorkerEngine
@@ -15,41 +16,47 @@ from server.protocol import ModelCard
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class _Served:
+    """A served model: its running engine and what is needed to start it again."""
+
+    engine: WorkerEngine
+    spec: ModelSpec
+    options: EngineOptions
+    created: int = field(default_factory=lambda: int(time.time()))
+    restart_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 class EngineRegistry:
     """Model id -> running engine. Owned by the app's lifespan."""
 
     def __init__(self) -> None:
-        self._engines: dict[str, WorkerEngine] = {}
-        self._specs: dict[str, ModelSpec] = {}
-        self._options: dict[str, EngineOptions] = {}
-        self._created: dict[str, int] = {}
-        self._restart_locks: dict[str, asyncio.Lock] = {}
+        self._served: dict[str, _Served] = {}
+
+    def _get(self, model_id: str) -> _Served:
+        served = self._served.get(model_id)
+        if served is None:
+            raise model_not_found(model_id)
+        return served
 
     async def start(self, spec: ModelSpec, options: EngineOptions) -> WorkerEngine:
         """Load `spec` in a new worker and serve it under `spec.id`."""
         engine = await WorkerEngine.start(spec, options)
-        self._engines[spec.id] = engine
-        self._specs[spec.id] = spec
-        self._options[spec.id] = options
-        self._restart_locks[spec.id] = asyncio.Lock()
-        self._created[spec.id] = int(time.time())
+        self._served[spec.id] = _Served(engine, spec, options)
         return engine
 
     async def acquire(self, model_id: str) -> WorkerEngine:
         """The engine serving `model_id` (404 if none); a worker that died is started again first."""
-        engine = self._engines.get(model_id)
-        if engine is None:
-            raise model_not_found(model_id)
-        if engine.alive:
-            return engine
-        async with self._restart_locks[model_id]:
-            engine = self._engines[model_id]
-            if engine.alive:
-                return engine
+        served = self._get(model_id)
+        if served.engine.alive:
+            return served.engine
+        async with served.restart_lock:
+            if served.engine.alive:
+                return served.engine
             log.warning("the worker for %s is down; starting it again", model_id)
-            await engine.close()
+            await served.engine.close()
             try:
-                engine = await WorkerEngine.start(self._specs[model_id], self._options[model_id])
+                served.engine = await WorkerEngine.start(served.spec, served.options)
             except EngineStartError as exc:
                 log.error("cannot restart %s: %s", model_id, exc)
                 raise APIError(
@@ -58,32 +65,29 @@ class EngineRegistry:
                     type="server_error",
                     code="model_unavailable",
                 ) from exc
-            self._engines[model_id] = engine
-            return engine
+            return served.engine
 
     def card(self, model_id: str) -> ModelCard:
         """The /v1/models entry of `model_id`."""
-        engine = self._engines.get(model_id)
-        if engine is None:
-            raise model_not_found(model_id)
-        context = engine.info.context_length
+        served = self._get(model_id)
+        context = served.engine.info.context_length
         return ModelCard(
             id=model_id,
-            created=self._created[model_id],
-            owned_by=self._specs[model_id].owned_by,
+            created=served.created,
+            owned_by=served.spec.owned_by,
             context_length=context,
             max_model_len=context,
         )
 
     def cards(self) -> list[ModelCard]:
         """Every served model."""
-        return [self.card(model_id) for model_id in self._engines]
+        return [self.card(model_id) for model_id in self._served]
 
     def status(self) -> dict[str, bool]:
         """Model id -> whether its engine is up."""
-        return {model_id: engine.alive for model_id, engine in self._engines.items()}
+        return {model_id: served.engine.alive for model_id, served in self._served.items()}
 
     async def close(self) -> None:
         """Stop every worker."""
-        await asyncio.gather(*(engine.close() for engine in self._engines.values()), return_exceptions=True)
-        self._engines.clear()
+        await asyncio.gather(*(s.engine.close() for s in self._served.values()), return_exceptions=True)
+        self._served.clear()

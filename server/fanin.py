@@ -19,7 +19,7 @@ class FanIn:
     """The merged deltas of several requests, tagged with their choice index."""
 
     def __init__(self, engine: Engine, requests: list[GenerationRequest], prompt_param: str = "messages") -> None:
-        self._prompt_param = prompt_param
+        self.prompt_param = prompt_param
         self._queue: asyncio.Queue[tuple[int, Delta]] = asyncio.Queue()
         self._pending: list[tuple[int, Delta]] = []
         self._open = len(requests)
@@ -35,7 +35,7 @@ class FanIn:
         try:
             while len(seen) < len(self._tasks):
                 index, delta = await self._queue.get()
-                require_no_error(delta, self._prompt_param)
+                require_no_error(delta, self.prompt_param)
                 seen.add(index)
                 self._pending.append((index, delta))
         except BaseException:

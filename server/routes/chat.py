@@ -76,7 +76,6 @@ async def create_chat_completion(
         fan=fan,
         prompt_of_choice=[0] * len(requests),
         include_usage=data.include_usage,
-        prompt_param="messages",
     )
     if data.stream:
         usage_chunk = lambda usage: p.ChatCompletionChunk(**call.fields(), choices=[], usage=usage)  # noqa: E731

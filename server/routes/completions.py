@@ -77,7 +77,6 @@ async def create_completion(
         fan=fan,
         prompt_of_choice=[c.prompt_index for c in choices],
         include_usage=data.include_usage,
-        prompt_param="prompt",
     )
     if data.stream:
         usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
