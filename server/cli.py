@@ -6,31 +6,40 @@ import argparse
 import logging
 import logging.handlers
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
+
+import msgspec
 
 from server.settings import Settings, SettingsError, load_settings
 
+# Flags that are settings (or name the config file); any other flag belongs to its command alone.
+SETTING_FLAGS = frozenset(f.name for f in msgspec.structs.fields(Settings)) | {"config"}
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser(
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_serve(commands: Commands) -> None:
+    parser = commands.add_parser(
         "serve",
         help="serve models over the OpenAI API",
         description="Serve models over the OpenAI API. Every flag can also be set as a "
         "HEARTH_<NAME> environment variable or in $HEARTH_HOME/config.yaml.",
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    serve.add_argument("--home", help="directory for models, config and logs (default ~/.hearth)")
-    serve.add_argument("--config", help="config file (default $HEARTH_HOME/config.yaml)")
-    serve.add_argument("--model", help="id to serve the model under (default smollm2-135m-instruct)")
-    serve.add_argument("--model-path", help="a .gguf file or OpenVINO model folder (default: the bundled model)")
-    serve.add_argument("--device", help="OpenVINO device: CPU, GPU, NPU, AUTO (default CPU)")
-    serve.add_argument("--threads", type=int, help="inference threads (default: all cores)")
-    serve.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")
-    serve.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
-    serve.add_argument("--max-num-seqs", type=int, help="most sequences batched at once (default 64)")
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--home", help="directory for models, config and logs (default ~/.hearth)")
+    parser.add_argument("--config", help="config file (default $HEARTH_HOME/config.yaml)")
+    parser.add_argument("--model", help="id to serve the model under (default smollm2-135m-instruct)")
+    parser.add_argument("--model-path", help="a .gguf file or OpenVINO model folder (default: the bundled model)")
+    parser.add_argument("--device", help="OpenVINO device: CPU, GPU, NPU, AUTO (default CPU)")
+    parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    parser.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")
+    parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
+    parser.add_argument("--max-num-seqs", type=int, help="most sequences batched at once (default 64)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    parser.set_defaults(run=serve)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -72,16 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hearth` console script."""
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth: local OpenAI-compatible inference server")
     commands = parser.add_subparsers(dest="command", required=True)
+    # Each command module adds its subcommands and sets `run` (Settings, Namespace) -> exit code;
+    # flags named like settings override the environment and config file for every command.
     _add_serve(commands)
     args = parser.parse_args(argv)
-    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k != "command"}
+    run: Callable[..., int] = args.run
+    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}
     try:
         settings = load_settings(flags)
     except SettingsError as exc:
         parser.error(str(exc))
-    if args.command == "serve":
+    if run is serve:
         return serve(settings)
-    return 2
+    return run(settings, args)
 
 
 if __name__ == "__main__":
