@@ -2,8 +2,10 @@
 
 `download_snapshot` pins the revision first (a branch or tag resolves to its commit sha, which the
 manifest records), then lets `snapshot_download` fetch into a directory that survives an
-interruption: `huggingface_hub` keeps `*.incomplete` files there and resumes them with HTTP Range
-requests on the next try. `HF_ENDPOINT` picks a mirror, `HF_TOKEN` (or `hf auth login`) opens gated
+interruption. Resumption is `huggingface_hub`'s: a dropped connection is resumed with an HTTP Range
+request from the last chunk written, and files that arrived whole before a failure are kept in the
+directory and not fetched again on the next try (since huggingface_hub 1.x it deletes a half file
+when its own retries give up). `HF_ENDPOINT` picks a mirror, `HF_TOKEN` (or `hf auth login`) opens gated
 repos, `HF_HUB_OFFLINE=1` forbids the network. Every failure becomes a `DownloadError` whose message
 says what is wrong and what to do.
 """

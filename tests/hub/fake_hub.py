@@ -3,7 +3,8 @@
 `resolve` URLs with ETag / X-Repo-Commit / Content-Length and HTTP Range.
 
 `FakeHub.cut_after[path] = (n_bytes, times)` makes the next `times` downloads of `path` stop after
-`n_bytes` (the connection closes mid-body), to test resumption.
+`n_bytes` (the connection closes mid-body), to test resumption; `FakeHub.fail[path] = times` answers
+the next `times` downloads of `path` with a 500.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FakeHub:
     url: str = ""
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     cut_after: dict[str, tuple[int, int]] = field(default_factory=dict)
+    fail: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def downloads_of(self, filename: str) -> list[dict[str, str]]:
@@ -86,7 +88,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             path = unquote(urlparse(self.path).path)
             with hub.lock:
                 hub.requests.append((self.command, path, dict(self.headers.items())))
-            if match := re.fullmatch(r"/api/models/(.+?)(?:/revision/([^/]+))?", path):
+            if match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(/.*)?", path):
+                found = self._repo(match[1], match[2])
+                if found:
+                    tree = [
+                        {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                        for name, data in sorted(found[0].files.items())
+                    ]
+                    self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
+            elif match := re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path):
                 found = self._repo(match[1], match[2] or "main")
                 if found:
                     repo, sha = found
@@ -99,15 +109,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         "siblings": [{"rfilename": name} for name in sorted(repo.files)],
                     }
                     self._send(200, json.dumps(info).encode(), {"Content-Type": "application/json"})
-            elif match := re.fullmatch(r"/api/models/(.+?)/tree/([^/]+)(/.*)?", path):
-                found = self._repo(match[1], match[2])
-                if found:
-                    tree = [
-                        {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                        for name, data in sorted(found[0].files.items())
-                    ]
-                    self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
-            elif match := re.fullmatch(r"/(.+?)/resolve/([^/]+)/(.+)", path):
+            elif match := re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path):
                 found = self._repo(match[1], match[2])
                 if found:
                     self._file(found[0], found[1], match[3])
@@ -133,6 +135,13 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             status = 206 if start else 200
             if self.command == "HEAD":
                 self._send(status, body, headers)
+                return
+            with hub.lock:
+                failing = hub.fail.get(filename, 0)
+                if failing:
+                    hub.fail[filename] = failing - 1
+            if failing:
+                self._error(500, "InternalError", "the server had an error")
                 return
             with hub.lock:
                 cut, times = hub.cut_after.get(filename, (0, 0))
