@@ -34,6 +34,8 @@ ConvertFormat = Literal["openvino", "onnx"]
 # What a conversion needs from a Hugging Face repo (weights, configs, tokenizer), not other formats.
 _SOURCE_IGNORE = ["*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack", "*.ot", "*.pth", "original/*", "onnx/*"]
 
+_GGUF_QUANT = re.compile(r"(?i)(iq\d_\w+|q\d_k_[sml]|q\d_k|q\d_\d|q\d_k_xs|bf16|f16|f32)")
+
 
 class HubError(ValueError):
     """A request the hub cannot carry out (unknown model, unsuitable options, missing converters)."""
@@ -181,7 +183,13 @@ def pull(
         size_gb=0.0,
         recipes=[],
     )
-    recipe = Recipe(target=target or "cpu", format=format or "openvino", precision=precision or "int4")  # type: ignore[arg-type]
+    # GGUF repos are named so by convention (`...-GGUF`); anything else is converted (int4 unless told).
+    chosen = format or ("gguf" if ref.lower().endswith("gguf") else "openvino")
+    recipe = Recipe(
+        target=target or "cpu",  # type: ignore[arg-type]
+        format=chosen,  # type: ignore[arg-type]
+        precision=precision or ("auto" if chosen == "gguf" else "int4"),
+    )
     default = _slug(f"{repo_entry.name}-{recipe.format}-{recipe.precision}")
     return _pull_recipe(store, repo_entry, recipe, name or default, revision, log, transfer)
 
@@ -229,7 +237,14 @@ def _pull_recipe(
         if repo is None:
             raise HubError(f"{entry.name} has no Hugging Face repo, and its package is not installed")
         if recipe.format == "gguf":
-            patterns = [recipe.file] if recipe.file else ["*.gguf"]
+            quant = recipe.precision
+            patterns = (
+                [recipe.file]
+                if recipe.file
+                else ["*.gguf"]
+                if quant == "auto"
+                else [f"*{quant.lower()}*.gguf", f"*{quant.upper()}*.gguf"]
+            )
             snap = download_snapshot(
                 repo, downloads, revision=revision or source.revision, allow_patterns=patterns, progress=transfer
             )
@@ -239,7 +254,10 @@ def _pull_recipe(
             src = Source(kind="huggingface", ref=repo, revision=snap.revision, files=ggufs)
             target_file = partial / Path(ggufs[0]).name
             shutil.move(Path(snap.path) / ggufs[0], target_file)
-            return ArtifactInfo(format="gguf", entry=target_file.name, source=src, precision=recipe.precision)
+            if quant == "auto":
+                found = _GGUF_QUANT.search(target_file.stem)
+                quant = found[0].lower() if found else "unknown"
+            return ArtifactInfo(format="gguf", entry=target_file.name, source=src, precision=quant)
         log(f"downloading {repo}")
         snap = download_snapshot(
             repo, downloads, revision=revision or source.revision, ignore_patterns=_SOURCE_IGNORE, progress=transfer

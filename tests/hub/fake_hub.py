@@ -20,14 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+DEFAULT_SHA = "0123456789abcdef0123456789abcdef01234567"
+
 
 @dataclass
 class FakeRepo:
     """One repo: branch/tag name -> commit sha, and the files at that commit."""
 
     files: dict[str, bytes]
-    sha: str = "0123456789abcdef0123456789abcdef01234567"
-    refs: dict[str, str] = field(default_factory=lambda: {"main": "0123456789abcdef0123456789abcdef01234567"})
+    sha: str = DEFAULT_SHA
+    refs: dict[str, str] = field(default_factory=lambda: {"main": DEFAULT_SHA})
     gated: bool = False
 
 
