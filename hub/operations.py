@@ -224,7 +224,7 @@ def _pull_recipe(
                 entry_name = _copy_in(root / file, partial)
                 return ArtifactInfo(format="gguf", entry=entry_name, source=src, precision=recipe.precision)
             return _converted(
-                root,
+                root / (source.file or ""),
                 partial,
                 src,
                 format=recipe.format,
