@@ -12,13 +12,14 @@ says what is wrong and what to do.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx2
 import msgspec
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import (
@@ -87,6 +88,15 @@ def _progress_class(progress: ProgressFn) -> type[Any]:
     return Reporting
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    # huggingface_hub 1.x talks through httpx, 2.x through httpx2: a network failure may be either.
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx"):
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(importlib.import_module(module).TransportError)
+    return tuple(errors)
+
+
 def _explain(exc: BaseException, repo_id: str, revision: str | None) -> DownloadError:
     where = endpoint()
     rev = revision or "main"
@@ -108,7 +118,7 @@ def _explain(exc: BaseException, repo_id: str, revision: str | None) -> Download
             "or import the files with `hearth import`",
             "offline",
         )
-    if isinstance(exc, httpx2.TransportError | LocalEntryNotFoundError | OfflineModeIsEnabled):
+    if isinstance(exc, (*_transport_errors(), LocalEntryNotFoundError, OfflineModeIsEnabled)):
         return DownloadError(
             f"cannot reach {where} to download {repo_id}@{rev} ({type(exc).__name__}); check the network, "
             "or set HF_ENDPOINT to a reachable mirror",
