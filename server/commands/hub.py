@@ -1,0 +1,238 @@
+"""`hearth pull / import / convert / ls / show / rm / gc / verify / catalog`: the model hub's CLI.
+
+Exit codes: 0 done; 1 the operation failed (download, conversion, a verify mismatch); 2 bad usage
+(an invalid name, an unknown model, options that do not fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.catalog import Catalog, local_targets, suitable_recipes
+from hub.download import DownloadError
+from hub.manifest import Manifest, encode
+from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
+from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, StoreError
+
+if TYPE_CHECKING:
+    from server.cli import Commands
+    from server.settings import Settings
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+def store_of(settings: Settings) -> ArtifactStore:
+    """The artifact store under the settings' HEARTH_HOME."""
+    return ArtifactStore(settings.models_dir)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _run(action: str, op: Callable[[], object]) -> int:
+    """Run `op()`, turning the hub's errors into a message and an exit code."""
+    try:
+        result = op()
+    except (InvalidName, HubError, ArtifactNotFound, ArtifactExists) as exc:
+        _say(f"hearth {action}: {exc}")
+        return USAGE
+    except (DownloadError, StoreError, OSError) as exc:
+        _say(f"hearth {action}: {exc}")
+        return FAILED
+    except Exception as exc:
+        # Converter failures (hub.convert's SourceError / ConversionError) carry their own message.
+        if type(exc).__name__ == "SourceError":
+            _say(f"hearth {action}: {exc}")
+            return USAGE
+        if type(exc).__name__ == "ConversionError":
+            _say(f"hearth {action}: {exc}")
+            return FAILED
+        raise
+    if isinstance(result, Manifest):
+        print(f"installed {result.name} ({result.format} {result.precision or ''}, {_size(result.size)})".strip())
+    return result if isinstance(result, int) else OK
+
+
+def _pull(settings: Settings, args: argparse.Namespace) -> int:
+    return _run(
+        "pull",
+        lambda: pull(
+            store_of(settings),
+            args.model,
+            name=args.name,
+            format=args.format,
+            precision=args.precision,
+            target=args.target,
+            revision=args.revision,
+            log=_say,
+        ),
+    )
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    return _run(
+        "import",
+        lambda: import_path(
+            store_of(settings),
+            Path(args.path),
+            name=args.name,
+            task=args.task,
+            format=args.format,
+            precision=args.precision,
+            target=args.target,
+            log=_say,
+        ),
+    )
+
+
+def _convert(settings: Settings, args: argparse.Namespace) -> int:
+    return _run(
+        "convert",
+        lambda: convert_artifact(
+            store_of(settings),
+            args.name,
+            format=args.format,
+            precision=args.precision,
+            target=args.device,
+            symmetric=args.symmetric,
+            new_name=args.output,
+            log=_say,
+        ),
+    )
+
+
+def _ls(settings: Settings, args: argparse.Namespace) -> int:
+    rows = [("NAME", "FORMAT", "PRECISION", "DEVICES", "SIZE", "SOURCE", "CREATED")]
+    for m in store_of(settings).artifacts():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created))
+        source = m.source.ref + (f"@{m.source.revision[:12]}" if m.source.revision else "")
+        rows.append((m.name, m.format, m.precision or "-", ",".join(m.devices), _size(m.size), source, created))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return OK
+
+
+def _show(settings: Settings, args: argparse.Namespace) -> int:
+    def show() -> None:
+        sys.stdout.write(encode(store_of(settings).get(args.name)).decode())
+
+    return _run("show", show)
+
+
+def _rm(settings: Settings, args: argparse.Namespace) -> int:
+    def rm() -> None:
+        for name in args.names:
+            store_of(settings).remove(name)
+            print(f"removed {name}")
+
+    return _run("rm", rm)
+
+
+def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    report = store_of(settings).gc()
+    for path in report.removed:
+        print(f"removed {path}")
+    print(f"freed {_size(report.freed_bytes)}")
+    return OK
+
+
+def _verify(settings: Settings, args: argparse.Namespace) -> int:
+    def verify() -> int:
+        store = store_of(settings)
+        names = [args.name] if args.name else [m.name for m in store.artifacts()]
+        bad = 0
+        for name in names:
+            problems = store.verify(name)
+            print(f"{name}: {'ok' if not problems else 'MISMATCH'}")
+            for problem in problems:
+                print(f"  {problem}")
+            bad += bool(problems)
+        return FAILED if bad else OK
+
+    return _run("verify", verify)
+
+
+def _catalog(settings: Settings, args: argparse.Namespace) -> int:
+    targets = local_targets()
+    can_convert = converters_available()
+    installed = {m.name for m in store_of(settings).artifacts()}
+    print(f"this machine: {', '.join(targets)}; converters {'installed' if can_convert else 'not installed'}")
+    for entry in Catalog.load().entries:
+        if args.kind and args.kind not in entry.kinds:
+            continue
+        fits = suitable_recipes(entry, targets, can_convert)
+        mark = "*" if entry.name in installed else " "
+        gated = " (gated)" if entry.gated else ""
+        print(
+            f"{mark} {entry.name:32} {'/'.join(entry.kinds):22} {entry.params:>6} {entry.size_gb:>6.2f} GB  "
+            f"{entry.license}{gated}"
+        )
+        print(
+            f"    suits this machine: {fits[0].label if fits else 'none (install hearth[convert])'}"
+            + (f"; also {', '.join(r.label for r in fits[1:3])}" if len(fits) > 1 else "")
+        )
+    return OK
+
+
+def register(commands: Commands) -> None:
+    """Add the hub's subcommands."""
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", help="Hearth's data directory (default ~/.hearth)")
+
+    p = commands.add_parser("pull", parents=[home], help="download (and convert) a catalog model or HF repo")
+    p.add_argument("model", help="a catalog name (see `hearth catalog`) or a Hugging Face repo id")
+    p.add_argument("--name", help="name of the installed artifact")
+    p.add_argument("--format", choices=["openvino", "onnx", "gguf"])
+    p.add_argument("--precision", help="fp16, int8, int4, or a GGUF quantization such as q4_k_m")
+    p.add_argument("--target", choices=["cpu", "igpu", "npu", "dml", "cuda"], help="default: best for this machine")
+    p.add_argument("--revision", help="branch, tag or commit of the repo (default main; recorded as a commit)")
+    p.set_defaults(run=_pull)
+
+    p = commands.add_parser("import", parents=[home], help="install a local GGUF, HF folder, SavedModel, IR or ONNX")
+    p.add_argument("path")
+    p.add_argument("--name", help="name of the artifact (default: from the path)")
+    p.add_argument("--task", choices=["text-generation", "embeddings"], default="text-generation")
+    p.add_argument("--format", choices=["openvino", "onnx"], help="convert to this format right away")
+    p.add_argument("--precision", help="precision of that conversion (default int8; fp16 for embeddings)")
+    p.add_argument("--target", default="cpu", help="device the conversion is for (default cpu)")
+    p.set_defaults(run=_import)
+
+    p = commands.add_parser("convert", parents=[home], help="convert an installed artifact to a new one")
+    p.add_argument("name")
+    p.add_argument("--format", choices=["openvino", "onnx"], required=True)
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4"], required=True)
+    p.add_argument("--device", default="cpu", help="cpu, gpu, npu, dml or cuda (default cpu)")
+    p.add_argument("--symmetric", action="store_true", help="symmetric weights (what NPUs want)")
+    p.add_argument("--output", help="name of the new artifact (default NAME-FORMAT-PRECISION)")
+    p.set_defaults(run=_convert)
+
+    commands.add_parser("ls", parents=[home], help="list installed artifacts").set_defaults(run=_ls)
+    p = commands.add_parser("show", parents=[home], help="print an artifact's manifest")
+    p.add_argument("name")
+    p.set_defaults(run=_show)
+    p = commands.add_parser("rm", parents=[home], help="remove artifacts")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(run=_rm)
+    commands.add_parser("gc", parents=[home], help="remove partial installs and stray files").set_defaults(run=_gc)
+    p = commands.add_parser("verify", parents=[home], help="re-hash artifacts; exit 1 on any mismatch")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(run=_verify)
+    p = commands.add_parser("catalog", parents=[home], help="curated models and the variants that suit this machine")
+    p.add_argument("--kind", choices=["chat", "code", "embeddings", "document"])
+    p.set_defaults(run=_catalog)

@@ -1,0 +1,359 @@
+"""The model hub over HTTP, under /v1/hub: artifacts, catalog, and pull / convert / upload as jobs.
+
+Long operations return `202` with a job at once; `GET /v1/hub/jobs/{id}` polls it and
+`GET /v1/hub/jobs/{id}/events` streams its progress as server-sent events. Errors have the server's
+OpenAI shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tarfile
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Router, delete, get, post
+from litestar.datastructures import State
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from hub.catalog import Catalog, CatalogEntry, Recipe, local_targets, suitable_recipes
+from hub.download import DownloadError
+from hub.jobs import Job, JobRunner, Reporter
+from hub.manifest import Manifest, Task
+from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
+from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
+from server.engines import EngineRegistry
+from server.errors import APIError, invalid_request
+from server.sse import DONE, EventEncoder, EventStream
+
+_ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+_UPLOAD_CHUNK = 1024 * 1024
+
+
+@dataclass
+class HubState:
+    """What the hub routes share: the store and the job runner (owned by the app's lifespan)."""
+
+    store: ArtifactStore
+    jobs: JobRunner
+    max_upload_bytes: int
+
+
+def classify(exc: BaseException) -> str | None:
+    """A job failure's error code, in the API's vocabulary."""
+    if isinstance(exc, DownloadError):
+        return exc.code
+    if isinstance(exc, InvalidName | HubError | ArtifactExists | ArtifactNotFound):
+        return "invalid_request"
+    return type(exc).__name__.lower() if type(exc).__name__ in ("SourceError", "ConversionError") else "failed"
+
+
+def provide_hub(state: State) -> HubState:
+    """The hub state of the running app."""
+    hub: HubState = state.hub
+    return hub
+
+
+class ArtifactList(msgspec.Struct):
+    """GET /v1/hub/models."""
+
+    data: list[Manifest]
+    object: Literal["list"] = "list"
+
+
+class Deleted(msgspec.Struct):
+    """DELETE /v1/hub/models/{name}, shaped like OpenAI's model deletion."""
+
+    id: str
+    deleted: bool = True
+    object: Literal["model"] = "model"
+
+
+class CatalogItem(msgspec.Struct):
+    """A catalog entry, with the recipes that suit this machine (best first)."""
+
+    entry: CatalogEntry
+    suitable: list[Recipe]
+    installed: bool
+
+
+class CatalogList(msgspec.Struct):
+    """GET /v1/hub/catalog."""
+
+    data: list[CatalogItem]
+    targets: list[str]
+    converters: bool
+    object: Literal["list"] = "list"
+
+
+class JobList(msgspec.Struct):
+    """GET /v1/hub/jobs."""
+
+    data: list[Job]
+    object: Literal["list"] = "list"
+
+
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/hub/pull: a catalog name or a Hugging Face repo id."""
+
+    model: str
+    name: str | None = None
+    format: Literal["openvino", "onnx", "gguf"] | None = None
+    precision: str | None = None
+    target: Literal["cpu", "igpu", "npu", "dml", "cuda"] | None = None
+    revision: str | None = None
+
+
+class ConvertRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """POST /v1/hub/convert: make a new artifact from an installed one."""
+
+    model: str
+    format: Literal["openvino", "onnx"]
+    precision: Literal["fp32", "fp16", "int8", "int4"]
+    device: str = "cpu"
+    symmetric: bool = False
+    name: str | None = None
+
+
+def _not_found(name: str) -> APIError:
+    return APIError(404, f"no artifact named `{name}` is installed", param="model", code="artifact_not_found")
+
+
+def _checked_name(name: str | None, param: str = "name") -> None:
+    if name is not None:
+        try:
+            validate_name(name)
+        except InvalidName as exc:
+            raise invalid_request(str(exc), param=param, code="invalid_name") from exc
+
+
+@get("/models", summary="List installed artifacts")
+async def list_artifacts(hub: HubState) -> ArtifactList:
+    """Every installed artifact's manifest."""
+    return ArtifactList(data=await asyncio.to_thread(hub.store.artifacts))
+
+
+@get("/models/{name:str}", summary="Show an artifact's manifest")
+async def show_artifact(hub: HubState, name: str) -> Manifest:
+    """The manifest: source and revision, files with sha256, tool versions, recipe."""
+    _checked_name(name, "model")
+    try:
+        return hub.store.get(name)
+    except ArtifactNotFound as exc:
+        raise _not_found(name) from exc
+
+
+@delete("/models/{name:str}", summary="Remove an artifact", status_code=200)
+async def delete_artifact(hub: HubState, engines: EngineRegistry, name: str) -> Deleted:
+    """Remove an installed artifact; one being served is refused with 409."""
+    _checked_name(name, "model")
+    if name in engines.status():
+        raise APIError(409, f"`{name}` is being served; stop serving it first", param="model", code="model_in_use")
+    try:
+        await asyncio.to_thread(hub.store.remove, name)
+    except ArtifactNotFound as exc:
+        raise _not_found(name) from exc
+    return Deleted(id=name)
+
+
+@get("/catalog", summary="Curated models and the variants that suit this machine")
+async def catalog(hub: HubState) -> CatalogList:
+    """The catalog, with each entry's suitable recipes for this machine."""
+    targets = await asyncio.to_thread(local_targets)
+    can_convert = converters_available()
+    installed = {m.name for m in await asyncio.to_thread(hub.store.artifacts)}
+    items = [
+        CatalogItem(entry=e, suitable=suitable_recipes(e, targets, can_convert), installed=e.name in installed)
+        for e in Catalog.load().entries
+    ]
+    return CatalogList(data=items, targets=list(targets), converters=can_convert)
+
+
+@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED)
+async def start_pull(hub: HubState, data: PullRequest) -> Job:
+    """Start downloading (and converting) a catalog model or Hugging Face repo."""
+    _checked_name(data.name)
+    if Catalog.load().get(data.model) is None and "/" not in data.model:
+        raise invalid_request(
+            f"`{data.model}` is neither a catalog model nor a Hugging Face repo id", param="model", code="not_found"
+        )
+
+    def work(report: Reporter) -> Manifest:
+        return pull(
+            hub.store,
+            data.model,
+            name=data.name,
+            format=data.format,
+            precision=data.precision,
+            target=data.target,
+            revision=data.revision,
+            log=report.log,
+            transfer=report.transfer,
+        )
+
+    return hub.jobs.submit("pull", msgspec.structs.asdict(data), work)
+
+
+@post("/convert", summary="Convert an installed artifact (a job)", status_code=HTTP_202_ACCEPTED)
+async def start_convert(hub: HubState, data: ConvertRequest) -> Job:
+    """Start converting an installed artifact into a new one."""
+    _checked_name(data.model, "model")
+    _checked_name(data.name)
+    if not hub.store.exists(data.model):
+        raise _not_found(data.model)
+
+    def work(report: Reporter) -> Manifest:
+        return convert_artifact(
+            hub.store,
+            data.model,
+            format=data.format,
+            precision=data.precision,
+            target=data.device,
+            symmetric=data.symmetric,
+            new_name=data.name,
+            log=report.log,
+        )
+
+    return hub.jobs.submit("convert", msgspec.structs.asdict(data), work)
+
+
+def _unpack(upload: Path, into: Path) -> Path:
+    """Extract an archive safely (no absolute paths, no `..`, no links out); the model's root."""
+    into.mkdir()
+    if upload.name.endswith(".zip"):
+        with zipfile.ZipFile(upload) as archive:
+            for member in archive.namelist():
+                target = (into / member).resolve()
+                if not target.is_relative_to(into.resolve()):
+                    raise HubError(f"the archive entry {member!r} points outside the archive")
+            archive.extractall(into)
+    else:
+        with tarfile.open(upload) as archive:
+            try:
+                archive.extractall(into, filter="data")
+            except tarfile.FilterError as exc:
+                raise HubError(f"unsafe archive entry: {exc}") from exc
+    entries = [p for p in into.iterdir() if not p.name.startswith(".")]
+    # An archive of one folder holds the model in that folder.
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
+
+
+@post(
+    "/upload",
+    summary="Upload a model file or archive (a job that imports it)",
+    status_code=HTTP_202_ACCEPTED,
+    request_max_body_size=None,
+)
+async def upload(
+    hub: HubState,
+    request: Request[Any, Any, Any],
+    filename: str,
+    name: str | None = None,
+    task: Task = "text-generation",
+) -> Job:
+    """The raw body is a .gguf file or a .zip / .tar(.gz) of a model folder (`?filename=` names it)."""
+    _checked_name(name)
+    safe = Path(filename).name
+    if safe != filename or not safe or safe.startswith(".") or any(ord(c) < 32 for c in safe):
+        raise invalid_request(f"invalid file name {filename!r}", param="filename")
+    if not (safe.lower().endswith(".gguf") or safe.lower().endswith(_ARCHIVES)):
+        raise invalid_request("upload a .gguf file or a .zip, .tar, .tar.gz or .tgz archive", param="filename")
+    staging = hub.store.new_partial("upload")
+    target = staging / safe
+    size = 0
+    try:
+        with target.open("wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > hub.max_upload_bytes:
+                    raise APIError(413, f"the upload exceeds {hub.max_upload_bytes} bytes", code="request_too_large")
+                await asyncio.to_thread(f.write, chunk)
+        if size == 0:
+            raise invalid_request("the upload is empty", param="body")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    artifact_name = name or None
+
+    def work(report: Reporter) -> Manifest:
+        try:
+            source = target if safe.lower().endswith(".gguf") else _unpack(target, staging / "unpacked")
+            stem = safe.removesuffix(".gz").rsplit(".", 1)[0]
+            return import_path(
+                hub.store,
+                source,
+                name=artifact_name or stem.lower(),
+                task=task,
+                log=report.log,
+                source_kind="upload",
+                source_ref=safe,
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    return hub.jobs.submit("upload", {"filename": safe, "name": name, "task": task, "bytes": size}, work)
+
+
+def _job_or_404(hub: HubState, job_id: str) -> Job:
+    try:
+        return hub.jobs.get(job_id)
+    except KeyError as exc:
+        raise APIError(404, f"no job `{job_id}`", param="job_id", code="job_not_found") from exc
+
+
+@get("/jobs", summary="List hub jobs")
+async def list_jobs(hub: HubState) -> JobList:
+    """Every job of this server's lifetime."""
+    return JobList(data=hub.jobs.jobs())
+
+
+@get("/jobs/{job_id:str}", summary="Poll a hub job")
+async def get_job(hub: HubState, job_id: str) -> Job:
+    """The job's status, latest progress, result or error."""
+    return _job_or_404(hub, job_id)
+
+
+@get("/jobs/{job_id:str}/events", summary="Stream a hub job's progress (SSE)")
+async def job_events(hub: HubState, job_id: str, after: int = 0) -> EventStream:
+    """`data: <event>` for each log line and progress step, then the final job, then `[DONE]`."""
+    _job_or_404(hub, job_id)
+    encoder = EventEncoder()
+
+    async def events() -> AsyncIterator[bytes]:
+        seq = after
+        while True:
+            batch, finished = hub.jobs.events_after(job_id, seq)
+            for event in batch:
+                seq = event.seq
+                yield encoder.event(event)
+            if finished and not batch:
+                yield encoder.event(hub.jobs.get(job_id))
+                yield DONE
+                return
+            if not batch:
+                await asyncio.sleep(0.2)
+
+    return EventStream(events())
+
+
+router = Router(
+    path="/v1/hub",
+    route_handlers=[
+        list_artifacts,
+        show_artifact,
+        delete_artifact,
+        catalog,
+        start_pull,
+        start_convert,
+        upload,
+        list_jobs,
+        get_job,
+        job_events,
+    ],
+    tags=["hub"],
+)
