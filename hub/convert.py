@@ -1,0 +1,206 @@
+"""Convert an imported model into a servable artifact: OpenVINO IR or ONNX Runtime GenAI.
+
+Every converter runs in a child Python process (`sys.executable -m ...`): the converters import
+torch, transformers and nncf (seconds of start-up and gigabytes of memory), which must never land in
+the server's process, and a crashing converter must not take the caller down. Their output lines are
+passed to `progress` as they come; a failure raises ConversionError with the tool's last lines.
+
+| source          | format   | tool                                   | precisions                 |
+|-----------------|----------|----------------------------------------|----------------------------|
+| hf              | openvino | optimum-intel (`optimum-cli export`)   | fp32 fp16 int8 int4 (+sym) |
+| hf              | onnx     | onnxruntime-genai model builder        | fp32 fp16 int4 (cpu/dml/cuda) |
+| tf-savedmodel   | openvino | openvino.convert_model (+ nncf)        | fp32 fp16 int8 int4        |
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from hub.convert_run import ConversionError, run_converter
+from hub.sources import SourceError, SourceKind, detect_source
+
+__all__ = [
+    "ConversionError",
+    "ConversionRecord",
+    "Format",
+    "Precision",
+    "SourceError",
+    "SourceKind",
+    "Task",
+    "convert",
+    "detect_source",
+]
+
+Format = Literal["openvino", "onnx"]
+Precision = Literal["fp32", "fp16", "int8", "int4"]
+Task = Literal["text-generation", "embeddings"]
+
+ONNX_DEVICES = ("cpu", "dml", "cuda")
+# optimum-intel's default group size for int4; channel-wise (-1) for the NPU recipe, which is what
+# OpenVINO GenAI's NPU guide prescribes for symmetric int4.
+INT4_GROUP_SIZE = 128
+NPU_GROUP_SIZE = -1
+
+_OPTIMUM_PACKAGES = ("optimum-intel", "optimum", "transformers", "torch", "nncf", "openvino", "openvino-tokenizers")
+_ORT_PACKAGES = ("onnxruntime-genai", "onnxruntime", "onnx", "onnx-ir", "transformers", "torch")
+_TF_PACKAGES = ("openvino", "nncf", "openvino-tokenizers", "transformers")
+
+
+class ConversionRecord(msgspec.Struct, frozen=True):
+    """How an artifact was made: enough to reproduce it and to know which tools shaped it."""
+
+    tool: str
+    tool_versions: dict[str, str]
+    recipe: dict[str, str]
+
+
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _require_outputs(out_dir: Path, names: tuple[str, ...], tool: str) -> None:
+    missing = [name for name in names if not (out_dir / name).is_file()]
+    if missing:
+        raise ConversionError(f"{tool} finished but did not write {', '.join(missing)} into {out_dir}")
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "vocab.txt"))
+
+
+def convert(
+    source: Path,
+    out_dir: Path,
+    *,
+    format: Format,
+    precision: Precision,
+    device: str = "cpu",
+    task: Task = "text-generation",
+    symmetric: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ConversionRecord:
+    """Convert `source` into a servable model (weights + tokenizer) in `out_dir`.
+
+    `out_dir` must be an existing, empty folder owned by the caller; on failure it may hold partial
+    files, which the caller discards. Raises SourceError for input that cannot be converted this
+    way and ConversionError when the converter fails.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    kind = detect_source(source)
+    if not out_dir.is_dir() or any(out_dir.iterdir()):
+        raise ValueError(f"{out_dir} must be an existing empty directory")
+    if symmetric and (format != "openvino" or precision not in ("int8", "int4")):
+        raise SourceError("symmetric quantization applies only to OpenVINO int8/int4")
+    recipe = {
+        "format": format,
+        "precision": precision,
+        "device": device,
+        "task": task,
+        "symmetric": "true" if symmetric else "false",
+        "source_kind": kind,
+    }
+    if kind == "hf" and format == "openvino":
+        return _optimum_openvino(source, out_dir, precision, task, symmetric, recipe, progress)
+    if kind == "hf" and format == "onnx":
+        return _ort_genai(source, out_dir, precision, device, task, recipe, progress)
+    if kind == "tf-savedmodel" and format == "openvino":
+        return _tf_openvino(source, out_dir, precision, task, symmetric, recipe, progress)
+    if kind == "tf-savedmodel":
+        raise SourceError("a TensorFlow SavedModel converts only to OpenVINO (format openvino)")
+    if kind == "gguf":
+        raise SourceError(
+            "a GGUF file is served as it is by OpenVINO GenAI; converting it is not supported "
+            "(GGUF -> Hugging Face -> IR loses tokenizer fidelity): import the original Hugging Face model"
+        )
+    raise SourceError(f"{source} is already converted ({kind}); convert the Hugging Face model it came from instead")
+
+
+def _optimum_openvino(
+    source: Path,
+    out_dir: Path,
+    precision: Precision,
+    task: Task,
+    symmetric: bool,
+    recipe: dict[str, str],
+    progress: Callable[[str], None] | None,
+) -> ConversionRecord:
+    optimum_task = "text-generation-with-past" if task == "text-generation" else "feature-extraction"
+    cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino"]
+    cmd += ["--model", str(source), "--task", optimum_task, "--weight-format", precision]
+    if precision == "int4":
+        group_size = NPU_GROUP_SIZE if symmetric else INT4_GROUP_SIZE
+        cmd += ["--group-size", str(group_size), "--ratio", "1.0"]
+        recipe |= {"group_size": str(group_size), "ratio": "1.0"}
+    if symmetric:
+        cmd.append("--sym")
+    cmd.append(str(out_dir))
+    # Recorded as the user would type it, without this machine's interpreter path.
+    recipe["command"] = "optimum-cli " + shlex.join(cmd[3:])
+    run_converter(cmd, "optimum-intel", progress)
+    required: tuple[str, ...] = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml")
+    if task == "text-generation":
+        required += ("openvino_detokenizer.xml",)
+    _require_outputs(out_dir, required, "optimum-intel")
+    return ConversionRecord(tool="optimum-intel", tool_versions=_versions(_OPTIMUM_PACKAGES), recipe=recipe)
+
+
+def _ort_genai(
+    source: Path,
+    out_dir: Path,
+    precision: Precision,
+    device: str,
+    task: Task,
+    recipe: dict[str, str],
+    progress: Callable[[str], None] | None,
+) -> ConversionRecord:
+    if task != "text-generation":
+        raise SourceError("the onnxruntime-genai builder makes text-generation models only: use format openvino")
+    if precision == "int8":
+        raise SourceError("the onnxruntime-genai builder has no int8 recipe: use fp32, fp16 or int4")
+    if device not in ONNX_DEVICES:
+        raise SourceError(f"device {device!r} is not an ONNX target: choose one of {', '.join(ONNX_DEVICES)}")
+    with tempfile.TemporaryDirectory(prefix="hearth-ort-cache-") as cache:
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder"]
+        cmd += ["-i", str(source), "-o", str(out_dir), "-p", precision, "-e", device, "-c", cache]
+        recipe["command"] = "python " + shlex.join(cmd[1:-2])
+        run_converter(cmd, "onnxruntime-genai", progress)
+    _require_outputs(out_dir, ("genai_config.json", "model.onnx", "tokenizer.json"), "onnxruntime-genai")
+    return ConversionRecord(tool="onnxruntime-genai", tool_versions=_versions(_ORT_PACKAGES), recipe=recipe)
+
+
+def _tf_openvino(
+    source: Path,
+    out_dir: Path,
+    precision: Precision,
+    task: Task,
+    symmetric: bool,
+    recipe: dict[str, str],
+    progress: Callable[[str], None] | None,
+) -> ConversionRecord:
+    if not _has_tokenizer(source):
+        raise SourceError(
+            f"{source}: a TensorFlow SavedModel needs its tokenizer files (tokenizer.json and "
+            "tokenizer_config.json) beside saved_model.pb to be servable"
+        )
+    cmd = [sys.executable, "-m", "hub.convert_tf", str(source), str(out_dir), precision, task]
+    if symmetric:
+        cmd.append("--sym")
+    recipe["command"] = "python " + shlex.join(cmd[1:])
+    run_converter(cmd, "openvino.convert_model", progress)
+    required = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml")
+    _require_outputs(out_dir, required, "openvino.convert_model")
+    return ConversionRecord(tool="openvino.convert_model", tool_versions=_versions(_TF_PACKAGES), recipe=recipe)
