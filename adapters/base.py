@@ -35,6 +35,8 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_num_seqs: int = 64
     max_num_batched_tokens: int = 256
     enable_prefix_caching: bool = True
+    # Where compiled models are cached so that the second load skips compilation ("" = no cache).
+    cache_dir: str = ""
     extra_properties: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -96,6 +98,17 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
         return self.finish_reason is not None or self.error is not None
 
 
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a backend can do with a model, so callers need not know which backend it is."""
+
+    # Concurrent requests share batch steps (otherwise they take turns, one token each).
+    batching: bool = False
+    prefix_caching: bool = False
+    token_id_prompts: bool = True
+    chat_template: bool = True
+    seeded_sampling: bool = True
+
+
 class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     """What a loaded model is and can do."""
 
@@ -104,6 +117,9 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     device: str
     context_length: int
     load_seconds: float = 0.0
+    capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
+    # Why the model is not on the device that was preferred (device auto fell back), for the log.
+    device_note: str | None = None
 
 
 class Backend(Protocol):
@@ -111,6 +127,10 @@ class Backend(Protocol):
 
     def info(self) -> ModelInfo:
         """Describe the loaded model."""
+        ...
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        """Tokens of the request's prompt after the chat template (raises ValueError if invalid)."""
         ...
 
     def submit(self, request: GenerationRequest) -> list[Delta]:

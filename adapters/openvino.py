@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from adapters.base import (
+    Capabilities,
     Delta,
     EngineError,
     EngineOptions,
@@ -46,6 +47,8 @@ def pipeline_properties(options: EngineOptions) -> dict[str, object]:
         properties["INFERENCE_NUM_THREADS"] = options.threads
     if options.kv_cache_precision:
         properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
+    if options.cache_dir:
+        properties["CACHE_DIR"] = options.cache_dir
     properties.update(options.extra_properties)
     return properties
 
@@ -125,6 +128,11 @@ class OpenVINOBackend:
             device=options.device,
             context_length=context,
             load_seconds=round(time.monotonic() - started, 3),
+            capabilities=Capabilities(
+                batching=True,
+                prefix_caching=options.enable_prefix_caching,
+                token_id_prompts=self._vocab_size is not None,
+            ),
         )
         self._running: dict[int, _Running] = {}
 
@@ -152,6 +160,10 @@ class OpenVINOBackend:
             # An empty prompt still needs one token to start from.
             ids = [self._tokenizer.get_bos_token_id()]
         return ids
+
+    def count_tokens(self, request: GenerationRequest) -> int:
+        """Tokens of the request's prompt after the chat template."""
+        return len(self._prompt_ids(request))
 
     def _config(self, request: GenerationRequest, max_new_tokens: int) -> ov_genai.GenerationConfig:
         params = request.params

@@ -65,11 +65,15 @@ class EngineStartError(RuntimeError):
     """The worker could not load the model."""
 
 
-def load_backend(spec: ModelSpec, options: EngineOptions) -> Backend:
-    """Construct the backend that serves `spec` (the only backend so far is OpenVINO GenAI)."""
-    from adapters.openvino import OpenVINOBackend
+def load_backend(spec: ModelSpec, options: EngineOptions) -> tuple[Backend, ModelInfo]:
+    """Construct the backend that serves `spec` on the device its options resolve to."""
+    from adapters.registry import load_backend as load
 
-    return OpenVINOBackend(spec, options)
+    loaded = load(spec, options)
+    info = loaded.backend.info()
+    if loaded.fallback:
+        info = msgspec.structs.replace(info, device_note=loaded.fallback)
+    return loaded.backend, info
 
 
 def worker_main(conn: Connection) -> None:
@@ -78,11 +82,11 @@ def worker_main(conn: Connection) -> None:
     decoder = msgspec.msgpack.Decoder(Command)
     try:
         load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
-        backend = load_backend(load.spec, load.options)
+        backend, info = load_backend(load.spec, load.options)
     except Exception as exc:
         conn.send_bytes(encoder.encode(Fatal(f"{type(exc).__name__}: {exc}")))
         return
-    conn.send_bytes(encoder.encode(Ready(backend.info())))
+    conn.send_bytes(encoder.encode(Ready(info)))
     try:
         while True:
             # Block while idle; between steps only drain what has arrived.
@@ -152,6 +156,8 @@ class WorkerEngine:
         if not isinstance(event, Ready):
             await asyncio.to_thread(process.wait, 5)
             raise EngineStartError(f"cannot load {spec.id}: {getattr(event, 'message', event)}")
+        if event.info.device_note:
+            log.warning("%s", event.info.device_note)
         log.info(
             "loaded %s on %s in %.1fs (worker pid %s)", spec.id, event.info.device, event.info.load_seconds, process.pid
         )

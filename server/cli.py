@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 import msgspec
 
 from server.commands import hub as hub_commands
+from server.commands import devices
 from server.settings import Settings, SettingsError, load_settings
 
 # Flags that are settings (or name the config file); any other flag belongs to its command alone.
@@ -34,7 +35,11 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--config", help="config file (default $HEARTH_HOME/config.yaml)")
     parser.add_argument("--model", help="id to serve the model under (default smollm2-135m-instruct)")
     parser.add_argument("--model-path", help="a .gguf file or OpenVINO model folder (default: the bundled model)")
-    parser.add_argument("--device", help="OpenVINO device: CPU, GPU, NPU, AUTO (default CPU)")
+    parser.add_argument(
+        "--device",
+        help="auto (default: best device present, CPU fallback), or CPU, GPU, NPU, HETERO:GPU,CPU "
+        "(OpenVINO) / cpu, cuda, dml (ONNX); see `hearth devices`",
+    )
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")
     parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
@@ -86,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # flags named like settings override the environment and config file for every command.
     _add_serve(commands)
     hub_commands.register(commands)
+    devices.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

@@ -35,7 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # The model served by default, and optionally its file (a .gguf or an OpenVINO folder).
     model: str = DEFAULT_MODEL_ID
     model_path: str | None = None
-    device: str = "CPU"
+    # Adapters and devices: "auto" picks the best device present and falls back to the CPU; an
+    # explicit device (CPU, GPU, GPU.1, NPU, HETERO:GPU,CPU; cpu/cuda/dml for ONNX) must be present.
+    device: str = "auto"
+    # Cache compiled models in $HEARTH_HOME/cache so the second load of a model skips compilation.
+    model_cache: bool = True
     threads: Annotated[int, Meta(ge=0)] = 0
     performance_hint: str = "LATENCY"
     cpu_pinning: bool = False
@@ -91,6 +95,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             context_length=self.context_length,
             max_num_seqs=self.max_num_seqs,
             max_num_batched_tokens=self.max_num_batched_tokens,
+            cache_dir=str(self.home_path / "cache") if self.model_cache else "",
         )
 
 
