@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from hub.models import resolve_model
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
-from server.routes import chat, completions, health, models
+from server.routes import chat, completions, health, models, tokenize
 from server.settings import Settings
 from server.translate import SamplingDefaults
 
@@ -59,7 +59,14 @@ def create_app(settings: Settings) -> Litestar:
         return sampling
 
     return Litestar(
-        route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
+        route_handlers=[
+            chat.router,
+            completions.router,
+            models.router,
+            health.health,
+            health.openapi_document,
+            tokenize.router,
+        ],
         lifespan=[lifespan],
         dependencies={
             "engines": Provide(_engines, sync_to_thread=False),

@@ -28,11 +28,19 @@ class ReasoningSplitter:
     _thinking: bool = True
     _started: bool = False
     _buffer: str = ""
+    _answering: bool = False
+
+    def _answer(self, text: str) -> str:
+        # The blank lines between the thinking and the answer belong to neither.
+        if not self._answering:
+            text = text.lstrip("\n")
+            self._answering = bool(text)
+        return text
 
     def feed(self, text: str) -> tuple[str, str]:
         """The reasoning and content that `text` adds."""
         if not self._thinking:
-            return "", text
+            return "", self._answer(text)
         self._buffer += text
         if not self._started:
             stripped = self._buffer.lstrip()
@@ -42,9 +50,9 @@ class ReasoningSplitter:
             self._buffer = stripped.removeprefix(OPEN)
         close = self._buffer.find(CLOSE)
         if close >= 0:
-            reasoning, content = self._buffer[:close], self._buffer[close + len(CLOSE) :].lstrip("\n")
+            reasoning, content = self._buffer[:close], self._buffer[close + len(CLOSE) :]
             self._buffer, self._thinking = "", False
-            return reasoning, content
+            return reasoning, self._answer(content)
         keep = _held_back(self._buffer, CLOSE)
         reasoning = self._buffer[: len(self._buffer) - keep]
         self._buffer = self._buffer[len(self._buffer) - keep :]

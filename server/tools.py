@@ -129,24 +129,23 @@ class ToolCallParser:
                 "tail": self._in_tail,
             }[self._state]
             progressed = step(content, deltas)
-        return self._content("".join(content)), deltas
+        return "".join(content), deltas
 
-    def _content(self, text: str) -> str:
-        # Whitespace between calls is not content; it is released only before real text.
-        if not text.strip():
-            self._pending_space += text
-            return ""
-        out, self._pending_space = self._pending_space + text, ""
-        return out
+    def _content(self, text: str, before_call: bool) -> str:
+        # Trailing whitespace is held back: before a call (and between calls) it is not content.
+        text = self._pending_space + text
+        kept = text.rstrip()
+        self._pending_space = "" if before_call else text[len(kept) :]
+        return kept
 
     def _in_text(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
         start = self._buffer.find(TOOL_CALL_OPEN)
         if start < 0:
             keep = _held_back(self._buffer, TOOL_CALL_OPEN)
-            content.append(self._buffer[: len(self._buffer) - keep])
+            content.append(self._content(self._buffer[: len(self._buffer) - keep], before_call=False))
             self._buffer = self._buffer[len(self._buffer) - keep :]
             return False
-        content.append(self._buffer[:start])
+        content.append(self._content(self._buffer[:start], before_call=True))
         self._buffer = self._buffer[start + len(TOOL_CALL_OPEN) :]
         self._state = "header"
         return True
