@@ -17,7 +17,7 @@ from hub.models import resolve_model
 from hub.store import ArtifactStore
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
-from server.routes import chat, completions, health, models, system
+from server.routes import chat, completions, health, models, system, tokenize
 from server.routes import hub as hub_routes
 from server.settings import Settings
 from server.translate import SamplingDefaults
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> Litestar:
             health.health,
             health.openapi_document,
             system.system,
+            tokenize.router,
         ],
         lifespan=[lifespan],
         dependencies={
