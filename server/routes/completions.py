@@ -10,12 +10,14 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from server import protocol as p
 from server import sse
+from server.admission import admit
 from server.calls import Call, event_stream
 from server.disconnect import unless_disconnected
-from server.engines import EngineRegistry
 from server.fanin import FanIn
+from server.metrics import Metrics
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import PromptChoice, SamplingDefaults, completion_requests, finish_reason
+from server.scheduler import Scheduler
+from server.translate import PromptChoice, completion_requests, finish_reason
 
 
 def _chunk(call: Call, index: int, text: str, finish: p.FinishReason | None = None) -> p.Completion:
@@ -61,15 +63,20 @@ async def _whole(call: Call, choices: list[PromptChoice]) -> p.Completion:
 async def create_completion(
     data: p.CompletionRequest,
     request: Request[Any, Any, Any],
-    engines: EngineRegistry,
+    scheduler: Scheduler,
+    metrics: Metrics,
     fingerprint: str,
-    sampling: SamplingDefaults,
 ) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
-    engine = await engines.acquire(data.model)
-    requests, choices = completion_requests(data, iter(engine.next_request_id, None), sampling)
-    fan = FanIn(engine, requests, prompt_param="prompt")
-    await fan.start()
+    lease, watcher = await admit(request, data, scheduler, metrics)
+    try:
+        engine = lease.engine
+        requests, choices = completion_requests(data, iter(engine.next_request_id, None), lease.deployment.sampling)
+        fan = FanIn(engine, requests, prompt_param="prompt")
+        await fan.start()
+    except BaseException:
+        watcher.done()
+        raise
     call = Call(
         prefix="cmpl",
         model=data.model,
@@ -77,11 +84,15 @@ async def create_completion(
         fan=fan,
         prompt_of_choice=[c.prompt_index for c in choices],
         include_usage=data.include_usage,
+        watcher=watcher,
     )
     if data.stream:
         usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
         return sse.EventStream(event_stream(call, _chunks(call, choices), usage_chunk))
-    return await unless_disconnected(request, _whole(call, choices))
+    try:
+        return await unless_disconnected(request, _whole(call, choices))
+    finally:
+        await call.close()
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])
