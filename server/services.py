@@ -30,6 +30,7 @@ from hub.models import DEFAULT_MODEL_ID, ModelNotFound, ModelSpec, resolve_model
 
 Precision = Literal["auto", "fp32", "fp16", "int8", "int4"]
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+_DEVICE = re.compile(r"^(?i:auto|cpu|gpu(\.\d+)?|npu|hetero:.+|multi:.+)$")
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -63,7 +64,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     # A .gguf file or an OpenVINO folder; without it the model is looked up by name.
     path: str | None = None
     precision: Precision = "auto"
-    device: Annotated[str, Meta(pattern=r"^(?i:auto|cpu|gpu(\.\d+)?|npu|hetero:.+|multi:.+)$")] | None = None
+    device: str | None = None
     context: Annotated[int, Meta(ge=0)] | None = None
     max_tokens: Annotated[int, Meta(ge=1)] | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
@@ -79,6 +80,11 @@ class Service(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     preload: bool = False
 
     def __post_init__(self) -> None:
+        if self.device is not None and not _DEVICE.match(self.device):
+            raise ValueError(
+                f"unknown device `{self.device}`: use auto, cpu, gpu, gpu.N, npu, hetero:... or multi:..."
+                " - at `$.device`"
+            )
         if self.keep_alive is not None:
             try:
                 parse_duration(self.keep_alive)
@@ -141,10 +147,13 @@ def _validate(data: Any, source: str, root: yaml.Node | None) -> list[Service]:
         if not path:
             raise ServicesError(f"{source}: {exc}") from None
         # A ValueError raised in __post_init__ carries its own path inside the service.
-        inner = re.search(r" - at `\$(\.[^`]*)$", message)
+        inner = re.search(r" - at `\$(\.[^`]*)`$", message)
         if inner is not None:
             message = message[: inner.start()]
             path = path.rstrip("`") + inner.group(1) + "`"
+        unknown = re.match(r"Object contains unknown field `([^`]+)`$", message)
+        if unknown is not None:
+            path = path.rstrip("`") + "." + unknown.group(1) + "`"
         raise ServicesError(f"{_where(source, root, path.rstrip('`'))}: {message}") from None
     seen: dict[str, int] = {}
     for i, service in enumerate(parsed.services):
