@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-RunnerState = Literal["unloaded", "loading", "loaded"]
+RunnerState = Literal["unloaded", "loading", "loaded", "unloading"]
 
 
 class ModelStatus(msgspec.Struct, kw_only=True):

@@ -321,12 +321,17 @@ class Scheduler:
 
     async def _unload(self, runner: Runner, reason: str) -> None:
         engine, runner.engine = runner.engine, None
-        runner.state, runner.memory_bytes, runner.measured = "unloaded", 0, False
         runner.keep_alive_s = runner.deployment.keep_alive_s
-        self._changed.set()
         if engine is not None:
+            # Its memory counts until the process has exited.
+            runner.state = "unloading"
             log.info("unloading %s (%s)", runner.deployment.name, reason)
-            await engine.close()
+            try:
+                await engine.close()
+            finally:
+                if runner.state == "unloading":  # not already loading again
+                    runner.state, runner.memory_bytes, runner.measured = "unloaded", 0, False
+        self._changed.set()
 
     async def _unload_if_idle(self, runner: Runner, reason: str) -> None:
         async with runner.load_lock:

@@ -143,7 +143,7 @@ def _stream(http: httpx.Client, model: str, started: threading.Event, lines: lis
 
 def test_full_queue_is_429_and_a_client_that_leaves_is_dequeued(services_server: HearthServer) -> None:
     with httpx.Client(base_url=services_server.base_url, timeout=60) as http:
-        started, lines = threading.Event(), []
+        started, lines = threading.Event(), list[str]()
         holder = threading.Thread(target=_stream, args=(http, "batch", started, lines))
         holder.start()
         assert started.wait(60)
@@ -172,7 +172,7 @@ def test_full_queue_is_429_and_a_client_that_leaves_is_dequeued(services_server:
 
 
 def test_a_runner_killed_mid_stream_is_contained(http: httpx.Client, client: openai.OpenAI) -> None:
-    started, lines = threading.Event(), []
+    started, lines = threading.Event(), list[str]()
     stream = threading.Thread(target=_stream, args=(http, "batch", started, lines))
     stream.start()
     assert started.wait(60)
@@ -199,6 +199,7 @@ def test_unloading_returns_the_runner_memory(services_server: HearthServer, http
     deadline = time.monotonic() + 15
     while status(http)["batch"]["state"] != "unloaded" and time.monotonic() < deadline:
         time.sleep(0.1)
+    # "unloaded" is reported once the runner process has exited.
     assert status(http)["batch"]["state"] == "unloaded" and not psutil.pid_exists(runner["pid"])
     tree_after = sum(psutil.Process(p).memory_info().rss for p in services_server.process_tree())
     assert tree_before - tree_after >= 0.8 * runner["memory_bytes"], (tree_before, tree_after, runner)
