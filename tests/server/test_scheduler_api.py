@@ -40,25 +40,25 @@ LONG = {"max_tokens": 200, "ignore_eos": True, "temperature": 0}
 
 @pytest.fixture(scope="module")
 def services_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
-    """A server with the two services above, a queue of one, and a 60 s keep-alive."""
+    """A server with the two services above, a queue of one, and a 10-minute keep-alive."""
     home = tmp_path_factory.mktemp("hearth-services")
     (home / "services.yaml").write_text(SERVICES)
     args = ("--services", str(home / "services.yaml"), "--max-queue", "1", "--kv-cache-gb", "1")
-    with run_hearth(home, *args, env={"HEARTH_KEEP_ALIVE_S": "60"}) as server:
+    with run_hearth(home, *args, env={"HEARTH_KEEP_ALIVE_S": "600"}) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def http(services_server: HearthServer) -> Iterator[httpx.Client]:
     """Raw HTTP to the services server."""
-    with httpx.Client(base_url=services_server.base_url, timeout=60) as client:
+    with httpx.Client(base_url=services_server.base_url, timeout=180) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def client(services_server: HearthServer) -> Iterator[openai.OpenAI]:
     """The official client on the services server."""
-    with openai.OpenAI(base_url=services_server.api_url, api_key="unused", max_retries=0, timeout=60) as c:
+    with openai.OpenAI(base_url=services_server.api_url, api_key="unused", max_retries=0, timeout=180) as c:
         yield c
 
 
@@ -71,7 +71,7 @@ def status(http: httpx.Client) -> dict[str, dict[str, Any]]:
 
 def chat(http: httpx.Client, model: str, **extra: Any) -> httpx.Response:
     """One non-streamed chat completion."""
-    timeout = extra.pop("timeout", 60)
+    timeout = extra.pop("timeout", 180)
     body = {"model": model, "messages": [{"role": "user", "content": "Count to ten."}], **extra}
     return http.post("/v1/chat/completions", json=body, timeout=timeout)
 
@@ -146,7 +146,7 @@ def test_full_queue_is_429_and_a_client_that_leaves_is_dequeued(services_server:
         started, lines = threading.Event(), list[str]()
         holder = threading.Thread(target=_stream, args=(http, "batch", started, lines))
         holder.start()
-        assert started.wait(60)
+        assert started.wait(180)
         # A second batch request waits (max_concurrency 1); it gives up after 1 s.
         with pytest.raises(httpx.ReadTimeout):
             http.post(
@@ -175,7 +175,7 @@ def test_a_runner_killed_mid_stream_is_contained(http: httpx.Client, client: ope
     started, lines = threading.Event(), list[str]()
     stream = threading.Thread(target=_stream, args=(http, "batch", started, lines))
     stream.start()
-    assert started.wait(60)
+    assert started.wait(180)
     victim = status(http)["batch"]["pid"]
     os.kill(victim, signal.SIGKILL)
     stream.join(60)
