@@ -105,11 +105,14 @@ def deployment(service: Service, settings: Settings) -> Deployment:
 
 
 def deployments(settings: Settings) -> list[Deployment]:
-    """Every service this server runs: the services file's, or `--model` alone (loaded at start)."""
+    """Every service this server runs: the services file's, or `--model` alone (loaded at start
+    and kept loaded unless a request's keep_alive says otherwise)."""
     if settings.services is not None:
         services = load_services(settings.services)
     else:
-        services = [msgspec.structs.replace(default_service(settings.model, settings.model_path), preload=True)]
+        # A server started for one model keeps it loaded, as before services existed.
+        implicit = default_service(settings.model, settings.model_path)
+        services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
     preload = set(settings.preload_names)
     services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
     return [deployment(s, settings) for s in services]

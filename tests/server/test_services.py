@@ -103,3 +103,8 @@ def test_serve_refuses_to_start_on_a_bad_services_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert f"{path}, line 3, field `services[0].max_tokens`" in done.stderr
+
+
+def test_without_services_the_model_is_one_preloaded_service_kept_loaded() -> None:
+    (only,) = deployments(load_settings({"model": "my-model"}, env={}))
+    assert only.name == "my-model" and only.service.preload and only.keep_alive_s == float("inf")
