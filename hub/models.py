@@ -66,6 +66,21 @@ def default_model_path() -> Path:
     return path
 
 
+def find_artifact(store: ArtifactStore, model: str, precision: str | None = None) -> str | None:
+    """The name of the installed, servable artifact for `model` at `precision` (None or "auto": any):
+    the artifact named `model`, else one converted from it (named `model-FORMAT-PRECISION`)."""
+    wanted = None if precision in (None, "auto") else precision
+    candidates = [
+        m
+        for m in store.artifacts()
+        if m.format in SERVABLE_FORMATS
+        and (m.name == model or m.name.startswith(model + "-"))
+        and (wanted is None or m.precision == wanted)
+    ]
+    candidates.sort(key=lambda m: (m.name != model, m.name))
+    return candidates[0].name if candidates else None
+
+
 def artifact_spec(store: ArtifactStore, name: str) -> ModelSpec:
     """The installed artifact `name` as a servable model."""
     from hub.store import ArtifactNotFound, InvalidName

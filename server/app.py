@@ -13,12 +13,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from hub.jobs import JobRunner
-from hub.models import resolve_model
 from hub.store import ArtifactStore
-from server.engines import EngineRegistry
+from server.deployments import deployments, memory_budget
 from server.errors import EXCEPTION_HANDLERS
-from server.routes import chat, completions, health, models, system, tokenize
+from server.metrics import Metrics
+from server.observability import observability_middleware
+from server.routes import chat, completions, health, models, status, system, tokenize
 from server.routes import hub as hub_routes
+from server.scheduler import EngineFactory, Limits, Scheduler, start_worker
 from server.settings import Settings
 from server.translate import SamplingDefaults
 
@@ -33,28 +35,47 @@ def hearth_version() -> str:
         return "0.0.0"
 
 
-def _engines(state: State) -> EngineRegistry:
-    registry: EngineRegistry = state.engines
-    return registry
+def _scheduler(state: State) -> Scheduler:
+    scheduler: Scheduler = state.scheduler
+    return scheduler
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Build the Litestar app for `settings`; models load when the app starts."""
+def _metrics(state: State) -> Metrics:
+    metrics: Metrics = state.metrics
+    return metrics
+
+
+def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
+    """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
+    models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
     fingerprint = f"hearth-{hearth_version()}"
+    limits = Limits(
+        max_queue=settings.max_queue,
+        queue_timeout_s=settings.queue_timeout_s,
+        memory_budget_bytes=memory_budget(settings),
+        max_concurrency_per_device=settings.max_concurrency_per_device,
+    )
+    store = ArtifactStore(settings.models_dir)
+    services = deployments(settings, store)
+    served = frozenset(d.name for d in services)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        registry = EngineRegistry()
-        app.state.engines = registry
-        store = ArtifactStore(settings.models_dir)
+        scheduler = Scheduler(services, limits, engine_factory)
+        app.state.scheduler = scheduler
+        app.state.metrics = Metrics(scheduler)
         app.state.hub = hub_routes.HubState(store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes)
         try:
-            spec = resolve_model(settings.model, settings.model_path, store)
-            await registry.start(spec, settings.engine_options())
+            await scheduler.start()
             yield
         finally:
             app.state.hub.jobs.close()
-            await registry.close()
+            await scheduler.close()
+
+    def _count(endpoint: str, model: str, code: str) -> None:
+        metrics: Metrics | None = getattr(app.state, "metrics", None)
+        if metrics is not None:
+            metrics.requests.labels(endpoint, model, code).inc()
 
     sampling = settings.sampling_defaults()
 
@@ -64,7 +85,7 @@ def create_app(settings: Settings) -> Litestar:
     def _sampling() -> SamplingDefaults:
         return sampling
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             chat.router,
             completions.router,
@@ -72,12 +93,16 @@ def create_app(settings: Settings) -> Litestar:
             hub_routes.router,
             health.health,
             health.openapi_document,
+            status.status,
+            status.metrics,
             system.system,
             tokenize.router,
         ],
         lifespan=[lifespan],
+        middleware=[observability_middleware(_count, served)],
         dependencies={
-            "engines": Provide(_engines, sync_to_thread=False),
+            "scheduler": Provide(_scheduler, sync_to_thread=False),
+            "metrics": Provide(_metrics, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),
             "sampling": Provide(_sampling, sync_to_thread=False),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
@@ -92,3 +117,4 @@ def create_app(settings: Settings) -> Litestar:
         ),
         logging_config=None,
     )
+    return app

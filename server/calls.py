@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.base import Delta
 from server import protocol as p
@@ -17,6 +17,18 @@ from server import sse
 from server.errors import APIError
 from server.fanin import FanIn
 from server.translate import UsageCounter, finish_reason, require_no_error
+
+
+class CallWatcher(Protocol):
+    """Sees every delta of a call, and its end (e.g. to time tokens and free the call's slot)."""
+
+    def delta(self, delta: Delta) -> None:
+        """One delta passed."""
+        ...
+
+    def done(self) -> None:
+        """The call is over; may be called more than once."""
+        ...
 
 
 class Call:
@@ -31,6 +43,7 @@ class Call:
         fan: FanIn,
         prompt_of_choice: list[int],
         include_usage: bool,
+        watcher: CallWatcher | None = None,
     ) -> None:
         self.id = f"{prefix}-{uuid.uuid4().hex}"
         self.created = int(time.time())
@@ -40,6 +53,7 @@ class Call:
         self.choices = len(prompt_of_choice)
         self.usage = UsageCounter(prompt_of_choice)
         self.include_usage = include_usage
+        self.watcher = watcher
 
     def fields(self) -> dict[str, Any]:
         """The fields every response object and chunk of this call repeats."""
@@ -55,9 +69,19 @@ class Call:
             async for index, delta in self.fan:
                 require_no_error(delta, self.fan.prompt_param)
                 self.usage.add(index, delta)
+                if self.watcher is not None:
+                    self.watcher.delta(delta)
                 yield index, delta
         finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Cancel what is still running in the engine and tell the watcher the call is over."""
+        try:
             await self.fan.close()
+        finally:
+            if self.watcher is not None:
+                self.watcher.done()
 
     async def collect(self) -> tuple[list[str], list[p.FinishReason | None]]:
         """Each choice's whole text and finish reason."""
@@ -85,5 +109,5 @@ async def event_stream(
         yield encoder.error(error)
     finally:
         # `chunks` may be left suspended rather than closed; close the engine requests here too.
-        await call.fan.close()
+        await call.close()
     yield sse.DONE

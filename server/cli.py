@@ -13,6 +13,7 @@ import msgspec
 
 from server.commands import hub as hub_commands
 from server.commands import devices
+from server.commands import ps
 from server.settings import Settings, SettingsError, load_settings
 
 # Flags that are settings (or name the config file); any other flag belongs to its command alone.
@@ -45,6 +46,15 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
     parser.add_argument("--max-num-seqs", type=int, help="most sequences batched at once (default 64)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    # Scheduler and services (docs/scheduler.md, docs/services.md).
+    parser.add_argument("--services", help="services file: named deployments of models (docs/services.md)")
+    parser.add_argument("--preload", help="services to load at start-up, separated by commas")
+    parser.add_argument("--keep-alive-s", type=float, help="seconds a model stays loaded when idle (default 300)")
+    parser.add_argument("--memory-budget-gb", type=float, help="memory for all loaded models (default 60%% of RAM)")
+    parser.add_argument("--max-queue", type=int, help="requests waiting per model before 429 (default 256)")
+    parser.add_argument("--queue-timeout-s", type=float, help="longest wait for a slot before 503 (default 300)")
+    parser.add_argument("--max-concurrency-per-model", type=int, help="requests running per model (0: no limit)")
+    parser.add_argument("--max-concurrency-per-device", type=int, help="requests running per device (0: no limit)")
     parser.set_defaults(run=serve)
 
 
@@ -52,16 +62,18 @@ def configure_logging(settings: Settings) -> None:
     """Log to stderr and to $HEARTH_HOME/logs/hearth.log."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     level = settings.log_level.upper()
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [
-        logging.StreamHandler(sys.stderr),
-        logging.handlers.RotatingFileHandler(settings.log_dir / "hearth.log", maxBytes=10_000_000, backupCount=3),
-    ]
+    from server.observability import JsonFormatter
+
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(text)
+    file = logging.handlers.RotatingFileHandler(settings.log_dir / "hearth.log", maxBytes=10_000_000, backupCount=3)
+    # The file is for machines (one JSON object per line, with request ids); stderr for people.
+    file.setFormatter(JsonFormatter() if settings.log_file_format == "json" else text)
     root = logging.getLogger()
     root.setLevel(level)
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
+    root.addHandler(stderr)
+    root.addHandler(file)
 
 
 def serve(settings: Settings) -> int:
@@ -69,10 +81,17 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.services import ServicesError
 
     configure_logging(settings)
+    try:
+        app = create_app(settings)
+    except ServicesError as exc:
+        # A wrong services file stops the server before it binds: serving half of it would hide the mistake.
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -92,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_serve(commands)
     hub_commands.register(commands)
     devices.register(commands)
+    ps.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

@@ -199,6 +199,10 @@ class GenerationFields(msgspec.Struct, kw_only=True):
     ignore_eos: bool = False
     top_k: NonNegativeInt | None = None
     min_p: TopP | None = None
+    # Hearth's scheduling extensions: admission priority (higher first; default: the service's)
+    # and, as Ollama's, how long the model stays loaded afterwards ("5m", seconds; negative: forever).
+    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
+    keep_alive: float | str | None = None
 
     @property
     def include_usage(self) -> bool:

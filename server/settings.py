@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -58,6 +58,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: str = "info"
     # Model hub: the largest model file or archive POST /v1/hub/upload accepts.
     hub_max_upload_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024**3
+    # --- scheduler and services (docs/scheduler.md, docs/services.md) ---
+    # A services file (or, in the config file, the list itself); without one `model` is served.
+    services: str | list[Any] | None = None
+    # Services loaded at start-up rather than on first use (a list, or names separated by commas).
+    preload: str | list[str] = ""
+
+    # Seconds a model stays loaded after its last request; negative keeps it loaded forever.
+    keep_alive_s: float = 300.0
+    # Memory all resident models may use together; 0 means 60% of RAM.
+    memory_budget_gb: Annotated[float, Meta(ge=0)] = 0.0
+    # Requests waiting per model before 429, and how long one may wait before a 503.
+    max_queue: Annotated[int, Meta(ge=0)] = 256
+    queue_timeout_s: Annotated[float, Meta(gt=0)] = 300.0
+    # Requests running at once per model and per device (0: no limit beyond continuous batching).
+    max_concurrency_per_model: Annotated[int, Meta(ge=0)] = 0
+    max_concurrency_per_device: Annotated[int, Meta(ge=0)] = 0
+    # The log file's format; stderr stays human-readable text.
+    log_file_format: Literal["json", "text"] = "json"
+
+    @property
+    def preload_names(self) -> list[str]:
+        """The services to load at start-up."""
+        names = self.preload.split(",") if isinstance(self.preload, str) else self.preload
+        return [n.strip() for n in names if n.strip()]
 
     @property
     def home_path(self) -> Path:

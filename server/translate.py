@@ -26,6 +26,8 @@ class SamplingDefaults(msgspec.Struct, frozen=True):
     top_p: float = 1.0
     top_k: int = 0
     min_p: float = 0.0
+    # A service's default for max_tokens (None: until the context is full).
+    max_tokens: int | None = None
 
 
 # OpenAI's documented defaults: pure sampling at temperature 1.
@@ -80,7 +82,7 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
 def _sampling(body: p.GenerationFields, max_tokens: int | None, defaults: SamplingDefaults) -> SamplingParams:
     """Decoding settings: what the client sent, and the server's defaults for what it left out."""
     return SamplingParams(
-        max_tokens=max_tokens,
+        max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
         temperature=defaults.temperature if body.temperature is None else body.temperature,
         top_p=defaults.top_p if body.top_p is None else body.top_p,
         top_k=defaults.top_k if body.top_k is None else body.top_k,

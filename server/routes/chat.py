@@ -10,13 +10,15 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from server import protocol as p
 from server import sse
+from server.admission import admit
 from server.calls import Call, event_stream
 from server.chat_output import ChoiceOutput, is_empty
 from server.disconnect import unless_disconnected
-from server.engines import EngineRegistry
 from server.fanin import FanIn
+from server.metrics import Metrics
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import SamplingDefaults, chat_requests
+from server.scheduler import Scheduler
+from server.translate import chat_requests
 
 
 def _chunk(
@@ -69,19 +71,24 @@ async def _whole(call: Call, outputs: list[ChoiceOutput]) -> p.ChatCompletion:
 async def create_chat_completion(
     data: p.ChatCompletionRequest,
     request: Request[Any, Any, Any],
-    engines: EngineRegistry,
+    scheduler: Scheduler,
+    metrics: Metrics,
     fingerprint: str,
-    sampling: SamplingDefaults,
 ) -> p.ChatCompletion | sse.EventStream:
     """Generate the assistant's next message for a conversation."""
-    engine = await engines.acquire(data.model)
-    requests = chat_requests(data, iter(engine.next_request_id, None), sampling)
-    tools = any(r.constraint is not None and r.constraint.tags for r in requests)
-    outputs = [
-        ChoiceOutput(tools=tools, reasoning=engine.info.reasoning, logprobs=bool(data.logprobs)) for _ in requests
-    ]
-    fan = FanIn(engine, requests)
-    await fan.start()
+    lease, watcher = await admit(request, data, scheduler, metrics)
+    try:
+        engine = lease.engine
+        requests = chat_requests(data, iter(engine.next_request_id, None), lease.deployment.sampling)
+        tools = any(r.constraint is not None and r.constraint.tags for r in requests)
+        outputs = [
+            ChoiceOutput(tools=tools, reasoning=engine.info.reasoning, logprobs=bool(data.logprobs)) for _ in requests
+        ]
+        fan = FanIn(engine, requests)
+        await fan.start()
+    except BaseException:
+        watcher.done()
+        raise
     call = Call(
         prefix="chatcmpl",
         model=data.model,
@@ -89,11 +96,15 @@ async def create_chat_completion(
         fan=fan,
         prompt_of_choice=[0] * len(requests),
         include_usage=data.include_usage,
+        watcher=watcher,
     )
     if data.stream:
         usage_chunk = lambda usage: p.ChatCompletionChunk(**call.fields(), choices=[], usage=usage)  # noqa: E731
         return sse.EventStream(event_stream(call, _chunks(call, outputs), usage_chunk))
-    return await unless_disconnected(request, _whole(call, outputs))
+    try:
+        return await unless_disconnected(request, _whole(call, outputs))
+    finally:
+        await call.close()
 
 
 router = Router(path="/v1", route_handlers=[create_chat_completion], tags=["chat"])

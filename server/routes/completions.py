@@ -11,12 +11,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from adapters.base import Delta
 from server import protocol as p
 from server import sse
+from server.admission import admit
 from server.calls import Call, event_stream
 from server.disconnect import unless_disconnected
-from server.engines import EngineRegistry
 from server.fanin import FanIn
+from server.metrics import Metrics
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import PromptChoice, SamplingDefaults, completion_logprobs, completion_requests, finish_reason
+from server.scheduler import Scheduler
+from server.translate import PromptChoice, completion_logprobs, completion_requests, finish_reason
 
 
 def _chunk(
@@ -78,15 +80,22 @@ async def _whole(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.C
 async def create_completion(
     data: p.CompletionRequest,
     request: Request[Any, Any, Any],
-    engines: EngineRegistry,
+    scheduler: Scheduler,
+    metrics: Metrics,
     fingerprint: str,
-    sampling: SamplingDefaults,
 ) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
-    engine = await engines.acquire(data.model)
-    requests, choices = completion_requests(data, iter(engine.next_request_id, None), sampling, engine.info.fim_tokens)
-    fan = FanIn(engine, requests, prompt_param="prompt")
-    await fan.start()
+    lease, watcher = await admit(request, data, scheduler, metrics)
+    try:
+        engine = lease.engine
+        requests, choices = completion_requests(
+            data, iter(engine.next_request_id, None), lease.deployment.sampling, engine.info.fim_tokens
+        )
+        fan = FanIn(engine, requests, prompt_param="prompt")
+        await fan.start()
+    except BaseException:
+        watcher.done()
+        raise
     call = Call(
         prefix="cmpl",
         model=data.model,
@@ -94,11 +103,15 @@ async def create_completion(
         fan=fan,
         prompt_of_choice=[c.prompt_index for c in choices],
         include_usage=data.include_usage,
+        watcher=watcher,
     )
     if data.stream:
         usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
         return sse.EventStream(event_stream(call, _chunks(call, choices, data.logprobs is not None), usage_chunk))
-    return await unless_disconnected(request, _whole(call, choices, data.logprobs is not None))
+    try:
+        return await unless_disconnected(request, _whole(call, choices, data.logprobs is not None))
+    finally:
+        await call.close()
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])

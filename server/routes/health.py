@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from server.engines import EngineRegistry
 from server.protocol import Health
+from server.scheduler import Scheduler
 
 
 @get(
@@ -16,9 +16,9 @@ from server.protocol import Health
     summary="Health of the server and its models",
     responses={503: ResponseSpec(data_container=Health, description="A model is unavailable")},
 )
-async def health(engines: EngineRegistry) -> Response[Health]:
-    """200 when every model is ready, 503 when a model's worker has stopped."""
-    status = engines.status()
+async def health(scheduler: Scheduler) -> Response[Health]:
+    """200 when every model can serve (loaded, or loadable on use), 503 when a runner has died."""
+    status = scheduler.health()
     ok = all(status.values())
     body = Health(
         status="ok" if ok else "degraded",

@@ -27,8 +27,8 @@ from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
 from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
-from server.engines import EngineRegistry
 from server.errors import APIError, invalid_request
+from server.scheduler import Scheduler
 from server.sse import DONE, EventEncoder, EventStream
 
 _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -138,6 +138,16 @@ async def list_artifacts(hub: HubState) -> ArtifactList:
     return ArtifactList(data=await asyncio.to_thread(hub.store.artifacts))
 
 
+def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
+    """Whether a service serves the artifact `name` (by its name or from its folder)."""
+    folder = hub.store.path(name).resolve()
+    for service in scheduler.names():
+        path = Path(scheduler.deployment(service).spec.path).resolve()
+        if service == name or path == folder or folder in path.parents:
+            return True
+    return False
+
+
 @get("/models/{name:str}", summary="Show an artifact's manifest")
 async def show_artifact(hub: HubState, name: str) -> Manifest:
     """The manifest: source and revision, files with sha256, tool versions, recipe."""
@@ -149,10 +159,10 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
 
 
 @delete("/models/{name:str}", summary="Remove an artifact", status_code=200)
-async def delete_artifact(hub: HubState, engines: EngineRegistry, name: str) -> Deleted:
+async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
     _checked_name(name, "model")
-    if name in engines.status():
+    if _in_use(hub, scheduler, name):
         raise APIError(409, f"`{name}` is being served; stop serving it first", param="model", code="model_in_use")
     try:
         await asyncio.to_thread(hub.store.remove, name)

@@ -1,4 +1,4 @@
-"""GET /v1/models and /v1/models/{model}."""
+"""GET /v1/models: the models served here, then the hub's installed artifacts."""
 
 from __future__ import annotations
 
@@ -8,15 +8,27 @@ from litestar import Router, get
 
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import artifact_context_length
-from server.engines import EngineRegistry
-from server.errors import APIError
+from server.errors import model_not_found
 from server.openapi import NOT_FOUND
 from server.protocol import ModelCard, ModelList
 from server.routes.hub import HubState
+from server.scheduler import Scheduler
+
+
+def _card(scheduler: Scheduler, name: str) -> ModelCard:
+    deployment = scheduler.deployment(name)
+    context = scheduler.context_length(name)
+    return ModelCard(
+        id=name,
+        created=scheduler.created,
+        owned_by=deployment.spec.owned_by,
+        context_length=context,
+        max_model_len=context,
+    )
 
 
 def _installed_cards(hub: HubState, served: set[str]) -> list[ModelCard]:
-    """Installed hub artifacts that are not being served: servable with `hearth serve --model NAME`."""
+    """Installed hub artifacts that are not served under their own name."""
     cards: list[ModelCard] = []
     for manifest in hub.store.artifacts():
         if manifest.name in served or manifest.format not in SERVABLE_FORMATS:
@@ -35,25 +47,24 @@ def _installed_cards(hub: HubState, served: set[str]) -> list[ModelCard]:
 
 
 @get("/models", summary="List models")
-async def list_models(engines: EngineRegistry, hub: HubState) -> ModelList:
-    """Every model served here, with its effective context length, then every installed artifact."""
-    served = engines.cards()
-    installed = await asyncio.to_thread(_installed_cards, hub, {card.id for card in served})
+async def list_models(scheduler: Scheduler, hub: HubState) -> ModelList:
+    """Every model (service) served here with its effective context length, then every installed artifact."""
+    names = scheduler.names()
+    served = [_card(scheduler, name) for name in names]
+    installed = await asyncio.to_thread(_installed_cards, hub, set(names))
     return ModelList(data=served + installed)
 
 
 @get("/models/{model:path}", summary="Retrieve a model", responses=NOT_FOUND)
-async def retrieve_model(engines: EngineRegistry, hub: HubState, model: str) -> ModelCard:
+async def retrieve_model(scheduler: Scheduler, hub: HubState, model: str) -> ModelCard:
     """One model by id (ids may contain slashes, as Hugging Face names do)."""
     model_id = model.lstrip("/")
-    try:
-        return engines.card(model_id)
-    except APIError:
-        cards = await asyncio.to_thread(_installed_cards, hub, set())
-        for card in cards:
-            if card.id == model_id:
-                return card
-        raise
+    if model_id in scheduler.names():
+        return _card(scheduler, model_id)
+    for card in await asyncio.to_thread(_installed_cards, hub, set()):
+        if card.id == model_id:
+            return card
+    raise model_not_found(model_id)
 
 
 router = Router(path="/v1", route_handlers=[list_models, retrieve_model], tags=["models"])

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from litestar import Router, post
 
-from adapters.worker import Tokenize, Tokens, WorkerEngine
-from server.engines import EngineRegistry
+from adapters.worker import Tokenize, Tokens
 from server.errors import invalid_request
 from server.openapi import ERRORS
 from server.protocol_tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
+from server.scheduler import Lease, Scheduler
 from server.translate import chat_messages
 
 
-async def _engine(engines: EngineRegistry, model: str | None) -> WorkerEngine:
+async def _lease(scheduler: Scheduler, model: str | None) -> Lease:
     if model is None:
-        cards = engines.cards()
-        if not cards:
+        names = scheduler.names()
+        if not names:
             raise invalid_request("No model is served.", param="model")
-        model = cards[0].id
-    return await engines.acquire(model)
+        model = names[0]
+    return await scheduler.acquire(model)
 
 
 def _checked(tokens: Tokens, param: str) -> Tokens:
@@ -30,20 +30,26 @@ def _checked(tokens: Tokens, param: str) -> Tokens:
 
 
 @post(["/tokenize", "/v1/tokenize"], summary="Tokenize a text or a conversation", status_code=200, responses=ERRORS)
-async def tokenize(data: TokenizeRequest, engines: EngineRegistry) -> TokenizeResponse:
+async def tokenize(data: TokenizeRequest, scheduler: Scheduler) -> TokenizeResponse:
     """Token ids of `content`/`prompt`, or of `messages` rendered by the model's chat template."""
     texts = [t for t in (data.content, data.prompt) if t is not None]
     if len(texts) + (data.messages is not None) != 1:
         raise invalid_request("Send exactly one of content, prompt or messages.", param="content")
-    engine = await _engine(engines, data.model)
-    add_special = next((v for v in (data.add_special, data.add_special_tokens) if v is not None), True)
-    command = Tokenize(
-        request_id=engine.next_request_id(),
-        text=texts[0] if texts else None,
-        messages=chat_messages(data.messages) if data.messages is not None else None,
-        add_special=add_special,
-    )
-    result = _checked(await engine.tokenize(command), "messages" if data.messages is not None else "content")
+    messages = chat_messages(data.messages) if data.messages is not None else None
+    lease = await _lease(scheduler, data.model)
+    try:
+        engine = lease.engine
+        add_special = next((v for v in (data.add_special, data.add_special_tokens) if v is not None), True)
+        command = Tokenize(
+            request_id=engine.next_request_id(),
+            text=texts[0] if texts else None,
+            messages=messages,
+            add_special=add_special,
+        )
+        tokens = await engine.tokenize(command)
+    finally:
+        lease.release()
+    result = _checked(tokens, "messages" if data.messages is not None else "content")
     response = TokenizeResponse(tokens=result.ids, count=len(result.ids), max_model_len=engine.info.context_length)
     if data.return_token_strs:
         response.token_strs = result.pieces
@@ -51,10 +57,15 @@ async def tokenize(data: TokenizeRequest, engines: EngineRegistry) -> TokenizeRe
 
 
 @post(["/detokenize", "/v1/detokenize"], summary="Turn token ids back into text", status_code=200, responses=ERRORS)
-async def detokenize(data: DetokenizeRequest, engines: EngineRegistry) -> DetokenizeResponse:
+async def detokenize(data: DetokenizeRequest, scheduler: Scheduler) -> DetokenizeResponse:
     """The text of `tokens`."""
-    engine = await _engine(engines, data.model)
-    result = _checked(await engine.tokenize(Tokenize(request_id=engine.next_request_id(), ids=data.tokens)), "tokens")
+    lease = await _lease(scheduler, data.model)
+    try:
+        engine = lease.engine
+        tokens = await engine.tokenize(Tokenize(request_id=engine.next_request_id(), ids=data.tokens))
+    finally:
+        lease.release()
+    result = _checked(tokens, "tokens")
     return DetokenizeResponse(prompt=result.text, content=result.text)
 
 

@@ -1,0 +1,40 @@
+"""Admit an API call: parse its scheduling fields, wait for a slot, and watch the call to its end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request
+
+from server import protocol as p
+from server.disconnect import unless_disconnected
+from server.errors import invalid_request
+from server.metrics import CallObserver, Metrics
+from server.observability import set_model
+from server.scheduler import Lease, Scheduler
+from server.services import parse_duration
+
+
+def keep_alive_seconds(value: float | str | None) -> float | None:
+    """A request's `keep_alive` in seconds (None: the service's), or a 400 naming the field."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise invalid_request(str(exc), param="keep_alive") from None
+
+
+async def admit(
+    request: Request[Any, Any, Any], body: p.GenerationFields, scheduler: Scheduler, metrics: Metrics
+) -> tuple[Lease, CallObserver]:
+    """Wait (in the model's priority queue) for a lease on `body.model`'s engine.
+
+    A client that disconnects while waiting leaves the queue at once (499).
+    """
+    set_model(request.scope, body.model)
+    keep_alive = keep_alive_seconds(body.keep_alive)
+    asked_at = time.perf_counter()
+    lease = await unless_disconnected(request, scheduler.acquire(body.model, body.priority, keep_alive))
+    return lease, metrics.observe(body.model, lease, asked_at)

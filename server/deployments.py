@@ -1,0 +1,119 @@
+"""From services and settings to `Deployment`s: everything the scheduler needs to run one service."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import psutil
+
+from adapters.base import EngineOptions
+from adapters.openvino import model_limits
+from hub.models import ModelSpec
+from hub.store import ArtifactStore
+from server.services import Service, default_service, load_services
+from server.settings import Settings
+from server.translate import SamplingDefaults
+
+GIB = 1024**3
+# Beyond its weights a runner holds the runtime, the tokenizer and compiled kernels: measured
+# ~250 MB for the default model's worker with a 135M GGUF of 90 MB.
+_RUNTIME_OVERHEAD_BYTES = 200 * 1024**2
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One service ready to run: its model files, engine options and request defaults."""
+
+    service: Service
+    spec: ModelSpec
+    options: EngineOptions
+    sampling: SamplingDefaults
+    # Seconds a model stays loaded after its last request (inf: forever).
+    keep_alive_s: float
+    # Requests of this service running at once (0: no limit).
+    max_concurrency: int
+    estimated_bytes: int
+    # The context window its engine will have (read from the model's files before it loads).
+    context_length: int
+
+    @property
+    def name(self) -> str:
+        """The model id clients use."""
+        return self.service.name
+
+    @property
+    def device(self) -> str:
+        """The device its engine runs on."""
+        return self.options.device
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk of a model file or folder."""
+    root = Path(path)
+    if root.is_file():
+        return root.stat().st_size
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def estimate_bytes(spec: ModelSpec, options: EngineOptions) -> int:
+    """Memory a model is expected to take before it is measured: weights, runtime and the KV cache
+    the engine may fill (allocated as requests need it, so counted at a quarter)."""
+    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + int(options.kv_cache_gb * GIB / 4)
+
+
+def memory_budget(settings: Settings) -> int:
+    """Bytes all resident models may use together: the setting, or a safe share of RAM."""
+    if settings.memory_budget_gb > 0:
+        return int(settings.memory_budget_gb * GIB)
+    return int(psutil.virtual_memory().total * 0.6)
+
+
+def deployment(service: Service, settings: Settings, store: ArtifactStore | None = None) -> Deployment:
+    """The deployment of `service`: its own defaults over the server's."""
+    spec = service.spec(store)
+    base = settings.engine_options()
+    device = (service.device or settings.device).upper()
+    options = msgspec.structs.replace(
+        base,
+        device="AUTO" if device == "AUTO" else device,
+        context_length=base.context_length if service.context is None else service.context,
+    )
+    server = settings.sampling_defaults()
+    sampling = SamplingDefaults(
+        temperature=server.temperature if service.temperature is None else service.temperature,
+        top_p=server.top_p if service.top_p is None else service.top_p,
+        top_k=server.top_k if service.top_k is None else service.top_k,
+        min_p=server.min_p if service.min_p is None else service.min_p,
+        max_tokens=service.max_tokens,
+    )
+    trained = model_limits(spec).context_length
+    keep_alive = service.keep_alive_s
+    if keep_alive is None:
+        keep_alive = math.inf if settings.keep_alive_s < 0 else settings.keep_alive_s
+    return Deployment(
+        service=service,
+        spec=spec,
+        options=options,
+        sampling=sampling,
+        keep_alive_s=keep_alive,
+        max_concurrency=service.max_concurrency or settings.max_concurrency_per_model,
+        estimated_bytes=estimate_bytes(spec, options),
+        context_length=min(trained, options.context_length) if options.context_length > 0 else trained,
+    )
+
+
+def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[Deployment]:
+    """Every service this server runs: the services file's, or `--model` alone (loaded at start
+    and kept loaded unless a request's keep_alive says otherwise)."""
+    if settings.services is not None:
+        services = load_services(settings.services)
+    else:
+        # A server started for one model keeps it loaded, as before services existed.
+        implicit = default_service(settings.model, settings.model_path)
+        services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
+    preload = set(settings.preload_names)
+    services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
+    return [deployment(s, settings, store) for s in services]

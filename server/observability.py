@@ -1,0 +1,109 @@
+"""Request ids, one structured log line per request, and request counts for /metrics.
+
+The ASGI middleware gives every request an id (the client's `X-Request-Id` when it is sane, else a
+new one), returns it in the `X-Request-Id` response header, counts the request by endpoint, model
+and status, and logs it with those fields. `JsonFormatter` writes log records as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("hearth.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+# Printable, short, no spaces: safe to echo in a header and to write into a log line.
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+# Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the JSON.
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render `record` as a JSON line."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _RECORD_FIELDS})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id of the request in `scope` (set by the middleware)."""
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def set_model(scope: Scope, model: str) -> None:
+    """Label the request in `scope` with the model it asked for (for metrics and the log line)."""
+    scope.setdefault("state", {})["model"] = model
+
+
+def observability_middleware(
+    count: Callable[[str, str, str], None], models: Collection[str]
+) -> Callable[[ASGIApp], ASGIApp]:
+    """The middleware factory for `Litestar(middleware=[...])`; `count(endpoint, model, status)`
+    records each finished request."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            method = str(scope.get("method", ""))
+            incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+            request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+            state = scope.setdefault("state", {})
+            state["request_id"] = request_id
+            status = 500
+            started = time.perf_counter()
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                asked = str(state.get("model", ""))
+                # Only served ids become label values: a client's typo must not grow the metrics.
+                model = asked if asked in models else ""
+                endpoint = str(scope.get("path_template", scope["path"]))
+                count(endpoint, model, str(status))
+                log.info(
+                    "%s %s %s",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "model": asked or None,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+
+        return middleware
+
+    return factory

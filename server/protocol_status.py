@@ -1,0 +1,44 @@
+"""GET /v1/status: what the scheduler holds right now (Hearth's own API, not OpenAI's)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+RunnerState = Literal["unloaded", "loading", "loaded", "unloading"]
+
+
+class ModelStatus(msgspec.Struct, kw_only=True):
+    """One service: whether its model is resident, where, what it costs, and who waits for it."""
+
+    id: str
+    model: str
+    state: RunnerState
+    device: str
+    priority: int
+    # Process id of the runner (the worker process) while loaded.
+    pid: int | None
+    # Resident memory of the runner measured with psutil; the estimate until it is loaded.
+    memory_bytes: int
+    memory_measured: bool
+    estimated_bytes: int
+    # Requests running now, and requests waiting for a slot.
+    active: int
+    queued: int
+    idle_seconds: float | None
+    # None: kept loaded forever.
+    keep_alive_seconds: float | None
+    expires_in_seconds: float | None
+    loads: int
+    evictions: int
+    crashes: int
+
+
+class Status(msgspec.Struct, kw_only=True):
+    """The body of GET /v1/status."""
+
+    memory_budget_bytes: int
+    memory_used_bytes: int
+    models: list[ModelStatus]
+    object: Literal["status"] = "status"
