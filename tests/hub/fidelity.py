@@ -49,7 +49,7 @@ def openvino_greedy(folder: Path, ids: Sequence[int], n: int) -> list[int]:
     import openvino as ov
     import openvino_genai
 
-    pipe = openvino_genai.LLMPipeline(str(folder), "CPU")
+    pipe = openvino_genai.LLMPipeline(str(folder), "CPU")  # an IR folder or a .gguf file
     config = openvino_genai.GenerationConfig()
     config.max_new_tokens = n
     config.min_new_tokens = n
