@@ -25,16 +25,18 @@ import msgspec
 from hub.convert import Format, Precision, convert
 from hub.models import default_model_path
 
-TINY_PATHS: list[tuple[Format, Precision, bool]] = [
-    ("openvino", "fp16", False),
-    ("openvino", "int8", False),
-    ("openvino", "int4", False),
-    ("openvino", "int4", True),
-    ("onnx", "fp32", False),
-    ("onnx", "fp16", False),
-    ("onnx", "int4", False),
+# (format, precision, symmetric, device); ONNX fp16 is a GPU precision (refused for cpu).
+ConvPath = tuple[Format, Precision, bool, str]
+TINY_PATHS: list[ConvPath] = [
+    ("openvino", "fp16", False, "cpu"),
+    ("openvino", "int8", False, "cpu"),
+    ("openvino", "int4", False, "cpu"),
+    ("openvino", "int4", True, "cpu"),
+    ("onnx", "fp32", False, "cpu"),
+    ("onnx", "fp16", False, "cuda"),
+    ("onnx", "int4", False, "cpu"),
 ]
-DEFAULT_PATHS: list[tuple[Format, Precision, bool]] = [("openvino", "int4", False)]
+DEFAULT_PATHS: list[ConvPath] = [("openvino", "int4", False, "cpu")]
 
 
 class Measurement(msgspec.Struct, frozen=True):
@@ -44,6 +46,7 @@ class Measurement(msgspec.Struct, frozen=True):
     format: str
     precision: str
     symmetric: bool
+    device: str
     wall_s: float
     cpu_s: float
     size_mb: float
@@ -61,16 +64,18 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(model: str, source: Path, paths: list[tuple[Format, Precision, bool]], work: Path) -> list[Measurement]:
+def measure(model: str, source: Path, paths: list[ConvPath], work: Path) -> list[Measurement]:
     """Convert `source` on every path into folders under `work` and measure each."""
     results: list[Measurement] = []
-    for format, precision, symmetric in paths:
-        out = work / f"{model}-{format}-{precision}{'-sym' if symmetric else ''}"
+    for format, precision, symmetric, device in paths:
+        out = work / f"{model}-{format}-{precision}{'-sym' if symmetric else ''}-{device}"
         out.mkdir()
         cpu0, t0 = _children_cpu(), time.perf_counter()
-        record = convert(source, out, format=format, precision=precision, symmetric=symmetric)
+        record = convert(source, out, format=format, precision=precision, symmetric=symmetric, device=device)
         wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
-        row = Measurement(model, format, precision, symmetric, wall, cpu, _size_mb(out), _size_mb(source), record.tool)
+        row = Measurement(
+            model, format, precision, symmetric, device, wall, cpu, _size_mb(out), _size_mb(source), record.tool
+        )
         print(
             f"{model} {format} {precision}{' sym' if symmetric else ''}: {wall:.1f} s wall, {cpu:.1f} s cpu, "
             f"{row.size_mb:.2f} MB",
@@ -88,7 +93,7 @@ def to_markdown(rows: list[Measurement]) -> str:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        path = f"{r.format} {r.precision}{' sym' if r.symmetric else ''}"
+        path = f"{r.format} {r.precision}{' sym' if r.symmetric else ''} ({r.device})"
         lines.append(
             f"| {r.model} | {path} | {r.tool} | {r.wall_s:.1f} | {r.cpu_s:.1f} | {r.size_mb:.2f} | {r.source_mb:.2f} |"
         )

@@ -150,8 +150,10 @@ def _optimum_openvino(
     cmd += ["--model", str(source), "--task", optimum_task, "--weight-format", precision]
     if precision == "int4":
         group_size = NPU_GROUP_SIZE if symmetric else INT4_GROUP_SIZE
-        cmd += ["--group-size", str(group_size), "--ratio", "1.0"]
-        recipe |= {"group_size": str(group_size), "ratio": "1.0"}
+        # "adjust": a layer whose width the group size does not divide gets the largest group size
+        # that does, instead of failing the whole export (small models, odd projection widths).
+        cmd += ["--group-size", str(group_size), "--group-size-fallback", "adjust", "--ratio", "1.0"]
+        recipe |= {"group_size": str(group_size), "group_size_fallback": "adjust", "ratio": "1.0"}
     if symmetric:
         cmd.append("--sym")
     cmd.append(str(out_dir))

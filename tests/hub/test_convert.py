@@ -4,10 +4,16 @@ One tiny random Llama is built per session and converted once per path (shared b
 needs that path). Tolerances, per precision:
 
 - fp32, fp16, int8: the same 20 greedy tokens as PyTorch, token for token (fed as ids, EOS ignored).
-- int4: teacher-forced next-token agreement with PyTorch on a fixed sequence of INT4_POSITIONS
-  positions >= INT4_MIN_AGREEMENT, and each position's max logit error <= INT4_MAX_LOGIT_ERROR of
-  that position's largest reference logit. Free-running greedy text is the wrong measure at int4 on
-  random weights: one near-tie flips and every later token differs.
+- ONNX fp16 (built for cuda; ORT's CPU provider runs only its prompt pass): teacher-forced argmax
+  identical at every position and max logit error <= FP16_MAX_LOGIT_ERROR of the largest logit.
+- int4: teacher-forced logits over a fixed sequence of INT4_POSITIONS positions: per-position
+  correlation with PyTorch's logits >= INT4_MIN_CORRELATION (mean >= INT4_MEAN_CORRELATION), the
+  int4 model's choice among PyTorch's top 5 at >= INT4_MIN_TOP5 of positions, and its argmax equal
+  at >= INT4_MIN_AGREEMENT (chance is 1/300). Measured on this random model (hidden 64, so every
+  group is a whole row): mean correlation 0.87-0.90, top-5 0.75-0.79, argmax 0.35-0.46 for OpenVINO
+  asym, OpenVINO sym and ONNX int4. Random weights quantize badly and their logits are near-tied,
+  so int4 is checked for being the same model, roughly, not the same answers; a broken conversion
+  (wrong layout, wrong scales) lands near zero correlation and chance agreement.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hub.convert import ConversionError, ConversionRecord, Format, Precision, SourceError, convert, detect_source
@@ -26,8 +33,11 @@ from tests.hub.tiny_models import SENTENCES, make_tiny_llama
 
 GREEDY_TOKENS = 20
 INT4_POSITIONS = 48
-INT4_MIN_AGREEMENT = 0.8
-INT4_MAX_LOGIT_ERROR = 0.25
+INT4_MIN_AGREEMENT = 0.25
+INT4_MIN_TOP5 = 0.6
+INT4_MIN_CORRELATION = 0.5
+INT4_MEAN_CORRELATION = 0.8
+FP16_MAX_LOGIT_ERROR = 0.02
 
 Converted = tuple[Path, ConversionRecord, list[str]]
 
@@ -54,15 +64,21 @@ def prompt_ids(tiny_llama: Path) -> list[int]:
 @pytest.fixture(scope="session")
 def converted(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Converted]]:
     """Convert the tiny model on a path the first time a test asks for it; later tests reuse it."""
-    done: dict[tuple[str, str, bool], Converted] = {}
+    done: dict[tuple[str, str, bool, str], Converted] = {}
 
-    def get(format: Format, precision: Precision, symmetric: bool = False) -> Converted:
-        key = (format, precision, symmetric)
+    def get(format: Format, precision: Precision, symmetric: bool = False, device: str = "cpu") -> Converted:
+        key = (format, precision, symmetric, device)
         if key not in done:
-            out = tmp_path_factory.mktemp(f"{format}-{precision}{'-sym' if symmetric else ''}")
+            out = tmp_path_factory.mktemp(f"{format}-{precision}{'-sym' if symmetric else ''}-{device}")
             lines: list[str] = []
             record = convert(
-                tiny_llama, out, format=format, precision=precision, symmetric=symmetric, progress=lines.append
+                tiny_llama,
+                out,
+                format=format,
+                precision=precision,
+                symmetric=symmetric,
+                device=device,
+                progress=lines.append,
             )
             done[key] = (out, record, lines)
         return done[key]
@@ -114,10 +130,32 @@ def test_int4_teacher_forced_logits_close_to_pytorch(
     ids = AutoTokenizer.from_pretrained(tiny_llama)(" ".join(SENTENCES))["input_ids"][:INT4_POSITIONS]
     assert len(ids) == INT4_POSITIONS
     logits = fidelity.openvino_logits(folder, ids) if format == "openvino" else fidelity.onnx_logits(folder, ids)
-    agreement, error = fidelity.compare_logits(reference.logits(ids), logits)
+    expected = reference.logits(ids)
+    agreement, _ = fidelity.compare_logits(expected, logits)
+    correlation = fidelity.logit_correlation(expected, logits)
+    assert correlation.min() >= INT4_MIN_CORRELATION and correlation.mean() >= INT4_MEAN_CORRELATION, correlation
+    assert fidelity.top_k_agreement(expected, logits, 5) >= INT4_MIN_TOP5
     assert agreement >= INT4_MIN_AGREEMENT, agreement
-    assert error <= INT4_MAX_LOGIT_ERROR, error
+    # Control: the same logits against a shuffled vocabulary score near zero, so the bounds above
+    # do tell a broken model from a lossy one.
+    shuffled = logits[:, np.random.default_rng(0).permutation(logits.shape[1])]
+    assert fidelity.logit_correlation(expected, shuffled).mean() < 0.3
     assert record.recipe["symmetric"] == str(symmetric).lower()
+
+
+def test_onnx_fp16_teacher_forced_logits_match_pytorch(
+    converted: Callable[..., Converted], reference: fidelity.TorchReference, tiny_llama: Path
+) -> None:
+    """ONNX fp16 is built for cuda (fp16 cannot run on ORT's CPU provider past the prompt); its
+    prompt pass runs on CPU here and is compared position by position."""
+    from transformers import AutoTokenizer
+
+    folder, record, _ = converted("onnx", "fp16", device="cuda")
+    assert record.recipe["device"] == "cuda" and "-e cuda" in record.recipe["command"]
+    ids = AutoTokenizer.from_pretrained(tiny_llama)(" ".join(SENTENCES))["input_ids"][:INT4_POSITIONS]
+    agreement, error = fidelity.compare_logits(reference.logits(ids), fidelity.onnx_logits(folder, ids))
+    assert agreement == 1.0
+    assert error <= FP16_MAX_LOGIT_ERROR, error
 
 
 def test_openvino_artifact_is_servable(converted: Callable[..., Converted], tiny_llama: Path) -> None:
