@@ -58,6 +58,12 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="optimum-intel 2.2 with transformers 5.5 exports BERT with a broken token-type embedding "
+    "path: the IR fails at inference (Add shape mismatch in __module.embeddings); strict, so a fix shows",
+)
 @pytest.mark.parametrize("precision", ["fp16"])
 def test_hf_embeddings_to_openvino(precision: Precision, tiny_bert: Path, tmp_path: Path) -> None:
     import torch
