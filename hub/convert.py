@@ -10,6 +10,7 @@ passed to `progress` as they come; a failure raises ConversionError with the too
 | hf              | openvino | optimum-intel (`optimum-cli export`)   | fp32 fp16 int8 int4 (+sym) |
 | hf              | onnx     | onnxruntime-genai model builder        | fp32 fp16 int4 (cpu/dml/cuda) |
 | tf-savedmodel   | openvino | openvino.convert_model (+ nncf)        | fp32 fp16 int8 int4        |
+| gguf            | openvino | openvino_genai's GGUF reader           | the GGUF's own (Q4_1: int4)|
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Literal
 import msgspec
 
 from hub.convert_run import ConversionError, run_converter
+from hub.gguf import read_metadata
 from hub.sources import SourceError, SourceKind, detect_source
 
 __all__ = [
@@ -51,6 +53,9 @@ NPU_GROUP_SIZE = -1
 
 _OPTIMUM_PACKAGES = ("optimum-intel", "optimum", "transformers", "torch", "nncf", "openvino", "openvino-tokenizers")
 _ORT_PACKAGES = ("onnxruntime-genai", "onnxruntime", "onnx", "onnx-ir", "transformers", "torch")
+_GGUF_PACKAGES = ("openvino-genai", "openvino", "openvino-tokenizers")
+# llama.cpp's general.file_type values that OpenVINO GenAI's GGUF reader loads, as Hearth precisions.
+_GGUF_PRECISION: dict[int, str] = {0: "fp32", 1: "fp16", 2: "int4", 3: "int4", 7: "int8", 14: "int4", 15: "int4"}
 _TF_PACKAGES = ("openvino", "nncf", "openvino-tokenizers", "transformers")
 
 
@@ -121,10 +126,12 @@ def convert(
         return _tf_openvino(source, out_dir, precision, task, symmetric, recipe, progress)
     if kind == "tf-savedmodel":
         raise SourceError("a TensorFlow SavedModel converts only to OpenVINO (format openvino)")
+    if kind == "gguf" and format == "openvino":
+        return _gguf_openvino(source, out_dir, precision, task, recipe, progress)
     if kind == "gguf":
         raise SourceError(
-            "a GGUF file is served as it is by OpenVINO GenAI; converting it is not supported "
-            "(GGUF -> Hugging Face -> IR loses tokenizer fidelity): import the original Hugging Face model"
+            "a GGUF file converts only to OpenVINO (through OpenVINO GenAI's GGUF reader); for ONNX, "
+            "import the Hugging Face model it was made from (GGUF -> Hugging Face loses tokenizer fidelity)"
         )
     raise SourceError(f"{source} is already converted ({kind}); convert the Hugging Face model it came from instead")
 
@@ -143,8 +150,10 @@ def _optimum_openvino(
     cmd += ["--model", str(source), "--task", optimum_task, "--weight-format", precision]
     if precision == "int4":
         group_size = NPU_GROUP_SIZE if symmetric else INT4_GROUP_SIZE
-        cmd += ["--group-size", str(group_size), "--ratio", "1.0"]
-        recipe |= {"group_size": str(group_size), "ratio": "1.0"}
+        # "adjust": a layer whose width the group size does not divide gets the largest group size
+        # that does, instead of failing the whole export (small models, odd projection widths).
+        cmd += ["--group-size", str(group_size), "--group-size-fallback", "adjust", "--ratio", "1.0"]
+        recipe |= {"group_size": str(group_size), "group_size_fallback": "adjust", "ratio": "1.0"}
     if symmetric:
         cmd.append("--sym")
     cmd.append(str(out_dir))
@@ -173,6 +182,12 @@ def _ort_genai(
         raise SourceError("the onnxruntime-genai builder has no int8 recipe: use fp32, fp16 or int4")
     if device not in ONNX_DEVICES:
         raise SourceError(f"device {device!r} is not an ONNX target: choose one of {', '.join(ONNX_DEVICES)}")
+    if precision == "fp16" and device == "cpu":
+        # The builder writes it, but ONNX Runtime's CPU provider fails on its second decode step
+        # (microsoft/onnxruntime-genai#2009: fp16 is a GPU precision there).
+        raise SourceError(
+            "ONNX fp16 is for dml/cuda; ONNX Runtime's CPU provider cannot run it: use fp32 or int4 for cpu"
+        )
     with tempfile.TemporaryDirectory(prefix="hearth-ort-cache-") as cache:
         cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder"]
         cmd += ["-i", str(source), "-o", str(out_dir), "-p", precision, "-e", device, "-c", cache]
@@ -180,6 +195,35 @@ def _ort_genai(
         run_converter(cmd, "onnxruntime-genai", progress)
     _require_outputs(out_dir, ("genai_config.json", "model.onnx", "tokenizer.json"), "onnxruntime-genai")
     return ConversionRecord(tool="onnxruntime-genai", tool_versions=_versions(_ORT_PACKAGES), recipe=recipe)
+
+
+def _gguf_openvino(
+    source: Path,
+    out_dir: Path,
+    precision: Precision,
+    task: Task,
+    recipe: dict[str, str],
+    progress: Callable[[str], None] | None,
+) -> ConversionRecord:
+    if task != "text-generation":
+        raise SourceError("a GGUF file converts as a text-generation model only")
+    file_type = read_metadata(source).get("general.file_type")
+    native = _GGUF_PRECISION.get(file_type) if isinstance(file_type, int) else None
+    if native is None:
+        raise SourceError(
+            f"{source}: GGUF file type {file_type} has no OpenVINO conversion here; serve the GGUF as it is"
+        )
+    if precision != native:
+        # The reader keeps the GGUF's own quantization; re-quantizing it would stack two roundings.
+        raise SourceError(
+            f"{source} holds {native} weights (GGUF file type {file_type}): convert it with precision {native}"
+        )
+    cmd = [sys.executable, "-m", "hub.convert_gguf", str(source), str(out_dir)]
+    recipe |= {"command": "python " + shlex.join(cmd[1:]), "gguf_file_type": str(file_type)}
+    run_converter(cmd, "openvino-genai", progress)
+    required = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml")
+    _require_outputs(out_dir, required, "openvino-genai")
+    return ConversionRecord(tool="openvino-genai", tool_versions=_versions(_GGUF_PACKAGES), recipe=recipe)
 
 
 def _tf_openvino(

@@ -49,7 +49,7 @@ def openvino_greedy(folder: Path, ids: Sequence[int], n: int) -> list[int]:
     import openvino as ov
     import openvino_genai
 
-    pipe = openvino_genai.LLMPipeline(str(folder), "CPU")
+    pipe = openvino_genai.LLMPipeline(str(folder), "CPU")  # an IR folder or a .gguf file
     config = openvino_genai.GenerationConfig()
     config.max_new_tokens = n
     config.min_new_tokens = n
@@ -99,7 +99,10 @@ def onnx_logits(folder: Path, ids: Sequence[int]) -> Logits:
     """Teacher-forced logits of an ONNX Runtime GenAI model (its prompt pass), shape (len(ids), vocab)."""
     import onnxruntime_genai as og
 
-    model = og.Model(str(folder))
+    config = og.Config(str(folder))
+    # Run on CPU whatever the model was built for (a cuda/dml build's prompt pass runs there too).
+    config.clear_providers()
+    model = og.Model(config)
     params = og.GeneratorParams(model)
     params.set_search_options(max_length=len(ids) + 1)
     generator = og.Generator(model, params)
@@ -115,3 +118,16 @@ def compare_logits(reference: Logits, converted: Logits) -> tuple[float, float]:
     scale = np.abs(reference).max(axis=-1)
     error = float((np.abs(reference - converted).max(axis=-1) / scale).max())
     return agree, error
+
+
+def logit_correlation(reference: Logits, converted: Logits) -> Logits:
+    """Pearson correlation of the two models' logits, per position."""
+    a = reference - reference.mean(axis=-1, keepdims=True)
+    b = converted - converted.mean(axis=-1, keepdims=True)
+    return np.asarray((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)), dtype=np.float32)
+
+
+def top_k_agreement(reference: Logits, converted: Logits, k: int) -> float:
+    """Share of positions where the converted model's choice is among the reference's top k."""
+    top = np.argsort(reference, axis=-1)[:, -k:]
+    return float(np.mean([converted[i].argmax() in top[i] for i in range(len(reference))]))

@@ -83,11 +83,10 @@ def make_tiny_llama(path: Path) -> Path:
     return path
 
 
-def make_tiny_bert(path: Path) -> Path:
-    """Write a tiny random BERT embeddings model (config, safetensors, WordPiece tokenizer) into `path`."""
-    import torch
+def make_bert_tokenizer(path: Path) -> int:
+    """Write a WordPiece (BERT-style) tokenizer trained on SENTENCES into `path`; return its vocab size."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -113,16 +112,45 @@ def make_tiny_bert(path: Path) -> Path:
         model_max_length=128,
     )
     tokenizer.save_pretrained(path)
+    return len(tokenizer)
 
+
+def make_tiny_bert(path: Path) -> Path:
+    """Write a tiny random BERT embeddings model (config, safetensors, WordPiece tokenizer) into `path`."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    vocab_size = make_bert_tokenizer(path)
     torch.manual_seed(SEED)
     config = BertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         max_position_embeddings=128,
-        pad_token_id=tokenizer.pad_token_id,
+        pad_token_id=0,
     )
     BertModel(config).eval().save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def make_tiny_tf_embedder(path: Path) -> Path:
+    """Write a tiny TensorFlow SavedModel embedder with a WordPiece tokenizer beside it into `path`.
+
+    TensorFlow is imported only in a child process (tests/hub/tiny_tf.py): in one process with torch
+    its bundled protobuf and abseil are not safe to mix. The child also writes `reference.npz` (ids,
+    mask and TensorFlow's own output for them) for the fidelity check.
+    """
+    import subprocess
+    import sys
+
+    vocab_size = make_bert_tokenizer(path)
+    repo_root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "tests.hub.tiny_tf", str(path), str(vocab_size)],
+        cwd=repo_root,
+        check=True,
+        capture_output=True,
+    )
     return path
