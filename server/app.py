@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.models import resolve_model
 from hub.store import ArtifactStore
@@ -47,7 +48,9 @@ def create_app(settings: Settings) -> Litestar:
         registry = EngineRegistry()
         app.state.engines = registry
         store = ArtifactStore(settings.models_dir)
-        app.state.hub = hub_routes.HubState(store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes)
+        app.state.hub = hub_routes.HubState(
+            store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
+        )
         try:
             spec = resolve_model(settings.model, settings.model_path, store)
             await registry.start(spec, settings.engine_options())

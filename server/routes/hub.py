@@ -22,7 +22,7 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from hub.catalog import Catalog, CatalogEntry, Recipe, local_targets, suitable_recipes
+from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
 from hub.download import DownloadError
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
@@ -58,6 +58,9 @@ class HubState:
     store: ArtifactStore
     jobs: JobRunner
     max_upload_bytes: int
+    # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
+    targets: list[Target]
+    catalog: Catalog
 
 
 def classify(exc: BaseException) -> str | None:
@@ -180,12 +183,12 @@ async def delete_artifact(hub: HubState, engines: EngineRegistry, name: str) -> 
 @get("/catalog", summary="Curated models and the variants that suit this machine")
 async def catalog(hub: HubState) -> CatalogList:
     """The catalog, with each entry's suitable recipes for this machine."""
-    targets = await asyncio.to_thread(local_targets)
+    targets = hub.targets
     can_convert = converters_available()
     installed = {m.name for m in await asyncio.to_thread(hub.store.artifacts)}
     items = [
         CatalogItem(entry=e, suitable=suitable_recipes(e, targets, can_convert), installed=e.name in installed)
-        for e in Catalog.load().entries
+        for e in hub.catalog.entries
     ]
     return CatalogList(data=items, targets=list(targets), converters=can_convert)
 
@@ -194,7 +197,7 @@ async def catalog(hub: HubState) -> CatalogList:
 async def start_pull(hub: HubState, data: PullRequest) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
     _checked_name(data.name)
-    if Catalog.load().get(data.model) is None and "/" not in data.model:
+    if hub.catalog.get(data.model) is None and "/" not in data.model:
         raise invalid_request(
             f"`{data.model}` is neither a catalog model nor a Hugging Face repo id", param="model", code="not_found"
         )
