@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -45,7 +45,7 @@ class Job(msgspec.Struct, kw_only=True):
     kind: str
     status: JobStatus
     created: float
-    params: dict[str, object]
+    params: dict[str, Any]
     object: Literal["hub.job"] = "hub.job"
     progress: JobEvent | None = None
     result: Manifest | None = None

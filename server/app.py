@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.deployments import deployments, memory_budget
@@ -64,7 +65,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         scheduler = Scheduler(services, limits, engine_factory)
         app.state.scheduler = scheduler
         app.state.metrics = Metrics(scheduler)
-        app.state.hub = hub_routes.HubState(store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes)
+        app.state.hub = hub_routes.HubState(
+            store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
+        )
         try:
             await scheduler.start()
             yield

@@ -225,5 +225,7 @@ def http(hearth_server: HearthServer) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def small_context_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
     """A second server whose context is capped at 128 tokens, so every generation is short."""
-    with run_hearth(tmp_path_factory.mktemp("hearth-home-small"), "--context-length", "128") as server:
+    # Offline: hub pulls the fuzzer starts fail at once instead of reaching for the network.
+    home = tmp_path_factory.mktemp("hearth-home-small")
+    with run_hearth(home, "--context-length", "128", env={"HF_HUB_OFFLINE": "1"}) as server:
         yield server

@@ -19,19 +19,35 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from hub.catalog import Catalog, CatalogEntry, Recipe, local_targets, suitable_recipes
+from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
 from hub.download import DownloadError
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
 from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
-from server.errors import APIError, invalid_request
+from server.errors import APIError, ErrorResponse, invalid_request
 from server.scheduler import Scheduler
 from server.sse import DONE, EventEncoder, EventStream
 
 _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+_DESCRIPTIONS = {
+    400: "Invalid request (a bad name, body or parameter)",
+    404: "No such artifact or job",
+    409: "The artifact is being served",
+    413: "The upload is too large",
+}
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(data_container=ErrorResponse, description=_DESCRIPTIONS[status], generate_examples=False)
+        for status in statuses
+    }
+
+
 _UPLOAD_CHUNK = 1024 * 1024
 
 
@@ -42,6 +58,9 @@ class HubState:
     store: ArtifactStore
     jobs: JobRunner
     max_upload_bytes: int
+    # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
+    targets: list[Target]
+    catalog: Catalog
 
 
 def classify(exc: BaseException) -> str | None:
@@ -148,7 +167,7 @@ def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
     return False
 
 
-@get("/models/{name:str}", summary="Show an artifact's manifest")
+@get("/models/{name:str}", summary="Show an artifact's manifest", responses=_errors(400, 404))
 async def show_artifact(hub: HubState, name: str) -> Manifest:
     """The manifest: source and revision, files with sha256, tool versions, recipe."""
     _checked_name(name, "model")
@@ -158,7 +177,7 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
         raise _not_found(name) from exc
 
 
-@delete("/models/{name:str}", summary="Remove an artifact", status_code=200)
+@delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=_errors(400, 404, 409))
 async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
     _checked_name(name, "model")
@@ -174,21 +193,21 @@ async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Del
 @get("/catalog", summary="Curated models and the variants that suit this machine")
 async def catalog(hub: HubState) -> CatalogList:
     """The catalog, with each entry's suitable recipes for this machine."""
-    targets = await asyncio.to_thread(local_targets)
+    targets = hub.targets
     can_convert = converters_available()
     installed = {m.name for m in await asyncio.to_thread(hub.store.artifacts)}
     items = [
         CatalogItem(entry=e, suitable=suitable_recipes(e, targets, can_convert), installed=e.name in installed)
-        for e in Catalog.load().entries
+        for e in hub.catalog.entries
     ]
     return CatalogList(data=items, targets=list(targets), converters=can_convert)
 
 
-@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED)
+@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=_errors(400))
 async def start_pull(hub: HubState, data: PullRequest) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
     _checked_name(data.name)
-    if Catalog.load().get(data.model) is None and "/" not in data.model:
+    if hub.catalog.get(data.model) is None and "/" not in data.model:
         raise invalid_request(
             f"`{data.model}` is neither a catalog model nor a Hugging Face repo id", param="model", code="not_found"
         )
@@ -209,7 +228,12 @@ async def start_pull(hub: HubState, data: PullRequest) -> Job:
     return hub.jobs.submit("pull", msgspec.structs.asdict(data), work)
 
 
-@post("/convert", summary="Convert an installed artifact (a job)", status_code=HTTP_202_ACCEPTED)
+@post(
+    "/convert",
+    summary="Convert an installed artifact (a job)",
+    status_code=HTTP_202_ACCEPTED,
+    responses=_errors(400, 404),
+)
 async def start_convert(hub: HubState, data: ConvertRequest) -> Job:
     """Start converting an installed artifact into a new one."""
     _checked_name(data.model, "model")
@@ -258,6 +282,7 @@ def _unpack(upload: Path, into: Path) -> Path:
     summary="Upload a model file or archive (a job that imports it)",
     status_code=HTTP_202_ACCEPTED,
     request_max_body_size=None,
+    responses=_errors(400, 413),
 )
 async def upload(
     hub: HubState,
@@ -322,13 +347,13 @@ async def list_jobs(hub: HubState) -> JobList:
     return JobList(data=hub.jobs.jobs())
 
 
-@get("/jobs/{job_id:str}", summary="Poll a hub job")
+@get("/jobs/{job_id:str}", summary="Poll a hub job", responses=_errors(400, 404))
 async def get_job(hub: HubState, job_id: str) -> Job:
     """The job's status, latest progress, result or error."""
     return _job_or_404(hub, job_id)
 
 
-@get("/jobs/{job_id:str}/events", summary="Stream a hub job's progress (SSE)")
+@get("/jobs/{job_id:str}/events", summary="Stream a hub job's progress (SSE)", responses=_errors(400, 404))
 async def job_events(hub: HubState, job_id: str, after: int = 0) -> EventStream:
     """`data: <event>` for each log line and progress step, then the final job, then `[DONE]`."""
     _job_or_404(hub, job_id)

@@ -114,6 +114,16 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/models"),
         ("GET", "/v1/models/{model}"),
         ("GET", "/health"),
+        ("GET", "/v1/hub/models"),
+        ("GET", "/v1/hub/models/{name}"),
+        ("DELETE", "/v1/hub/models/{name}"),
+        ("GET", "/v1/hub/catalog"),
+        ("POST", "/v1/hub/pull"),
+        ("POST", "/v1/hub/convert"),
+        ("POST", "/v1/hub/upload"),
+        ("GET", "/v1/hub/jobs"),
+        ("GET", "/v1/hub/jobs/{job_id}"),
+        ("GET", "/v1/hub/jobs/{job_id}/events"),
     }
 
 
