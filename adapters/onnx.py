@@ -45,6 +45,22 @@ def genai_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _hf_decoder(path: Path) -> Any:
+    """The builder's `tokenizer.json` loaded with Hugging Face `tokenizers`, if both are there.
+
+    onnxruntime-genai's own decode stops at the first invalid UTF-8 byte inside a sequence and
+    drops the rest; incremental detokenization decodes windows that can hold such a byte (a
+    character split over tokens), so text would be lost. `tokenizers` decodes the same file
+    faithfully, and in one batched call.
+    """
+    file = path / "tokenizer.json"
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    return Tokenizer.from_file(str(file)) if file.is_file() else None
+
+
 class _Running:
     """One request: its generator (once admitted), decode state and stop matcher."""
 
@@ -79,6 +95,7 @@ class ONNXBackend:
             config.append_provider(device)
         self._model = og.Model(config)
         self._tokenizer = og.Tokenizer(self._model)
+        self._decoder = _hf_decoder(path)
         vocab = meta.get("vocab_size")
         self._vocab_size: int | None = vocab if isinstance(vocab, int) else None
         eos = meta.get("eos_token_id", [])
@@ -189,6 +206,9 @@ class ONNXBackend:
         return bool(self._running)
 
     def _decode_batch(self, windows: list[list[int]]) -> list[str]:
+        if self._decoder is not None:
+            texts: list[str] = self._decoder.decode_batch(windows, skip_special_tokens=True)
+            return texts
         return [self._tokenizer.decode(np.array(w, dtype=np.int32)) if w else "" for w in windows]
 
     def step(self) -> list[Delta]:

@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llama-slot-ctx", type=int, default=1024, help="context per llama-server slot")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="llama-server threads")
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
+    parser.add_argument(
+        "--hearth-model-path", help="serve this .gguf / IR / ONNX folder in the hearth target (default: the GGUF)"
+    )
+    parser.add_argument("--hearth-label", default="hearth", help="name of the hearth target in the table")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
@@ -206,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             hearth = str(REPO / ".venv" / "bin" / "hearth")
             command = [hearth, "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(logs / "home")]
-            entry = bench_server("hearth", command, port, HEARTH_MODEL_ID, load_args, logs / "hearth.log", budget)
+            if args.hearth_model_path:
+                command += ["--model-path", args.hearth_model_path]
+            entry = bench_server(
+                args.hearth_label, command, port, HEARTH_MODEL_ID, load_args, logs / "hearth.log", budget
+            )
         else:
             binary = llama_server_path()
             if binary is None:

@@ -19,7 +19,7 @@ from adapters.registry import (
     load_backend,
     plan_devices,
 )
-from hub.models import DEFAULT_MODEL_ID, ModelSpec, resolve_model
+from hub.models import ModelSpec, resolve_model
 
 INTEL_LAPTOP = ["CPU", "GPU", "NPU"]  # what OpenVINO lists on a Core Ultra laptop
 TWO_GPUS = ["CPU", "GPU.0", "GPU.1"]
@@ -103,16 +103,17 @@ def test_this_machine_has_a_cpu_for_both_runtimes() -> None:
 
 
 @pytest.fixture(scope="module")
-def default_spec() -> ModelSpec:
-    return resolve_model(DEFAULT_MODEL_ID, None)
+def tiny_spec(tiny_ir_dir: Path) -> ModelSpec:
+    """The tiny Llama as IR: compiling it takes a fraction of a second, so a failure shows fast."""
+    return resolve_model("tiny-ir", str(tiny_ir_dir))
 
 
 def test_auto_falls_back_to_cpu_when_the_gpu_fails_to_compile(
-    default_spec: ModelSpec, caplog: pytest.LogCaptureFixture
+    tiny_spec: ModelSpec, caplog: pytest.LogCaptureFixture
 ) -> None:
     """This machine has no GPU: told that one exists, OpenVINO really fails to compile for it."""
     with caplog.at_level(logging.WARNING, logger="adapters.registry"):
-        loaded = load_backend(default_spec, EngineOptions(device="auto", context_length=256), available=["CPU", "GPU"])
+        loaded = load_backend(tiny_spec, EngineOptions(device="auto", context_length=256), available=["CPU", "GPU"])
     try:
         assert isinstance(loaded.backend, OpenVINOBackend)
         assert loaded.backend.info().device == "CPU"
@@ -122,9 +123,9 @@ def test_auto_falls_back_to_cpu_when_the_gpu_fails_to_compile(
         loaded.backend.close()
 
 
-def test_explicit_device_that_fails_to_compile_is_refused(default_spec: ModelSpec) -> None:
-    with pytest.raises(DeviceUnavailable, match=f"cannot load {DEFAULT_MODEL_ID} on NPU"):
-        load_backend(default_spec, EngineOptions(device="NPU"), available=["CPU", "NPU"])
+def test_explicit_device_that_fails_to_compile_is_refused(tiny_spec: ModelSpec) -> None:
+    with pytest.raises(DeviceUnavailable, match="cannot load tiny-ir on NPU"):
+        load_backend(tiny_spec, EngineOptions(device="NPU"), available=["CPU", "NPU"])
 
 
 def test_fallback_tries_devices_in_order() -> None:

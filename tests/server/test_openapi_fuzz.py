@@ -124,6 +124,7 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/hub/jobs"),
         ("GET", "/v1/hub/jobs/{job_id}"),
         ("GET", "/v1/hub/jobs/{job_id}/events"),
+        ("GET", "/v1/system"),
     }
 
 
