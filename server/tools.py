@@ -217,3 +217,10 @@ class ToolCallParser:
     def tool_calls(self) -> list[p.ToolCall]:
         """Every call read, in OpenAI's shape."""
         return [p.ToolCall(id=c.id, function=p.FunctionCall(name=c.name, arguments=c.arguments)) for c in self.calls]
+
+
+def parse_tool_calls(text: str) -> tuple[str, list[p.ToolCall]]:
+    """A whole generated text -> its content and tool calls (for callers that do not stream)."""
+    parser = ToolCallParser()
+    content, _ = parser.feed(text)
+    return content + parser.finish(), parser.tool_calls()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from adapters.base import ChatMessage, Delta, EngineOptions, GenerationRequest, SamplingParams
@@ -134,3 +135,20 @@ def test_top_k_one_is_greedy(backend: OpenVINOBackend) -> None:
         params=SamplingParams(max_tokens=12, temperature=1.5, top_k=1, seed=3),
     )
     assert "".join(d.text for d in _run(backend, request)[81]) == greedy
+
+
+def test_json_schema_constraint_and_logprobs(backend: OpenVINOBackend) -> None:
+    """A JSON-schema constraint gives a document of that schema; logprobs come one per token."""
+    import json
+
+    from adapters.base import OutputConstraint
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    constrained = msgspec.structs.replace(
+        _chat(23, "A number please.", max_tokens=30), constraint=OutputConstraint(json_schema=json.dumps(schema))
+    )
+    text = "".join(d.text for d in _run(backend, constrained)[23])
+    assert isinstance(json.loads(text)["n"], int)
+    deltas = _run(backend, _chat(24, "Hi", max_tokens=6, logprobs=True))[24]
+    tokens = [t for d in deltas for t in d.logprobs]
+    assert len(tokens) == sum(d.tokens for d in deltas) and all(t.logprob <= 0 for t in tokens)

@@ -8,8 +8,8 @@ stream schemas.
 Checks: not_a_server_error, status_code_conformance, content_type_conformance,
 response_schema_conformance and negative_data_rejection (schema-violating bodies must be refused).
 Not positive_data_acceptance: by design Hearth answers schema-valid requests with 4xx when they ask
-for what it refuses (logprobs, tools, suffix, best_of != n, logit_bias: 400) or exceed the
-context (400 context_length_exceeded).
+for what it refuses (top_logprobs, unsupported JSON schemas, suffix without FIM tokens,
+best_of != n, logit_bias: 400) or exceed the context (400 context_length_exceeded).
 
 The schema is built at import from the app itself (`create_app(...).openapi_schema`, which loads
 no model) and used with `@schema.parametrize()`: schemathesis' lazy `from_fixture` loader does not
@@ -125,6 +125,10 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/hub/jobs/{job_id}"),
         ("GET", "/v1/hub/jobs/{job_id}/events"),
         ("GET", "/v1/system"),
+        ("POST", "/tokenize"),
+        ("POST", "/v1/tokenize"),
+        ("POST", "/detokenize"),
+        ("POST", "/v1/detokenize"),
     }
 
 

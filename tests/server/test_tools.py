@@ -72,3 +72,12 @@ def test_parser_drops_a_call_cut_off_before_its_arguments() -> None:
     parser = ToolCallParser()
     content, _ = _feed_all(parser, _call("a", {"k": 1}) + '\n<tool_call>\n{"na', 4)
     assert content == "" and len(parser.calls) == 1
+
+
+def test_parse_tool_calls_of_a_whole_text() -> None:
+    from server.tools import parse_tool_calls
+
+    content, calls = parse_tool_calls("Sure.\n" + _call("b", {"q": "x"}))
+    assert content == "Sure." and [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("b", {"q": "x"})
+    ]
