@@ -3,7 +3,8 @@
 Both sides run Hearth's own `OpenVINOBackend` with the same options and the same step loop (submit,
 then `step()` until every request is done); the worker side adds the pipe, msgpack and the reader
 thread of `adapters/worker.py`. No HTTP. Rounds alternate in-process and worker so that a noisy
-machine shifts both alike.
+machine shifts both alike. The server-side CPU per token (the reader thread, dispatch, asyncio
+queues) is the part of the boundary that load on the machine does not blur.
 
     .venv/bin/python -m benchmarks.runner_boundary --rounds 3 --concurrency 1 8 --max-tokens 128
 """
@@ -40,16 +41,17 @@ def in_process(backend: OpenVINOBackend, concurrency: int, max_tokens: int) -> t
     return time.perf_counter() - started, tokens
 
 
-async def in_worker(engine: WorkerEngine, concurrency: int, max_tokens: int) -> tuple[float, int]:
-    """Seconds and tokens for `concurrency` requests through the worker process."""
+async def in_worker(engine: WorkerEngine, concurrency: int, max_tokens: int) -> tuple[float, int, float]:
+    """Seconds, tokens, and CPU seconds this (the server's) process spent, for `concurrency`
+    requests through the worker process."""
 
     async def one(request: GenerationRequest) -> int:
         deltas: list[Delta] = [d async for d in engine.generate(request)]
         return sum(d.tokens for d in deltas)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     counts = await asyncio.gather(*(one(r) for r in _requests(concurrency, max_tokens, engine.next_request_id)))
-    return time.perf_counter() - started, sum(counts)
+    return time.perf_counter() - started, sum(counts), time.process_time() - cpu
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -61,18 +63,21 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         in_process(backend, 1, 8)  # warm both
         await in_worker(engine, 1, 8)
-        print("| concurrency | in-process ms/token | worker ms/token | boundary cost |")
-        print("|---:|---:|---:|---:|")
+        print("| concurrency | in-process ms/token | worker ms/token | boundary cost | server-side CPU µs/token |")
+        print("|---:|---:|---:|---:|---:|")
         for concurrency in args.concurrency:
             raw: list[float] = []
             worker: list[float] = []
+            server_cpu: list[float] = []
             for _ in range(args.rounds):
                 seconds, tokens = in_process(backend, concurrency, args.max_tokens)
                 raw.append(seconds * 1000 / tokens)
-                seconds, tokens = await in_worker(engine, concurrency, args.max_tokens)
+                seconds, tokens, cpu = await in_worker(engine, concurrency, args.max_tokens)
                 worker.append(seconds * 1000 / tokens)
+                server_cpu.append(cpu * 1e6 / tokens)
             r, w = statistics.median(raw), statistics.median(worker)
-            print(f"| {concurrency} | {r:.2f} | {w:.2f} | {100 * (w - r) / r:+.1f}% |")
+            c = statistics.median(server_cpu)
+            print(f"| {concurrency} | {r:.2f} | {w:.2f} | {100 * (w - r) / r:+.1f}% | {c:.0f} |")
     finally:
         backend.close()
         await engine.close()

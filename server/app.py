@@ -21,7 +21,8 @@ from server.metrics import Metrics
 from server.observability import observability_middleware
 from server.routes import chat, completions, health, models, status, system, tokenize
 from server.routes import hub as hub_routes
-from server.scheduler import EngineFactory, Limits, Scheduler, start_worker
+from server.runner import EngineFactory, Limits, start_worker
+from server.scheduler import Scheduler
 from server.settings import Settings
 from server.translate import SamplingDefaults
 

@@ -19,91 +19,15 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
 
-import psutil
-
-from adapters.base import Engine, EngineOptions
-from adapters.worker import EngineStartError, WorkerEngine
-from hub.models import ModelSpec
+from adapters.worker import EngineStartError
 from server.deployments import Deployment
 from server.errors import APIError, model_not_found
-from server.protocol_status import ModelStatus, RunnerState, Status
+from server.protocol_status import ModelStatus, Status
+from server.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, start_worker
 
 log = logging.getLogger(__name__)
-
-
-class ManagedEngine(Engine, Protocol):
-    """An engine the scheduler can account for: it runs in a process whose id it knows."""
-
-    @property
-    def pid(self) -> int | None:
-        """The process that holds the model's memory (None: in this process)."""
-        ...
-
-
-EngineFactory = Callable[[ModelSpec, EngineOptions], Awaitable[ManagedEngine]]
-
-
-async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-    """The production factory: a model in its own worker process."""
-    return await WorkerEngine.start(spec, options)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Queueing and residency limits (0 means no limit where a count is concerned)."""
-
-    max_queue: int = 256
-    queue_timeout_s: float = 300.0
-    memory_budget_bytes: int = 0
-    max_concurrency_per_device: int = 0
-    # How often idle models are checked for keep-alive expiry and dead runners.
-    tick_s: float = 0.5
-
-
-@dataclass(order=True)
-class _Waiter:
-    rank: tuple[int, int]
-    future: asyncio.Future[None] = field(compare=False)
-
-
-@dataclass
-class Runner:
-    """One service's model: engine while loaded, running and waiting requests, counters."""
-
-    deployment: Deployment
-    engine: ManagedEngine | None = None
-    state: RunnerState = "unloaded"
-    active: int = 0
-    waiters: list[_Waiter] = field(default_factory=list)
-    last_used: float = field(default_factory=time.monotonic)
-    keep_alive_s: float = 0.0
-    memory_bytes: int = 0
-    measured: bool = False
-    loads: int = 0
-    evictions: int = 0
-    crashes: int = 0
-    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def __post_init__(self) -> None:
-        self.keep_alive_s = self.deployment.keep_alive_s
-
-    @property
-    def resident(self) -> bool:
-        """Whether it holds (or is about to hold) memory."""
-        return self.state != "unloaded"
-
-    def measure(self) -> None:
-        """Refresh `memory_bytes` from the runner process's resident set size."""
-        pid = self.engine.pid if self.engine is not None else None
-        if pid is None:
-            self.memory_bytes, self.measured = self.deployment.estimated_bytes, False
-            return
-        with contextlib.suppress(psutil.Error):
-            self.memory_bytes, self.measured = psutil.Process(pid).memory_info().rss, True
 
 
 class Lease:
@@ -217,7 +141,7 @@ class Scheduler:
                 code="queue_full",
                 headers={"Retry-After": str(retry)},
             )
-        waiter = _Waiter(rank, asyncio.get_running_loop().create_future())
+        waiter = Waiter(rank, asyncio.get_running_loop().create_future())
         heapq.heappush(runner.waiters, waiter)
         try:
             async with asyncio.timeout(self.limits.queue_timeout_s):

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from server.errors import APIError
-from server.scheduler import Lease, Limits, Scheduler
+from server.runner import Limits
+from server.scheduler import Lease, Scheduler
 from tests.server.fake_engine import FakeFactory, fake_deployment
 
 

@@ -1,0 +1,95 @@
+"""A runner: one service's model as the scheduler sees it, and the limits it is scheduled under.
+
+The runner's engine comes from an `EngineFactory`: in production a worker process per model
+(`adapters/worker.py`); in tests a scripted fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import psutil
+
+from adapters.base import Engine, EngineOptions
+from adapters.worker import WorkerEngine
+from hub.models import ModelSpec
+from server.deployments import Deployment
+from server.protocol_status import RunnerState
+
+
+class ManagedEngine(Engine, Protocol):
+    """An engine the scheduler can account for: it runs in a process whose id it knows."""
+
+    @property
+    def pid(self) -> int | None:
+        """The process that holds the model's memory (None: in this process)."""
+        ...
+
+
+EngineFactory = Callable[[ModelSpec, EngineOptions], Awaitable[ManagedEngine]]
+
+
+async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
+    """The production factory: a model in its own worker process."""
+    return await WorkerEngine.start(spec, options)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Queueing and residency limits (0 means no limit where a count is concerned)."""
+
+    max_queue: int = 256
+    queue_timeout_s: float = 300.0
+    memory_budget_bytes: int = 0
+    max_concurrency_per_device: int = 0
+    # How often idle models are checked for keep-alive expiry and dead runners.
+    tick_s: float = 0.5
+
+
+@dataclass(order=True)
+class Waiter:
+    """A request waiting for a slot: ordered by (-priority, arrival)."""
+
+    rank: tuple[int, int]
+    future: asyncio.Future[None] = field(compare=False)
+
+
+@dataclass
+class Runner:
+    """One service's model: engine while loaded, running and waiting requests, counters."""
+
+    deployment: Deployment
+    engine: ManagedEngine | None = None
+    state: RunnerState = "unloaded"
+    active: int = 0
+    waiters: list[Waiter] = field(default_factory=list)
+    last_used: float = field(default_factory=time.monotonic)
+    keep_alive_s: float = 0.0
+    memory_bytes: int = 0
+    measured: bool = False
+    loads: int = 0
+    evictions: int = 0
+    crashes: int = 0
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.keep_alive_s = self.deployment.keep_alive_s
+
+    @property
+    def resident(self) -> bool:
+        """Whether it holds (or is about to hold) memory."""
+        return self.state != "unloaded"
+
+    def measure(self) -> None:
+        """Refresh `memory_bytes` from the runner process's resident set size."""
+        pid = self.engine.pid if self.engine is not None else None
+        if pid is None:
+            self.memory_bytes, self.measured = self.deployment.estimated_bytes, False
+            return
+        with contextlib.suppress(psutil.Error):
+            self.memory_bytes, self.measured = psutil.Process(pid).memory_info().rss, True
