@@ -22,12 +22,14 @@ import numpy as np
 
 from adapters.base import (
     Capabilities,
+    ChatMessage,
     Delta,
     EngineError,
     EngineOptions,
     FinishReason,
     GenerationRequest,
     ModelInfo,
+    SamplingParams,
 )
 from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
@@ -146,6 +148,27 @@ class ONNXBackend:
     def count_tokens(self, request: GenerationRequest) -> int:
         """Tokens of the request's prompt after the chat template."""
         return len(self._prompt_ids(request))
+
+    def tokenize(self, text: str | None, messages: tuple[ChatMessage, ...] | None, add_special: bool) -> list[int]:
+        """Token ids of `text`, or of `messages` rendered by the chat template (the builder's
+        tokenizer always adds its special tokens, so `add_special` cannot turn them off)."""
+        if messages is not None:
+            return self._prompt_ids(GenerationRequest(request_id=-1, params=SamplingParams(), messages=messages))
+        return [int(t) for t in self._tokenizer.encode(text or "")]
+
+    def detokenize(self, ids: list[int]) -> tuple[str, list[str]]:
+        """The text of `ids`, and the text of each id on its own."""
+        vocab = self._vocab_size
+        if vocab is not None and any(t < 0 or t >= vocab for t in ids):
+            raise ValueError(f"token ids must be between 0 and {vocab - 1}")
+        if not ids:
+            return "", []
+        if self._decoder is not None:
+            text: str = self._decoder.decode(ids, skip_special_tokens=False)
+            pieces: list[str] = self._decoder.decode_batch([[t] for t in ids], skip_special_tokens=False)
+            return text, pieces
+        decode = self._tokenizer.decode
+        return decode(np.array(ids, dtype=np.int32)), [decode(np.array([t], dtype=np.int32)) for t in ids]
 
     def submit(self, request: GenerationRequest) -> list[Delta]:
         """Tokenize, check the context budget and queue the request."""

@@ -197,6 +197,7 @@ class OpenVINOBackend:
     def count_tokens(self, request: GenerationRequest) -> int:
         """Tokens of the request's prompt after the chat template."""
         return len(self._prompt_ids(request))
+
     def _chat_prompt(self, messages: tuple[ChatMessage, ...], tools: tuple[dict[str, object], ...]) -> str:
         """The chat template applied to `messages`; tools go to a template that renders them."""
         if self._template_tools:

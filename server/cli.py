@@ -11,9 +11,8 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from server.commands import devices, ps
 from server.commands import hub as hub_commands
-from server.commands import devices
-from server.commands import ps
 from server.settings import Settings, SettingsError, load_settings
 
 # Flags that are settings (or name the config file); any other flag belongs to its command alone.

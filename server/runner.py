@@ -16,7 +16,7 @@ from typing import Protocol
 import psutil
 
 from adapters.base import Engine, EngineOptions
-from adapters.worker import WorkerEngine
+from adapters.worker import Tokenize, Tokens, WorkerEngine
 from hub.models import ModelSpec
 from server.deployments import Deployment
 from server.protocol_status import RunnerState
@@ -28,6 +28,10 @@ class ManagedEngine(Engine, Protocol):
     @property
     def pid(self) -> int | None:
         """The process that holds the model's memory (None: in this process)."""
+        ...
+
+    async def tokenize(self, command: Tokenize) -> Tokens:
+        """Tokenize or detokenize with the model's own tokenizer."""
         ...
 
 

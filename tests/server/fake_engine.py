@@ -7,6 +7,7 @@ import itertools
 from collections.abc import AsyncIterator
 
 from adapters.base import Delta, EngineOptions, GenerationRequest, ModelInfo
+from adapters.worker import Tokenize, Tokens
 from hub.models import ModelSpec
 from server.deployments import Deployment
 from server.services import Service
@@ -55,6 +56,10 @@ class FakeEngine:
                 )
         finally:
             self.running -= 1
+
+    async def tokenize(self, command: Tokenize) -> Tokens:
+        """The fake has no tokenizer."""
+        return Tokens(command.request_id, error="the fake engine has no tokenizer")
 
     async def close(self) -> None:
         """Release nothing; remember it was closed."""
