@@ -53,7 +53,8 @@ class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
-    """The vectors of one `EmbedRequest` (row-major float32 bytes) and each input's token count."""
+    """The vectors of one `EmbedRequest` (row-major float32 bytes) and each input's token count
+    (also when the error is `context_length_exceeded`)."""
 
     request_id: int
     vectors: bytes = b""
@@ -157,15 +158,13 @@ def embed_batch(embedder: OpenVINOEmbedder, requests: list[EmbedRequest]) -> lis
     results: dict[int, EmbedResult] = {}
     for request in requests:
         counts = embedder.count_tokens(list(request.texts))
-        too_long = [i for i, n in enumerate(counts) if n > limit]
-        if too_long:
-            i = too_long[0]
-            message = (
-                f"This model's maximum input length is {limit} tokens, however input[{i}] has {counts[i]} tokens. "
-                "Please reduce the length of the input."
-            )
+        if max(counts) > limit:
+            # The caller knows what each input is called in its API; it names the culprit.
+            message = f"This model's maximum input length is {limit} tokens."
             results[request.request_id] = EmbedResult(
-                request_id=request.request_id, error=EngineError("context_length_exceeded", message)
+                request_id=request.request_id,
+                token_counts=tuple(counts),
+                error=EngineError("context_length_exceeded", message),
             )
         else:
             accepted.append((request, counts))

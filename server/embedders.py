@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,12 +99,25 @@ class EmbedderRegistry:
                     ) from exc
             return served.worker
 
-    async def embed(self, model_id: str, texts: list[str], param: str = "input") -> EmbedResult:
-        """Embed `texts` with `model_id`; an engine failure raises its API error."""
+    async def embed(
+        self, model_id: str, texts: list[str], param: str = "input", name: Callable[[int], str] | None = None
+    ) -> EmbedResult:
+        """Embed `texts` with `model_id`; an engine failure raises its API error. `name(i)` is what
+        the API calls text `i` (default `input[i]`), for the message about an input that is too long."""
         worker = await self.acquire(model_id)
         result = await worker.embed(texts)
-        if result.error is not None:
-            raise from_engine_error(result.error, param)
+        error = result.error
+        if error is not None and error.code == "context_length_exceeded" and result.token_counts:
+            limit = worker.info.max_tokens
+            i = next(i for i, n in enumerate(result.token_counts) if n > limit)
+            what = name(i) if name is not None else f"input[{i}]"
+            message = (
+                f"This model's maximum input length is {limit} tokens, however {what} has "
+                f"{result.token_counts[i]} tokens. Please reduce the length of the input."
+            )
+            raise APIError(400, message, param=param, code="context_length_exceeded")
+        if error is not None:
+            raise from_engine_error(error, param)
         return result
 
     def dimensions(self, model_id: str) -> int:

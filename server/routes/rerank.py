@@ -27,7 +27,9 @@ async def rerank(data: RerankRequest, embedders: EmbedderRegistry) -> RerankResp
     for i, text in enumerate(texts):
         if not text:
             raise invalid_request(f"documents[{i}] is empty; every document must have text.", param="documents")
-    result = await embedders.embed(data.model, [data.query, *texts], param="documents")
+    result = await embedders.embed(
+        data.model, [data.query, *texts], param="documents", name=lambda i: f"documents[{i - 1}]" if i else "query"
+    )
     matrix = result.matrix(embedders.dimensions(data.model))
     scores = matrix[1:] @ matrix[0]
     order = np.argsort(-scores, kind="stable")[: data.top_n or len(texts)]
