@@ -7,7 +7,7 @@ unchanged: the server talks to engines that run in their own worker process.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -43,6 +43,10 @@ class ChatMessage(msgspec.Struct, frozen=True):
 
     role: str
     content: str
+    # An assistant turn's tool calls ({"id", "type", "function": {"name", "arguments"}}), and the id
+    # of the call a "tool" turn answers.
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_call_id: str | None = None
 
 
 class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +63,29 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     ignore_eos: bool = False
+    # Report the log probability of each generated token (Delta.logprobs).
+    logprobs: bool = False
+
+
+class ToolTag(msgspec.Struct, frozen=True):
+    """A tool call the output may contain: the literal `begin` text, arguments that match the JSON
+    schema `parameters` (serialized), and the literal `end` text."""
+
+    begin: str
+    parameters: str
+    end: str
+
+
+class OutputConstraint(msgspec.Struct, frozen=True, kw_only=True):
+    """A grammar the generated text must follow: one JSON document matching `json_schema`, or text
+    with tool-call tags (`tags_only`: nothing but tags; otherwise free text in which `trigger`
+    starts a tag); `single` stops after the first tag."""
+
+    json_schema: str | None = None
+    tags: tuple[ToolTag, ...] = ()
+    trigger: str = ""
+    tags_only: bool = False
+    single: bool = False
 
 
 class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +97,9 @@ class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True):
     messages: tuple[ChatMessage, ...] | None = None
     prompt: str | None = None
     prompt_ids: tuple[int, ...] | None = None
+    # Tools in OpenAI's shape, for the chat template (empty: no tools in the prompt).
+    tools: tuple[dict[str, Any], ...] = ()
+    constraint: OutputConstraint | None = None
 
 
 class EngineError(msgspec.Struct, frozen=True):
@@ -77,6 +107,14 @@ class EngineError(msgspec.Struct, frozen=True):
 
     code: ErrorCode
     message: str
+
+
+class TokenLogprob(msgspec.Struct, frozen=True):
+    """One generated token: its text, UTF-8 bytes and log probability."""
+
+    token: str
+    bytes: list[int]
+    logprob: float
 
 
 class Delta(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +127,8 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
     prompt_tokens: int | None = None
     finish_reason: FinishReason | None = None
     error: EngineError | None = None
+    # Per generated token, when the request asked for log probabilities.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -104,6 +144,12 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     device: str
     context_length: int
     load_seconds: float = 0.0
+    # The chat template renders `tools` itself (otherwise Hearth describes them in a system turn).
+    template_tools: bool = False
+    # The template lets the model think in <think>...</think> before answering.
+    reasoning: bool = False
+    # Fill-in-the-middle special tokens (prefix, suffix, middle), if the vocabulary has them.
+    fim_tokens: tuple[str, str, str] | None = None
 
 
 class Backend(Protocol):
@@ -119,6 +165,14 @@ class Backend(Protocol):
 
     def cancel(self, request_id: int) -> None:
         """Stop a request early and free its resources."""
+        ...
+
+    def tokenize(self, text: str | None, messages: tuple[ChatMessage, ...] | None, add_special: bool) -> list[int]:
+        """Token ids of `text`, or of `messages` rendered by the chat template."""
+        ...
+
+    def detokenize(self, ids: list[int]) -> tuple[str, list[str]]:
+        """The text of `ids`, and the text of each id on its own."""
         ...
 
     def has_work(self) -> bool:

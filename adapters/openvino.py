@@ -16,15 +16,19 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from adapters.base import (
+    ChatMessage,
     Delta,
     EngineError,
     EngineOptions,
     FinishReason,
     GenerationRequest,
     ModelInfo,
+    TokenLogprob,
 )
 from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
+from adapters.structured import structured_output_config
+from adapters.tool_prompt import template_history, text_history
 from hub.gguf import context_length as gguf_context_length
 from hub.gguf import read_metadata
 from hub.models import ModelSpec
@@ -68,6 +72,24 @@ class ModelLimits(NamedTuple):
 
     context_length: int
     vocab_size: int | None
+    fim_tokens: tuple[str, str, str] | None = None
+
+
+# Fill-in-the-middle tokens (prefix, suffix, middle) of the model families that have them.
+FIM_TOKEN_SETS = (
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, StarCoder2, SantaCoder
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder
+    # DeepSeek-Coder (its bars are U+FF5C, its spaces U+2581)
+    ("<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>", "<\uff5cfim\u2581end\uff5c>"),
+)
+
+
+def fim_tokens(vocabulary: object) -> tuple[str, str, str] | None:
+    """The first FIM token set that `vocabulary` (token strings) contains completely."""
+    if not isinstance(vocabulary, list | set | dict):
+        return None
+    known = set(vocabulary)
+    return next((tokens for tokens in FIM_TOKEN_SETS if known.issuperset(tokens)), None)
 
 
 def model_limits(spec: ModelSpec) -> ModelLimits:
@@ -76,14 +98,20 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
         metadata = read_metadata(spec.path)
         tokens = metadata.get("tokenizer.ggml.tokens")
         return ModelLimits(
-            gguf_context_length(metadata) or _FALLBACK_CONTEXT, len(tokens) if isinstance(tokens, list) else None
+            gguf_context_length(metadata) or _FALLBACK_CONTEXT,
+            len(tokens) if isinstance(tokens, list) else None,
+            fim_tokens(tokens),
         )
     config_path = Path(spec.path) / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
     context = config.get("max_position_embeddings")
     vocab = config.get("vocab_size")
+    tokenizer_path = Path(spec.path) / "tokenizer.json"
+    added = json.loads(tokenizer_path.read_text()).get("added_tokens", []) if tokenizer_path.is_file() else []
     return ModelLimits(
-        context if isinstance(context, int) else _FALLBACK_CONTEXT, vocab if isinstance(vocab, int) else None
+        context if isinstance(context, int) else _FALLBACK_CONTEXT,
+        vocab if isinstance(vocab, int) else None,
+        fim_tokens([t.get("content") for t in added if isinstance(t, dict)]),
     )
 
 
@@ -101,6 +129,9 @@ class _Running:
         self.finish: FinishReason = "stop"
         self.new_tokens = 0
         self.done = False
+        self.logprobs: list[tuple[int, float]] | None = None
+        self.constrained = False
+        self.started = False
 
 
 class OpenVINOBackend:
@@ -119,12 +150,17 @@ class OpenVINOBackend:
         self._vocab_size = limits.vocab_size
         trained = limits.context_length
         context = min(trained, options.context_length) if options.context_length > 0 else trained
+        template = self._tokenizer.chat_template or ""
+        self._template_tools = "tools" in template
         self._info = ModelInfo(
             model_id=spec.id,
             backend="openvino",
             device=options.device,
             context_length=context,
             load_seconds=round(time.monotonic() - started, 3),
+            template_tools=self._template_tools,
+            reasoning="<think>" in template,
+            fim_tokens=limits.fim_tokens,
         )
         self._running: dict[int, _Running] = {}
 
@@ -141,8 +177,7 @@ class OpenVINOBackend:
                 raise ValueError(f"token ids must be below the vocabulary size {vocab}")
             return list(request.prompt_ids)
         if request.messages is not None:
-            history = [{"role": m.role, "content": m.content} for m in request.messages]
-            text = self._tokenizer.apply_chat_template(history, add_generation_prompt=True)
+            text = self._chat_prompt(request.messages, request.tools)
             # The template already wrote the special tokens it wants.
             encoded = self._tokenizer.encode(text, add_special_tokens=False)
         else:
@@ -152,6 +187,38 @@ class OpenVINOBackend:
             # An empty prompt still needs one token to start from.
             ids = [self._tokenizer.get_bos_token_id()]
         return ids
+
+    def _chat_prompt(self, messages: tuple[ChatMessage, ...], tools: tuple[dict[str, object], ...]) -> str:
+        """The chat template applied to `messages`; tools go to a template that renders them."""
+        if self._template_tools:
+            history = template_history(messages)
+            text: str = self._tokenizer.apply_chat_template(
+                history, add_generation_prompt=True, tools=list(tools) if tools else None
+            )
+            return text
+        rendered: str = self._tokenizer.apply_chat_template(text_history(messages, tools), add_generation_prompt=True)
+        return rendered
+
+    def tokenize(self, text: str | None, messages: tuple[ChatMessage, ...] | None, add_special: bool) -> list[int]:
+        """Token ids of `text`, or of `messages` rendered by the chat template."""
+        if messages is not None:
+            encoded = self._tokenizer.encode(self._chat_prompt(messages, ()), add_special_tokens=False)
+        else:
+            encoded = self._tokenizer.encode(text or "", add_special_tokens=add_special)
+        ids: list[int] = encoded.input_ids.data[0].tolist()
+        return ids
+
+    def detokenize(self, ids: list[int]) -> tuple[str, list[str]]:
+        """The text of `ids`, and the text of each id on its own."""
+        vocab = self._vocab_size
+        if vocab is not None and any(t < 0 or t >= vocab for t in ids):
+            raise ValueError(f"token ids must be between 0 and {vocab - 1}")
+        if not ids:
+            return "", []
+        # Decoded apart: a batch of unequal lengths comes back padded.
+        text: str = self._tokenizer.decode(ids, skip_special_tokens=False)
+        pieces: list[str] = self._tokenizer.decode([[t] for t in ids], skip_special_tokens=False)
+        return text, pieces
 
     def _config(self, request: GenerationRequest, max_new_tokens: int) -> ov_genai.GenerationConfig:
         params = request.params
@@ -173,6 +240,9 @@ class OpenVINOBackend:
             config.min_p = params.min_p
             seed = params.seed if params.seed is not None else random.getrandbits(31)
             config.rng_seed = seed % (2**32)
+        config.logprobs = 1 if params.logprobs else 0
+        if request.constraint is not None:
+            config.structured_output_config = structured_output_config(request.constraint)
         return config
 
     def submit(self, request: GenerationRequest) -> list[Delta]:
@@ -198,7 +268,11 @@ class OpenVINOBackend:
             return [Delta(request_id=rid, prompt_tokens=n_prompt, finish_reason="length")]
         input_ids = self._tensor(np.array([ids], dtype=np.int64))
         handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
-        self._running[rid] = _Running(rid, handle, request.params.stop, n_prompt)
+        running = _Running(rid, handle, request.params.stop, n_prompt)
+        running.constrained = request.constraint is not None
+        if request.params.logprobs:
+            running.logprobs = []
+        self._running[rid] = running
         return []
 
     def cancel(self, request_id: int) -> None:
@@ -215,9 +289,24 @@ class OpenVINOBackend:
         texts: list[str] = self._tokenizer.decode(windows)
         return texts
 
+    def _grammar_failed(self, exc: RuntimeError) -> list[Delta]:
+        """A grammar that does not compile fails the batch step: fail the requests that brought a
+        new grammar (the server checks schemas first, so this is a last line of defence)."""
+        suspects = [run for run in self._running.values() if run.constrained and not run.started]
+        if not suspects:
+            raise exc
+        log.warning("structured output failed to compile: %s", exc)
+        error = EngineError("invalid_request", f"the output grammar could not be built: {str(exc)[-300:]}")
+        for run in suspects:
+            self.cancel(run.request_id)
+        return [Delta(request_id=run.request_id, error=error) for run in suspects]
+
     def step(self) -> list[Delta]:
         """Advance every running request by one batch step."""
-        self._pipe.step()
+        try:
+            self._pipe.step()
+        except RuntimeError as exc:
+            return self._grammar_failed(exc)
         running = self._ov.GenerationStatus.RUNNING
         length = self._ov.GenerationFinishReason.LENGTH
         changed: list[_Running] = []
@@ -228,9 +317,12 @@ class OpenVINOBackend:
                     new_ids = output.generated_ids
                     run.new_tokens += len(new_ids)
                     run.decoded.ids.extend(new_ids)
+                    if run.logprobs is not None:
+                        run.logprobs.extend(zip(new_ids, output.generated_log_probs, strict=True))
                     if output.finish_reason == length:
                         run.finish = "length"
             run.done = run.handle.get_status() != running
+            run.started = run.started or run.new_tokens > 0
             if run.new_tokens or run.done:
                 changed.append(run)
         texts = decode_step(self._decode_batch, [r.decoded for r in changed], [r.done for r in changed])
@@ -260,11 +352,25 @@ class OpenVINOBackend:
             prompt_tokens=run.prompt_tokens,
             finish_reason=finish,
             error=error,
+            logprobs=self._token_logprobs(run),
         )
         run.prompt_tokens = None
         if delta.final:
             del self._running[rid]
         return delta
+
+    def _token_logprobs(self, run: _Running) -> tuple[TokenLogprob, ...]:
+        """The log probabilities gathered since the last delta, each with its token's own text."""
+        if not run.logprobs:
+            return ()
+        ids = [token for token, _ in run.logprobs]
+        texts: list[str] = self._tokenizer.decode([[token] for token in ids], skip_special_tokens=False)
+        out = tuple(
+            TokenLogprob(text, list(text.encode()), float(logprob))
+            for text, (_, logprob) in zip(texts, run.logprobs, strict=True)
+        )
+        run.logprobs.clear()
+        return out
 
     def close(self) -> None:
         """Cancel everything in flight and drop the pipeline."""

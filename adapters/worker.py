@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 
 import msgspec
 
-from adapters.base import Backend, Delta, EngineError, EngineOptions, GenerationRequest, ModelInfo
+from adapters.base import Backend, ChatMessage, Delta, EngineError, EngineOptions, GenerationRequest, ModelInfo
 from hub.models import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,24 @@ class Cancel(msgspec.Struct, tag=True):
 
 class Shutdown(msgspec.Struct, tag=True):
     pass
+
+
+class Tokenize(msgspec.Struct, tag=True):
+    """Token ids of a text or a conversation (`ids` empty), or the text of `ids`."""
+
+    request_id: int
+    text: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+    add_special: bool = True
+    ids: list[int] | None = None
+
+
+class Tokens(msgspec.Struct, tag=True):
+    request_id: int
+    ids: list[int] = []
+    text: str = ""
+    pieces: list[str] = []
+    error: str | None = None
 
 
 class Load(msgspec.Struct, tag=True):
@@ -57,8 +75,8 @@ class Fatal(msgspec.Struct, tag=True):
     message: str
 
 
-Command = Submit | Cancel | Shutdown
-Event = Ready | Deltas | Fatal
+Command = Submit | Cancel | Shutdown | Tokenize
+Event = Ready | Deltas | Fatal | Tokens
 
 
 class EngineStartError(RuntimeError):
@@ -70,6 +88,20 @@ def load_backend(spec: ModelSpec, options: EngineOptions) -> Backend:
     from adapters.openvino import OpenVINOBackend
 
     return OpenVINOBackend(spec, options)
+
+
+def _tokenize(backend: Backend, command: Tokenize) -> Tokens:
+    """Answer a tokenize or detokenize command; a bad input is an error for this command only."""
+    rid = command.request_id
+    try:
+        if command.ids is not None:
+            text, pieces = backend.detokenize(command.ids)
+            return Tokens(rid, ids=command.ids, text=text, pieces=pieces)
+        ids = backend.tokenize(command.text, command.messages, command.add_special)
+        text, pieces = backend.detokenize(ids)
+        return Tokens(rid, ids=ids, text=text, pieces=pieces)
+    except Exception as exc:
+        return Tokens(rid, error=f"{type(exc).__name__}: {exc}")
 
 
 def worker_main(conn: Connection) -> None:
@@ -92,6 +124,8 @@ def worker_main(conn: Connection) -> None:
                     return
                 if isinstance(command, Cancel):
                     backend.cancel(command.request_id)
+                elif isinstance(command, Tokenize):
+                    conn.send_bytes(encoder.encode(_tokenize(backend, command)))
                 else:
                     try:
                         immediate = backend.submit(command.request)
@@ -122,6 +156,7 @@ class WorkerEngine:
         self._loop = loop
         self._encoder = msgspec.msgpack.Encoder()
         self._queues: dict[int, asyncio.Queue[Delta]] = {}
+        self._tokenizing: dict[int, asyncio.Future[Tokens]] = {}
         self._ids = itertools.count(1)
         self._alive = True
         self._reader = threading.Thread(target=self._read_events, name=f"engine-reader-{info.model_id}", daemon=True)
@@ -178,6 +213,8 @@ class WorkerEngine:
                 event = decoder.decode(self._conn.recv_bytes())
                 if isinstance(event, Deltas):
                     self._loop.call_soon_threadsafe(self._dispatch, event.deltas)
+                elif isinstance(event, Tokens):
+                    self._loop.call_soon_threadsafe(self._resolve_tokens, event)
         except (EOFError, OSError):
             pass
         if not self._loop.is_closed():
@@ -191,6 +228,25 @@ class WorkerEngine:
                 if delta.final:
                     del self._queues[delta.request_id]
 
+    def _resolve_tokens(self, tokens: Tokens) -> None:
+        future = self._tokenizing.pop(tokens.request_id, None)
+        if future is not None and not future.done():
+            future.set_result(tokens)
+
+    async def tokenize(self, command: Tokenize) -> Tokens:
+        """Run a tokenize/detokenize command in the worker (between batch steps)."""
+        if not self._alive:
+            return Tokens(command.request_id, error="the model worker is not running")
+        future: asyncio.Future[Tokens] = self._loop.create_future()
+        self._tokenizing[command.request_id] = future
+        try:
+            self._send(command)
+            return await future
+        except OSError:
+            return Tokens(command.request_id, error="the model worker is not running")
+        finally:
+            self._tokenizing.pop(command.request_id, None)
+
     def _on_exit(self) -> None:
         if self._alive:
             log.error("the worker for %s exited (code %s)", self.info.model_id, self._process.poll())
@@ -199,6 +255,10 @@ class WorkerEngine:
         for rid, queue in self._queues.items():
             queue.put_nowait(Delta(request_id=rid, error=error))
         self._queues.clear()
+        for rid, future in self._tokenizing.items():
+            if not future.done():
+                future.set_result(Tokens(rid, error=error.message))
+        self._tokenizing.clear()
 
     def _send(self, command: Command) -> None:
         self._conn.send_bytes(self._encoder.encode(command))

@@ -18,7 +18,7 @@ from server.embedders import EmbedderRegistry, resolve_embedding_model
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
 from server.response_store import ResponseStore
-from server.routes import chat, completions, embeddings, health, models, rerank, responses
+from server.routes import chat, completions, embeddings, health, models, rerank, responses, tokenize
 from server.settings import Settings
 from server.translate import SamplingDefaults
 
@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> Litestar:
             models.router,
             health.health,
             health.openapi_document,
+            tokenize.router,
         ],
         lifespan=[lifespan],
         dependencies={

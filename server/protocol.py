@@ -30,7 +30,7 @@ Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], _published(maxI
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 TopLogprobs = Annotated[int, Meta(ge=0, le=20), _published(minimum=0)]
 LegacyLogprobs = Annotated[int, Meta(ge=0, le=5), _published(minimum=0)]
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 # --- requests --------------------------------------------------------------------------------
@@ -91,13 +91,28 @@ class UserMessage(msgspec.Struct, tag="user", tag_field="role"):
     name: str | None = None
 
 
+class FunctionCall(msgspec.Struct):
+    """The function a tool call calls, and its arguments as a JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(msgspec.Struct):
+    """A call of a function tool by the model."""
+
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
 class AssistantMessage(msgspec.Struct, tag="assistant", tag_field="role"):
     """An earlier answer of the model."""
 
     content: Content | None = None
     name: str | None = None
     refusal: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
 
 
 class ToolMessage(msgspec.Struct, tag="tool", tag_field="role"):
@@ -116,11 +131,52 @@ class StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
 
 
+class JSONSchemaFormat(msgspec.Struct):
+    """A named JSON schema the answer must match."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-zA-Z0-9_-]+$")]
+    description: str | None = None
+    schema_: dict[str, Any] | None = msgspec.field(default=None, name="schema")
+    strict: bool | None = None
+
+
 class ResponseFormat(msgspec.Struct):
     """The requested output format."""
 
     type: Literal["text", "json_object", "json_schema"]
-    json_schema: dict[str, Any] | None = None
+    json_schema: JSONSchemaFormat | None = None
+
+
+class FunctionDefinition(msgspec.Struct):
+    """A function the model may call."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-zA-Z0-9_-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(msgspec.Struct):
+    """A tool of a chat completion request (functions are the only kind)."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class FunctionName(msgspec.Struct):
+    """Names the function a named tool choice forces."""
+
+    name: str
+
+
+class NamedToolChoice(msgspec.Struct):
+    """tool_choice that forces a call of one function."""
+
+    type: Literal["function"]
+    function: FunctionName
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 class GenerationFields(msgspec.Struct, kw_only=True):
@@ -158,8 +214,8 @@ class ChatCompletionRequest(GenerationFields, kw_only=True):
     max_completion_tokens: PositiveInt | None = None
     logprobs: bool | None = None
     top_logprobs: TopLogprobs | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
 
@@ -187,12 +243,39 @@ class Usage(msgspec.Struct):
     total_tokens: int
 
 
+class TopLogprob(msgspec.Struct):
+    """A likely token at one position."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(msgspec.Struct):
+    """A generated token with its log probability (and the most likely alternatives)."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(msgspec.Struct):
+    """Log probabilities of a chat choice's content tokens."""
+
+    content: list[TokenLogprob] | None
+    refusal: list[TokenLogprob] | None = None
+
+
 class ChatMessageOut(msgspec.Struct):
-    """The assistant's answer in a non-streamed chat completion."""
+    """The assistant's answer in a non-streamed chat completion; `reasoning_content` (a reasoning
+    model's thinking, as DeepSeek and vLLM return it) and `tool_calls` only when there are any."""
 
     content: str | None
     role: Literal["assistant"] = "assistant"
     refusal: str | None = None
+    tool_calls: list[ToolCall] | UnsetType = UNSET
+    reasoning_content: str | UnsetType = UNSET
 
 
 class ChatChoice(msgspec.Struct):
@@ -201,7 +284,7 @@ class ChatChoice(msgspec.Struct):
     index: int
     message: ChatMessageOut
     finish_reason: FinishReason | None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletion(msgspec.Struct):
@@ -216,11 +299,29 @@ class ChatCompletion(msgspec.Struct):
     object: Literal["chat.completion"] = "chat.completion"
 
 
+class FunctionCallDelta(msgspec.Struct):
+    """Part of a streamed tool call's function: its name once, then pieces of its arguments."""
+
+    name: str | UnsetType = UNSET
+    arguments: str | UnsetType = UNSET
+
+
+class ToolCallDelta(msgspec.Struct):
+    """Part of a streamed tool call; `index` (and `id` in the first part) says which call."""
+
+    index: int
+    function: FunctionCallDelta
+    id: str | UnsetType = UNSET
+    type: Literal["function"] | UnsetType = UNSET
+
+
 class ChoiceDelta(msgspec.Struct):
     """What one stream chunk adds to a choice; absent fields are left out, as OpenAI does."""
 
     role: Literal["assistant"] | UnsetType = UNSET
     content: str | UnsetType = UNSET
+    reasoning_content: str | UnsetType = UNSET
+    tool_calls: list[ToolCallDelta] | UnsetType = UNSET
 
 
 class ChunkChoice(msgspec.Struct):
@@ -229,7 +330,7 @@ class ChunkChoice(msgspec.Struct):
     index: int
     delta: ChoiceDelta
     finish_reason: FinishReason | None = None
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
 
 
 class ChatCompletionChunk(msgspec.Struct):
@@ -245,13 +346,22 @@ class ChatCompletionChunk(msgspec.Struct):
     usage: Usage | UnsetType | None = UNSET
 
 
+class CompletionLogprobs(msgspec.Struct):
+    """Log probabilities of a legacy completion's tokens, in its parallel-list shape."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class CompletionChoice(msgspec.Struct):
     """One text of a legacy completion (also used for its stream chunks)."""
 
     index: int
     text: str
     finish_reason: FinishReason | None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class Completion(msgspec.Struct):

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from adapters.base import ChatMessage, Delta, GenerationRequest, SamplingParams
+from adapters.base import ChatMessage, Delta, GenerationRequest, OutputConstraint, SamplingParams
 from server import protocol as p
 from server.errors import from_engine_error, invalid_request
+from server.schemas import check_schema
+from server.tools import tool_plan
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
 
@@ -56,13 +58,16 @@ def chat_messages(messages: list[p.Message]) -> tuple[ChatMessage, ...]:
     """Reduce OpenAI messages to the plain role/text turns a chat template renders."""
     turns: list[ChatMessage] = []
     for i, message in enumerate(messages):
-        if isinstance(message, p.ToolMessage) or (isinstance(message, p.AssistantMessage) and message.tool_calls):
-            raise invalid_request("Tool calls are not supported yet.", param=f"messages[{i}]")
         role = type(message).__struct_config__.tag
         assert isinstance(role, str)
-        turns.append(
-            ChatMessage(_ROLE_FOR_TEMPLATE.get(role, role), _text_of(message.content, f"messages[{i}].content"))
-        )
+        text = _text_of(message.content, f"messages[{i}].content")
+        if isinstance(message, p.ToolMessage):
+            turns.append(ChatMessage("tool", text, tool_call_id=message.tool_call_id))
+        elif isinstance(message, p.AssistantMessage) and message.tool_calls:
+            calls = tuple(msgspec.to_builtins(call) for call in message.tool_calls)
+            turns.append(ChatMessage("assistant", text, tool_calls=calls))
+        else:
+            turns.append(ChatMessage(_ROLE_FOR_TEMPLATE.get(role, role), text))
     return tuple(turns)
 
 
@@ -95,25 +100,57 @@ def _refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: in
         raise invalid_request("best_of other than n is not supported.", param="best_of")
 
 
+def response_constraint(response_format: p.ResponseFormat | None) -> OutputConstraint | None:
+    """The grammar for `response_format`: any JSON object, or a document matching a schema."""
+    if response_format is None or response_format.type == "text":
+        return None
+    if response_format.type == "json_object":
+        return OutputConstraint(json_schema='{"type": "object"}')
+    if response_format.json_schema is None or response_format.json_schema.schema_ is None:
+        raise invalid_request(
+            "response_format of type json_schema needs json_schema.schema.", param="response_format.json_schema"
+        )
+    schema = check_schema(response_format.json_schema.schema_, "response_format.json_schema.schema")
+    return OutputConstraint(json_schema=schema)
+
+
+def _check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_param: str) -> None:
+    if top_logprobs:
+        raise invalid_request(
+            "This engine reports the log probability of each sampled token only, not the most likely "
+            f"alternatives: {top_param} must be 0.",
+            param=top_param,
+        )
+    if logprobs and constrained:
+        raise invalid_request(
+            "logprobs cannot be combined with tools or response_format: the engine does not report "
+            "log probabilities under a grammar.",
+            param="logprobs",
+        )
+
+
 def chat_requests(
     body: p.ChatCompletionRequest, next_id: Iterator[int], defaults: SamplingDefaults = OPENAI_DEFAULTS
 ) -> list[GenerationRequest]:
     """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported."""
-    if body.logprobs:
-        raise invalid_request("logprobs are not supported yet.", param="logprobs")
-    if body.tools:
-        raise invalid_request("Tool calling is not supported yet.", param="tools")
-    if body.tool_choice is not None and body.tool_choice != "none":
-        raise invalid_request("tool_choice requires tools, which are not supported yet.", param="tool_choice")
-    if body.response_format is not None and body.response_format.type != "text":
-        raise invalid_request("Structured output (response_format) is not supported yet.", param="response_format")
+    plan = tool_plan(body.tools, body.tool_choice, body.parallel_tool_calls)
+    constraint = response_constraint(body.response_format)
+    if plan.active and constraint is not None:
+        raise invalid_request(
+            "response_format cannot be combined with tools here: set tool_choice to none, or leave out "
+            "response_format.",
+            param="response_format",
+        )
+    constraint = constraint or plan.constraint
+    _check_logprobs(bool(body.logprobs), body.top_logprobs or 0, constraint is not None, "top_logprobs")
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n)
     messages = chat_messages(body.messages)
-    params = _sampling(body, body.max_completion_tokens or body.max_tokens, defaults)
-    return [
-        _with_seed(GenerationRequest(request_id=next(next_id), params=params, messages=messages), i) for i in range(n)
-    ]
+    params = msgspec.structs.replace(
+        _sampling(body, body.max_completion_tokens or body.max_tokens, defaults), logprobs=bool(body.logprobs)
+    )
+    base = GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
+    return [_with_seed(msgspec.structs.replace(base, request_id=next(next_id)), i) for i in range(n)]
 
 
 def _with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
@@ -159,23 +196,46 @@ def completion_prompts(body: p.CompletionRequest) -> list[str | tuple[int, ...]]
     )
 
 
+def fim_prompts(
+    prompts: list[str | tuple[int, ...]], suffix: str, tokens: tuple[str, str, str] | None
+) -> list[str | tuple[int, ...]]:
+    """Fill-in-the-middle prompts (prefix-suffix-middle order) for a model with FIM tokens."""
+    if tokens is None:
+        raise invalid_request(
+            "suffix (fill-in-the-middle) needs a model with FIM tokens (such as StarCoder2, "
+            "Qwen2.5-Coder or DeepSeek-Coder); this model has none.",
+            param="suffix",
+        )
+    before, after, middle = tokens
+    texts = [x for x in prompts if isinstance(x, str)]
+    if len(texts) != len(prompts):
+        raise invalid_request("suffix needs text prompts, not token ids.", param="suffix")
+    return [f"{before}{prefix}{after}{suffix}{middle}" for prefix in texts]
+
+
 def completion_requests(
-    body: p.CompletionRequest, next_id: Iterator[int], defaults: SamplingDefaults = OPENAI_DEFAULTS
+    body: p.CompletionRequest,
+    next_id: Iterator[int],
+    defaults: SamplingDefaults = OPENAI_DEFAULTS,
+    fim_tokens: tuple[str, str, str] | None = None,
 ) -> tuple[list[GenerationRequest], list[PromptChoice]]:
     """One `GenerationRequest` per prompt and choice, in OpenAI's choice order."""
     if body.logprobs is not None:
-        raise invalid_request("logprobs are not supported yet.", param="logprobs")
-    if body.suffix:
-        raise invalid_request("suffix (fill-in-the-middle) is not supported by this model.", param="suffix")
+        _check_logprobs(True, body.logprobs, False, "logprobs")
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n, body.best_of)
     prompts = completion_prompts(body)
+    # An empty suffix is what some clients send with every request: plain completion then.
+    if body.suffix is not None and (body.suffix or fim_tokens is not None):
+        if body.echo:
+            raise invalid_request("echo cannot be combined with suffix.", param="echo")
+        prompts = fim_prompts(prompts, body.suffix, fim_tokens)
     if len(prompts) * n > MAX_SEQUENCES:
         raise invalid_request(
             f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
             param="prompt",
         )
-    params = _sampling(body, body.max_tokens, defaults)
+    params = msgspec.structs.replace(_sampling(body, body.max_tokens, defaults), logprobs=body.logprobs is not None)
     requests: list[GenerationRequest] = []
     choices: list[PromptChoice] = []
     if body.echo and not all(isinstance(x, str) for x in prompts):
@@ -213,6 +273,23 @@ class UsageCounter:
             completion_tokens=self._completion_tokens,
             total_tokens=prompt + self._completion_tokens,
         )
+
+
+def completion_logprobs(deltas: list[Delta], offset: int) -> p.CompletionLogprobs:
+    """Legacy completions' parallel lists for the tokens of `deltas`; text offsets start at `offset`
+    (after any echoed prompt)."""
+    tokens = [t for delta in deltas for t in delta.logprobs]
+    offsets: list[int] = []
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token.token)
+    return p.CompletionLogprobs(
+        tokens=[t.token for t in tokens],
+        token_logprobs=[t.logprob for t in tokens],
+        # The sampled token only (as vLLM reports it): the engine gives no alternatives.
+        top_logprobs=[{t.token: t.logprob} for t in tokens],
+        text_offset=offsets,
+    )
 
 
 def finish_reason(delta: Delta) -> p.FinishReason | None:

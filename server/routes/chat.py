@@ -11,35 +11,44 @@ from litestar.openapi.datastructures import ResponseSpec
 from server import protocol as p
 from server import sse
 from server.calls import Call, event_stream
+from server.chat_output import ChoiceOutput, is_empty
 from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.fanin import FanIn
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import SamplingDefaults, chat_requests, finish_reason
+from server.translate import SamplingDefaults, chat_requests
 
 
-def _chunk(call: Call, index: int, delta: p.ChoiceDelta, finish: p.FinishReason | None = None) -> p.ChatCompletionChunk:
-    choice = p.ChunkChoice(index=index, delta=delta, finish_reason=finish)
+def _chunk(
+    call: Call,
+    index: int,
+    delta: p.ChoiceDelta,
+    finish: p.FinishReason | None = None,
+    logprobs: p.ChoiceLogprobs | None = None,
+) -> p.ChatCompletionChunk:
+    choice = p.ChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=logprobs)
     return p.ChatCompletionChunk(**call.chunk_fields(), choices=[choice])
 
 
-async def _chunks(call: Call) -> AsyncIterator[p.ChatCompletionChunk]:
+async def _chunks(call: Call, outputs: list[ChoiceOutput]) -> AsyncIterator[p.ChatCompletionChunk]:
     started: set[int] = set()
     async for index, delta in call.deltas():
         if index not in started:
             started.add(index)
             yield _chunk(call, index, p.ChoiceDelta(role="assistant", content=""))
-        if delta.text:
-            yield _chunk(call, index, p.ChoiceDelta(content=delta.text))
+        out, logprobs = outputs[index].feed(delta)
+        if not is_empty(out) or logprobs is not None:
+            yield _chunk(call, index, out, logprobs=logprobs)
         if delta.final:
-            yield _chunk(call, index, p.ChoiceDelta(), finish_reason(delta))
+            yield _chunk(call, index, p.ChoiceDelta(), outputs[index].finish)
 
 
-async def _whole(call: Call) -> p.ChatCompletion:
-    texts, finishes = await call.collect()
+async def _whole(call: Call, outputs: list[ChoiceOutput]) -> p.ChatCompletion:
+    async for index, delta in call.deltas():
+        outputs[index].feed(delta)
     choices = [
-        p.ChatChoice(index=i, message=p.ChatMessageOut(content=text), finish_reason=finish)
-        for i, (text, finish) in enumerate(zip(texts, finishes, strict=True))
+        p.ChatChoice(index=i, message=out.message(), finish_reason=out.finish, logprobs=out.choice_logprobs())
+        for i, out in enumerate(outputs)
     ]
     return p.ChatCompletion(**call.fields(), choices=choices, usage=call.usage.usage())
 
@@ -67,6 +76,10 @@ async def create_chat_completion(
     """Generate the assistant's next message for a conversation."""
     engine = await engines.acquire(data.model)
     requests = chat_requests(data, iter(engine.next_request_id, None), sampling)
+    tools = any(r.constraint is not None and r.constraint.tags for r in requests)
+    outputs = [
+        ChoiceOutput(tools=tools, reasoning=engine.info.reasoning, logprobs=bool(data.logprobs)) for _ in requests
+    ]
     fan = FanIn(engine, requests)
     await fan.start()
     call = Call(
@@ -79,8 +92,8 @@ async def create_chat_completion(
     )
     if data.stream:
         usage_chunk = lambda usage: p.ChatCompletionChunk(**call.fields(), choices=[], usage=usage)  # noqa: E731
-        return sse.EventStream(event_stream(call, _chunks(call), usage_chunk))
-    return await unless_disconnected(request, _whole(call))
+        return sse.EventStream(event_stream(call, _chunks(call, outputs), usage_chunk))
+    return await unless_disconnected(request, _whole(call, outputs))
 
 
 router = Router(path="/v1", route_handlers=[create_chat_completion], tags=["chat"])

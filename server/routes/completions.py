@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Router, post
 from litestar.openapi.datastructures import ResponseSpec
 
+from adapters.base import Delta
 from server import protocol as p
 from server import sse
 from server.calls import Call, event_stream
@@ -15,32 +16,48 @@ from server.disconnect import unless_disconnected
 from server.engines import EngineRegistry
 from server.fanin import FanIn
 from server.openapi import ERRORS, StreamingOperation
-from server.translate import PromptChoice, SamplingDefaults, completion_requests, finish_reason
+from server.translate import PromptChoice, SamplingDefaults, completion_logprobs, completion_requests, finish_reason
 
 
-def _chunk(call: Call, index: int, text: str, finish: p.FinishReason | None = None) -> p.Completion:
-    choice = p.CompletionChoice(index=index, text=text, finish_reason=finish)
+def _chunk(
+    call: Call,
+    index: int,
+    text: str,
+    finish: p.FinishReason | None = None,
+    logprobs: p.CompletionLogprobs | None = None,
+) -> p.Completion:
+    choice = p.CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
     return p.Completion(**call.chunk_fields(), choices=[choice])
 
 
-async def _chunks(call: Call, choices: list[PromptChoice]) -> AsyncIterator[p.Completion]:
+async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> AsyncIterator[p.Completion]:
     started: set[int] = set()
+    offsets = [len(choice.echo) for choice in choices]
     async for index, delta in call.deltas():
         text = delta.text
         if index not in started:
             started.add(index)
             text = choices[index].echo + text
-        if text:
-            yield _chunk(call, index, text)
+        if text or delta.logprobs:
+            lp = completion_logprobs([delta], offsets[index]) if logprobs else None
+            offsets[index] += sum(len(t.token) for t in delta.logprobs)
+            yield _chunk(call, index, text, logprobs=lp)
         if delta.final:
             yield _chunk(call, index, "", finish_reason(delta))
 
 
-async def _whole(call: Call, choices: list[PromptChoice]) -> p.Completion:
-    texts, finishes = await call.collect()
+async def _whole(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.Completion:
+    deltas: list[list[Delta]] = [[] for _ in choices]
+    async for index, delta in call.deltas():
+        deltas[index].append(delta)
     out = [
-        p.CompletionChoice(index=i, text=choice.echo + text, finish_reason=finish)
-        for i, (choice, text, finish) in enumerate(zip(choices, texts, finishes, strict=True))
+        p.CompletionChoice(
+            index=i,
+            text=choice.echo + "".join(d.text for d in parts),
+            finish_reason=finish_reason(parts[-1]),
+            logprobs=completion_logprobs(parts, len(choice.echo)) if logprobs else None,
+        )
+        for i, (choice, parts) in enumerate(zip(choices, deltas, strict=True))
     ]
     return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
 
@@ -67,7 +84,7 @@ async def create_completion(
 ) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
     engine = await engines.acquire(data.model)
-    requests, choices = completion_requests(data, iter(engine.next_request_id, None), sampling)
+    requests, choices = completion_requests(data, iter(engine.next_request_id, None), sampling, engine.info.fim_tokens)
     fan = FanIn(engine, requests, prompt_param="prompt")
     await fan.start()
     call = Call(
@@ -80,8 +97,8 @@ async def create_completion(
     )
     if data.stream:
         usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
-        return sse.EventStream(event_stream(call, _chunks(call, choices), usage_chunk))
-    return await unless_disconnected(request, _whole(call, choices))
+        return sse.EventStream(event_stream(call, _chunks(call, choices, data.logprobs is not None), usage_chunk))
+    return await unless_disconnected(request, _whole(call, choices, data.logprobs is not None))
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])

@@ -284,15 +284,20 @@ def _bad_request(error: openai.BadRequestError) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
-        ({"logprobs": True}, "logprobs"),
-        ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
+        ({"logprobs": True, "top_logprobs": 2}, "top_logprobs"),
+        ({"logprobs": True, "response_format": {"type": "json_object"}}, "logprobs"),
+        ({"tool_choice": "required"}, "tool_choice"),
         (
-            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
-            "tools",
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "object", "not": {"required": ["a"]}}},
+                }
+            },
+            "response_format.json_schema.schema",
         ),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
     ],
-    ids=["logprobs", "top_logprobs", "tools", "response_format"],
+    ids=["top_logprobs", "logprobs-with-grammar", "tool_choice-without-tools", "unsupported-schema-keyword"],
 )
 def test_chat_unsupported_features_refused(
     openai_client: openai.OpenAI, model_id: str, kwargs: dict[str, Any], param: str

@@ -203,7 +203,7 @@ def test_completion_raw_sse_framing(http: httpx.Client, model_id: str) -> None:
     ("kwargs", "param"),
     [
         ({"logprobs": 2}, "logprobs"),
-        ({"suffix": "the end"}, "suffix"),
+        ({"suffix": "the end"}, "suffix"),  # the default model has no FIM tokens
         ({"best_of": 3}, "best_of"),
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
         ({"prompt": []}, "prompt"),

@@ -98,16 +98,42 @@ def test_n_gives_distinct_ids_and_seeds() -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"logprobs": True}, "logprobs"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"logprobs": True, "top_logprobs": 1}, "top_logprobs"),
+        ({"logprobs": True, "response_format": {"type": "json_object"}}, "logprobs"),
         ({"tool_choice": "auto"}, "tool_choice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}},
+            },
+            "tool_choice",
+        ),
+        (
+            {
+                "tools": [
+                    {"type": "function", "function": {"name": "f"}},
+                    {"type": "function", "function": {"name": "f"}},
+                ]
+            },
+            "tools",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "allOf": []}}}]},
+            "tools[0].function.parameters",
+        ),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "response_format": {"type": "json_object"},
+            },
+            "response_format",
+        ),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         ({"logit_bias": {"1": 2.0}}, "logit_bias"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
             "messages[0].content[0].type",
         ),
-        ({"messages": [{"role": "tool", "content": "r", "tool_call_id": "c"}]}, "messages[0]"),
     ],
 )
 def test_unsupported_features_are_refused_with_their_param(fields: dict[str, object], param: str) -> None:
@@ -137,6 +163,7 @@ def test_completion_prompt_forms() -> None:
         ({"prompt": [-1]}, "prompt"),
         ({"prompt": [True]}, "prompt"),
         ({"suffix": "x"}, "suffix"),
+        ({"suffix": "x", "prompt": [1, 2]}, "suffix"),
         ({"logprobs": 1}, "logprobs"),
         ({"best_of": 3}, "best_of"),
         ({"prompt": [1, 2], "echo": True}, "echo"),

@@ -1,0 +1,32 @@
+"""`OutputConstraint` -> OpenVINO GenAI's `StructuredOutputConfig` (xgrammar inside).
+
+The server validates schemas before they get here: xgrammar compiles a grammar inside the batch
+step, where a failure would take every request of the batch down with it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from adapters.base import OutputConstraint
+
+if TYPE_CHECKING:
+    import openvino_genai as ov_genai
+
+
+def structured_output_config(constraint: OutputConstraint) -> ov_genai.StructuredOutputConfig:
+    """The grammar config that enforces `constraint`."""
+    import openvino_genai as ov_genai
+
+    config = ov_genai.StructuredOutputConfig
+    if constraint.json_schema is not None:
+        return config(json_schema=constraint.json_schema)
+    tags = [
+        config.Tag(begin=tag.begin, content=config.JSONSchema(tag.parameters), end=tag.end) for tag in constraint.tags
+    ]
+    if constraint.tags_only:
+        # Nothing but calls, one per line; at least one.
+        structure = config.TagsWithSeparator(tags, "\n", at_least_one=True, stop_after_first=constraint.single)
+        return config(structural_tags_config=structure)
+    triggered = config.TriggeredTags([constraint.trigger], tags, at_least_one=False, stop_after_first=constraint.single)
+    return config(structural_tags_config=triggered)

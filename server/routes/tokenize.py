@@ -1,0 +1,61 @@
+"""POST /tokenize and /detokenize (also under /v1), as llama.cpp and vLLM offer them."""
+
+from __future__ import annotations
+
+from litestar import Router, post
+
+from adapters.worker import Tokenize, Tokens, WorkerEngine
+from server.engines import EngineRegistry
+from server.errors import invalid_request
+from server.openapi import ERRORS
+from server.protocol_tokenize import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
+from server.translate import chat_messages
+
+
+async def _engine(engines: EngineRegistry, model: str | None) -> WorkerEngine:
+    if model is None:
+        cards = engines.cards()
+        if not cards:
+            raise invalid_request("No model is served.", param="model")
+        model = cards[0].id
+    return await engines.acquire(model)
+
+
+def _checked(tokens: Tokens, param: str) -> Tokens:
+    if tokens.error is not None:
+        raise invalid_request(
+            f"Cannot {'detokenize' if param == 'tokens' else 'tokenize'}: {tokens.error}", param=param
+        )
+    return tokens
+
+
+@post(["/tokenize", "/v1/tokenize"], summary="Tokenize a text or a conversation", status_code=200, responses=ERRORS)
+async def tokenize(data: TokenizeRequest, engines: EngineRegistry) -> TokenizeResponse:
+    """Token ids of `content`/`prompt`, or of `messages` rendered by the model's chat template."""
+    texts = [t for t in (data.content, data.prompt) if t is not None]
+    if len(texts) + (data.messages is not None) != 1:
+        raise invalid_request("Send exactly one of content, prompt or messages.", param="content")
+    engine = await _engine(engines, data.model)
+    add_special = next((v for v in (data.add_special, data.add_special_tokens) if v is not None), True)
+    command = Tokenize(
+        request_id=engine.next_request_id(),
+        text=texts[0] if texts else None,
+        messages=chat_messages(data.messages) if data.messages is not None else None,
+        add_special=add_special,
+    )
+    result = _checked(await engine.tokenize(command), "messages" if data.messages is not None else "content")
+    response = TokenizeResponse(tokens=result.ids, count=len(result.ids), max_model_len=engine.info.context_length)
+    if data.return_token_strs:
+        response.token_strs = result.pieces
+    return response
+
+
+@post(["/detokenize", "/v1/detokenize"], summary="Turn token ids back into text", status_code=200, responses=ERRORS)
+async def detokenize(data: DetokenizeRequest, engines: EngineRegistry) -> DetokenizeResponse:
+    """The text of `tokens`."""
+    engine = await _engine(engines, data.model)
+    result = _checked(await engine.tokenize(Tokenize(request_id=engine.next_request_id(), ids=data.tokens)), "tokens")
+    return DetokenizeResponse(prompt=result.text, content=result.text)
+
+
+router = Router(path="/", route_handlers=[tokenize, detokenize], tags=["tokenize"])
