@@ -104,6 +104,30 @@ class OutputMessage(msgspec.Struct, kw_only=True):
     role: Literal["assistant"] = "assistant"
 
 
+class FunctionToolCall(msgspec.Struct, kw_only=True):
+    """A function call the model made (in `output`), or one replayed as input."""
+
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    status: ItemStatus = "completed"
+    type: Literal["function_call"] = "function_call"
+
+
+class FunctionCallOutput(msgspec.Struct, kw_only=True):
+    """A function's result, as GET .../input_items lists it."""
+
+    id: str
+    call_id: str
+    output: str
+    status: ItemStatus = "completed"
+    type: Literal["function_call_output"] = "function_call_output"
+
+
+OutputItem = OutputMessage | FunctionToolCall
+
+
 class InputTokensDetails(msgspec.Struct):
     """Cached input tokens (none are reported)."""
 
@@ -147,7 +171,7 @@ class Response(msgspec.Struct, kw_only=True):
     created_at: int
     status: ResponseStatus
     model: str
-    output: list[OutputMessage]
+    output: list[OutputItem]
     instructions: str | None
     previous_response_id: str | None
     max_output_tokens: int | None
@@ -161,7 +185,7 @@ class Response(msgspec.Struct, kw_only=True):
     error: ResponseError | None = None
     incomplete_details: IncompleteDetails | None = None
     tools: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    tool_choice: str = "auto"
+    tool_choice: str | dict[str, Any] = "auto"
     parallel_tool_calls: bool = True
     text: TextConfig = msgspec.field(default_factory=TextConfig)
     truncation: Literal["auto", "disabled"] = "disabled"
@@ -187,10 +211,13 @@ class InputItemMessage(msgspec.Struct, kw_only=True):
     type: Literal["message"] = "message"
 
 
+InputItem = InputItemMessage | FunctionToolCall | FunctionCallOutput
+
+
 class InputItemList(msgspec.Struct, kw_only=True):
     """GET /v1/responses/{id}/input_items."""
 
-    data: list[InputItemMessage]
+    data: list[InputItem]
     first_id: str
     last_id: str
     has_more: bool = False
@@ -222,12 +249,25 @@ class ResponseIncompleteEvent(_Event, tag="response.incomplete"):
 
 class ResponseOutputItemAddedEvent(_Event, tag="response.output_item.added"):
     output_index: int
-    item: OutputMessage
+    item: OutputItem
 
 
 class ResponseOutputItemDoneEvent(_Event, tag="response.output_item.done"):
     output_index: int
-    item: OutputMessage
+    item: OutputItem
+
+
+class ResponseFunctionCallArgumentsDeltaEvent(_Event, tag="response.function_call_arguments.delta"):
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class ResponseFunctionCallArgumentsDoneEvent(_Event, tag="response.function_call_arguments.done"):
+    item_id: str
+    output_index: int
+    name: str
+    arguments: str
 
 
 class ResponseContentPartAddedEvent(_Event, tag="response.content_part.added"):
@@ -277,5 +317,7 @@ ResponseStreamEvent = (
     | ResponseContentPartDoneEvent
     | ResponseTextDeltaEvent
     | ResponseTextDoneEvent
+    | ResponseFunctionCallArgumentsDeltaEvent
+    | ResponseFunctionCallArgumentsDoneEvent
     | ResponseErrorEvent
 )

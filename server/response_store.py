@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from adapters.base import ChatMessage
 from server.errors import APIError
-from server.protocol_responses import InputItemMessage, Response
+from server.protocol_responses import InputItem, Response
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class StoredResponse:
 
     response: Response
     conversation: tuple[ChatMessage, ...]
-    input_items: tuple[InputItemMessage, ...]
+    input_items: tuple[InputItem, ...]
 
 
 def response_not_found(response_id: str, param: str | None = None) -> APIError:

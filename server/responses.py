@@ -15,12 +15,13 @@ from typing import Any
 import msgspec
 
 from adapters.base import ChatMessage, GenerationRequest, SamplingParams
+from server import protocol as p
 from server import protocol_responses as r
 from server.errors import invalid_request
 from server.response_store import ResponseStore
+from server.tools import ToolPlan, tool_plan
 from server.translate import SamplingDefaults
 
-_TOOLS_COMING = "Tool calling in the Responses API is not supported yet (it is coming); send no tools."
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
 
 
@@ -31,10 +32,6 @@ def new_id(prefix: str) -> str:
 
 def refuse_unsupported(body: r.CreateResponse) -> None:
     """A clear 400 for every request feature this server does not implement."""
-    if body.tools:
-        raise invalid_request(_TOOLS_COMING, param="tools")
-    if isinstance(body.tool_choice, dict) or body.tool_choice not in (None, "auto", "none"):
-        raise invalid_request(_TOOLS_COMING, param="tool_choice")
     if body.text is not None and body.text.format.type != "text":
         raise invalid_request(
             "Structured output (text.format other than text) is not supported in the Responses API yet.",
@@ -50,6 +47,35 @@ def refuse_unsupported(body: r.CreateResponse) -> None:
         raise invalid_request("truncation 'auto' is not supported; the input must fit the context.", param="truncation")
 
 
+def tools_of(body: r.CreateResponse) -> ToolPlan:
+    """The chat machinery's tool plan for the Responses API's flat function tools and tool_choice."""
+    tools: list[p.Tool] = []
+    for i, tool in enumerate(body.tools or []):
+        if tool.get("type") != "function":
+            raise invalid_request(
+                f"Only function tools are supported; built-in tools such as '{tool.get('type')}' are not.",
+                param=f"tools[{i}].type",
+            )
+        function = {k: v for k, v in tool.items() if k in ("name", "description", "parameters", "strict")}
+        try:
+            tools.append(msgspec.convert({"type": "function", "function": function}, p.Tool))
+        except msgspec.ValidationError as exc:
+            raise invalid_request(f"Invalid function tool: {exc}", param=f"tools[{i}]") from exc
+    choice: p.ToolChoice | None
+    if isinstance(body.tool_choice, dict):
+        if body.tool_choice.get("type") != "function" or not isinstance(body.tool_choice.get("name"), str):
+            raise invalid_request(
+                'tool_choice must be "none", "auto", "required" or {"type": "function", "name": ...}.',
+                param="tool_choice",
+            )
+        choice = p.NamedToolChoice(type="function", function=p.FunctionName(body.tool_choice["name"]))
+    elif body.tool_choice in (None, "none", "auto", "required"):
+        choice = body.tool_choice  # type: ignore[assignment]
+    else:
+        raise invalid_request(f"Unknown tool_choice '{body.tool_choice}'.", param="tool_choice")
+    return tool_plan(tools or None, choice, body.parallel_tool_calls)
+
+
 def _message_text(message: r.InputMessage, param: str) -> str:
     if isinstance(message.content, str):
         return message.content
@@ -59,10 +85,15 @@ def _message_text(message: r.InputMessage, param: str) -> str:
     return "\n".join(texts)
 
 
-def _input_message(item: dict[str, Any], param: str) -> r.InputMessage:
+def _input_message(item: dict[str, Any], param: str) -> r.InputMessage | r.FunctionToolCall | r.FunctionCallOutput:
     kind = item.get("type", "message")
-    if kind in ("function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output"):
-        raise invalid_request(_TOOLS_COMING, param=param)
+    if kind in ("function_call", "function_call_output"):
+        try:
+            if kind == "function_call":
+                return msgspec.convert({"id": new_id("fc"), **item}, r.FunctionToolCall)
+            return msgspec.convert({"id": new_id("fco"), **item}, r.FunctionCallOutput)
+        except msgspec.ValidationError as exc:
+            raise invalid_request(f"Invalid {kind} item: {exc}", param=param) from exc
     if kind != "message":
         raise invalid_request(f"Input items of type '{kind}' are not supported; send messages.", param=param)
     content = item.get("content")
@@ -80,17 +111,37 @@ def _input_message(item: dict[str, Any], param: str) -> r.InputMessage:
         raise invalid_request(f"Invalid input item: {exc}", param=param) from exc
 
 
-def input_turns(body: r.CreateResponse) -> tuple[list[ChatMessage], list[r.InputItemMessage]]:
+def input_turns(body: r.CreateResponse) -> tuple[list[ChatMessage], list[r.InputItem]]:
     """The request's own input as chat turns, and as the input items GET .../input_items lists."""
     if isinstance(body.input, str):
-        messages = [r.InputMessage(role="user", content=body.input)]
+        messages: list[r.InputMessage | r.FunctionToolCall | r.FunctionCallOutput] = [
+            r.InputMessage(role="user", content=body.input)
+        ]
     else:
         if not body.input:
             raise invalid_request("input must not be an empty list.", param="input")
         messages = [_input_message(item, f"input[{i}]") for i, item in enumerate(body.input)]
     turns: list[ChatMessage] = []
-    items: list[r.InputItemMessage] = []
+    items: list[r.InputItem] = []
     for i, message in enumerate(messages):
+        if isinstance(message, r.FunctionToolCall):
+            call = {
+                "id": message.call_id,
+                "type": "function",
+                "function": {"name": message.name, "arguments": message.arguments},
+            }
+            # Consecutive calls are one assistant turn with several tool calls, as chat sends them.
+            last = turns[-1] if turns else None
+            if last is not None and last.role == "assistant" and last.tool_calls:
+                turns[-1] = msgspec.structs.replace(last, tool_calls=(*last.tool_calls, call))
+            else:
+                turns.append(ChatMessage("assistant", "", tool_calls=(call,)))
+            items.append(message)
+            continue
+        if isinstance(message, r.FunctionCallOutput):
+            turns.append(ChatMessage("tool", message.output, tool_call_id=message.call_id))
+            items.append(message)
+            continue
         text = _message_text(message, f"input[{i}]")
         turns.append(ChatMessage(_ROLE_FOR_TEMPLATE.get(message.role, message.role), text))
         part: r.InputText | r.OutputText = r.OutputText(text) if message.role == "assistant" else r.InputText(text)
@@ -100,7 +151,7 @@ def input_turns(body: r.CreateResponse) -> tuple[list[ChatMessage], list[r.Input
 
 def conversation(
     body: r.CreateResponse, store: ResponseStore
-) -> tuple[tuple[ChatMessage, ...], tuple[ChatMessage, ...], list[r.InputItemMessage]]:
+) -> tuple[tuple[ChatMessage, ...], tuple[ChatMessage, ...], list[r.InputItem]]:
     """(the turns to remember for a follow-up, the turns to send the model, this request's input items).
 
     The history of `previous_response_id` comes first; this request's `instructions` lead the
@@ -115,7 +166,11 @@ def conversation(
 
 
 def generation_request(
-    body: r.CreateResponse, messages: tuple[ChatMessage, ...], next_id: Iterator[int], defaults: SamplingDefaults
+    body: r.CreateResponse,
+    messages: tuple[ChatMessage, ...],
+    plan: ToolPlan,
+    next_id: Iterator[int],
+    defaults: SamplingDefaults,
 ) -> GenerationRequest:
     """The one engine request of a response."""
     params = SamplingParams(
@@ -126,7 +181,9 @@ def generation_request(
         min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
     )
-    return GenerationRequest(request_id=next(next_id), params=params, messages=messages)
+    return GenerationRequest(
+        request_id=next(next_id), params=params, messages=messages, tools=plan.tools, constraint=plan.constraint
+    )
 
 
 def new_response(body: r.CreateResponse, defaults: SamplingDefaults) -> r.Response:
@@ -144,17 +201,18 @@ def new_response(body: r.CreateResponse, defaults: SamplingDefaults) -> r.Respon
         top_p=defaults.top_p if body.top_p is None else body.top_p,
         store=body.store is not False,
         metadata=body.metadata or {},
-        tool_choice=body.tool_choice if isinstance(body.tool_choice, str) else "auto",
+        tool_choice=body.tool_choice if body.tool_choice is not None else "auto",
+        tools=body.tools or [],
         parallel_tool_calls=body.parallel_tool_calls is not False,
     )
 
 
-def finished(response: r.Response, message: r.OutputMessage, truncated: bool, usage: r.ResponseUsage) -> r.Response:
-    """`response` with its output message, usage and final status."""
+def finished(response: r.Response, output: list[r.OutputItem], truncated: bool, usage: r.ResponseUsage) -> r.Response:
+    """`response` with its output items, usage and final status."""
     return msgspec.structs.replace(
         response,
         status="incomplete" if truncated else "completed",
-        output=[message],
+        output=output,
         usage=usage,
         completed_at=None if truncated else int(time.time()),
         incomplete_details=r.IncompleteDetails("max_output_tokens") if truncated else None,

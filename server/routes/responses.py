@@ -11,7 +11,6 @@ import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 
-from adapters.base import ChatMessage
 from server import protocol as p
 from server import protocol_responses as r
 from server import sse
@@ -22,23 +21,17 @@ from server.errors import APIError
 from server.fanin import FanIn
 from server.openapi import ERRORS, NOT_FOUND, StreamingOperation
 from server.response_store import ResponseStore, StoredResponse
-from server.responses import conversation, finished, generation_request, new_id, new_response, refuse_unsupported
-from server.translate import SamplingDefaults, finish_reason
+from server.responses import conversation, finished, generation_request, new_response, refuse_unsupported, tools_of
+from server.responses_output import OutputBuilder
+from server.translate import SamplingDefaults
 
-Finalize = Callable[[str, p.FinishReason | None], r.Response]
+Finalize = Callable[[OutputBuilder], r.Response]
 
 
 def _usage(usage: p.Usage) -> r.ResponseUsage:
     return r.ResponseUsage(
         input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, total_tokens=usage.total_tokens
     )
-
-
-def _item(msg_id: str, text: str | None, finish: p.FinishReason | None = None) -> r.OutputMessage:
-    if text is None:
-        return r.OutputMessage(id=msg_id, status="in_progress", content=[])
-    status: r.ItemStatus = "incomplete" if finish == "length" else "completed"
-    return r.OutputMessage(id=msg_id, status=status, content=[r.OutputText(text)])
 
 
 class _Events:
@@ -48,50 +41,33 @@ class _Events:
         self._encoder = msgspec.json.Encoder()
         self._numbers = itertools.count()
 
-    @property
-    def next(self) -> int:
-        """The sequence number of the next event."""
-        return next(self._numbers)
-
     def frame(self, event: r.ResponseStreamEvent) -> bytes:
-        """One SSE event."""
+        """One SSE event, given the next sequence number."""
+        event.sequence_number = next(self._numbers)
         kind = type(event).__struct_config__.tag
         return b"event: " + str(kind).encode() + b"\ndata: " + self._encoder.encode(event) + b"\n\n"
 
 
-async def _stream(call: Call, response: r.Response, msg_id: str, finalize: Finalize) -> AsyncIterator[bytes]:
+async def _stream(call: Call, response: r.Response, output: OutputBuilder, finalize: Finalize) -> AsyncIterator[bytes]:
     events = _Events()
-    ids: dict[str, Any] = {"item_id": msg_id, "output_index": 0, "content_index": 0}
     try:
-        yield events.frame(r.ResponseCreatedEvent(sequence_number=events.next, response=response))
-        yield events.frame(r.ResponseInProgressEvent(sequence_number=events.next, response=response))
-        added = _item(msg_id, None)
-        yield events.frame(r.ResponseOutputItemAddedEvent(sequence_number=events.next, output_index=0, item=added))
-        yield events.frame(r.ResponseContentPartAddedEvent(sequence_number=events.next, part=r.OutputText(""), **ids))
-        parts: list[str] = []
-        finish: p.FinishReason | None = None
+        yield events.frame(r.ResponseCreatedEvent(sequence_number=0, response=response))
+        yield events.frame(r.ResponseInProgressEvent(sequence_number=0, response=response))
         async for _, delta in call.deltas():
-            if delta.text:
-                parts.append(delta.text)
-                yield events.frame(r.ResponseTextDeltaEvent(sequence_number=events.next, delta=delta.text, **ids))
-            if delta.final:
-                finish = finish_reason(delta)
-        text = "".join(parts)
-        yield events.frame(r.ResponseTextDoneEvent(sequence_number=events.next, text=text, **ids))
-        yield events.frame(r.ResponseContentPartDoneEvent(sequence_number=events.next, part=r.OutputText(text), **ids))
-        done = _item(msg_id, text, finish)
-        yield events.frame(r.ResponseOutputItemDoneEvent(sequence_number=events.next, output_index=0, item=done))
-        final = finalize(text, finish)
+            for event in output.feed(delta):
+                yield events.frame(event)
+        final = finalize(output)
         if final.status == "incomplete":
-            yield events.frame(r.ResponseIncompleteEvent(sequence_number=events.next, response=final))
+            yield events.frame(r.ResponseIncompleteEvent(sequence_number=0, response=final))
         else:
-            yield events.frame(r.ResponseCompletedEvent(sequence_number=events.next, response=final))
+            yield events.frame(r.ResponseCompletedEvent(sequence_number=0, response=final))
     except APIError as error:
         detail = error.detail
-        event = r.ResponseErrorEvent(
-            sequence_number=events.next, message=detail.message, code=detail.code or detail.type, param=detail.param
+        yield events.frame(
+            r.ResponseErrorEvent(
+                sequence_number=0, message=detail.message, code=detail.code or detail.type, param=detail.param
+            )
         )
-        yield events.frame(event)
     finally:
         await call.fan.close()
 
@@ -116,33 +92,35 @@ async def create_response(
     sampling: SamplingDefaults,
     response_store: ResponseStore,
 ) -> r.Response | sse.EventStream:
-    """Generate the model's next message for text or message input, optionally continuing a stored
-    response (`previous_response_id`)."""
+    """Generate the model's next output (a message, or function calls when `tools` are given) for
+    text or item input, optionally continuing a stored response (`previous_response_id`)."""
     refuse_unsupported(data)
+    plan = tools_of(data)
     engine = await engines.acquire(data.model)
     remembered, messages, input_items = conversation(data, response_store)
-    engine_request = generation_request(data, messages, iter(engine.next_request_id, None), sampling)
+    engine_request = generation_request(data, messages, plan, iter(engine.next_request_id, None), sampling)
     fan = FanIn(engine, [engine_request], prompt_param="input")
     await fan.start()
     call = Call(
         prefix="resp", model=data.model, fingerprint=fingerprint, fan=fan, prompt_of_choice=[0], include_usage=False
     )
     response = new_response(data, sampling)
-    msg_id = new_id("msg")
+    output = OutputBuilder(tools=plan.active)
 
-    def finalize(text: str, finish: p.FinishReason | None) -> r.Response:
-        final = finished(response, _item(msg_id, text, finish), finish == "length", _usage(call.usage.usage()))
+    def finalize(built: OutputBuilder) -> r.Response:
+        final = finished(response, built.items, built.finish == "length", _usage(call.usage.usage()))
         if final.store:
-            turns = (*remembered, ChatMessage("assistant", text))
+            turns = (*remembered, built.turn())
             response_store.put(StoredResponse(final, turns, tuple(input_items)))
         return final
 
     if data.stream:
-        return sse.EventStream(_stream(call, response, msg_id, finalize))
+        return sse.EventStream(_stream(call, response, output, finalize))
 
     async def whole() -> r.Response:
-        texts, finishes = await call.collect()
-        return finalize(texts[0], finishes[0])
+        async for _, delta in call.deltas():
+            output.feed(delta)
+        return finalize(output)
 
     return await unless_disconnected(request, whole())
 

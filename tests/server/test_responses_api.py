@@ -173,11 +173,13 @@ def test_stream_wire_format(hearth_server: HearthServer, model_id: str) -> None:
 @pytest.mark.parametrize(
     ("body", "param", "phrase"),
     [
-        ({"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "tools", "coming"),
-        ({"tool_choice": "required"}, "tool_choice", "coming"),
+        ({"tools": [{"type": "web_search"}]}, "tools[0].type", "function tools"),
+        ({"tools": [{"type": "function", "name": "bad name!", "parameters": {}}]}, "tools[0]", "invalid"),
+        ({"tool_choice": "required"}, "tool_choice", "requires tools"),
         ({"previous_response_id": "resp_missing"}, "previous_response_id", "not found"),
         ({"input": []}, "input", "empty"),
-        ({"input": [{"type": "function_call_output", "call_id": "c", "output": "1"}]}, "input[0]", "coming"),
+        ({"input": [{"type": "function_call_output", "output": "1"}]}, "input[0]", "call_id"),
+        ({"input": [{"type": "reasoning", "summary": []}]}, "input[0]", "reasoning"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]},
             "input[0].content[0].type",
@@ -205,3 +207,102 @@ def test_unknown_ids(hearth_server: HearthServer) -> None:
         response = httpx.request(method, f"{hearth_server.api_url}/responses/resp_nope{path}", timeout=10)
         assert response.status_code == 404
         assert "resp_nope" in response.json()["error"]["message"]
+
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather of a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+TOOL_CALL: dict[str, Any] = {
+    "temperature": 0,
+    "max_output_tokens": 40,
+    "tools": [WEATHER_TOOL],
+    "tool_choice": "required",
+    "parallel_tool_calls": False,
+}
+
+
+def _without_ids(items: Any) -> list[dict[str, Any]]:
+    return [{k: v for k, v in item.items() if k not in ("id", "call_id")} for item in items]
+
+
+def test_function_call_round_trip(openai_client: openai.OpenAI, model_id: str) -> None:
+    """With a required tool the output is a function_call item whose arguments are JSON matching
+    the schema (the chat machinery's grammar); feeding its output back with previous_response_id
+    gives a message, and the stored conversation holds the call and its result."""
+    first = openai_client.responses.create(model=model_id, input="What is the weather in Paris?", **TOOL_CALL)
+    body: dict[str, Any] = first.to_dict()
+    validate("Response", body)
+    assert body["tools"][0]["name"] == "get_weather" and body["tool_choice"] == "required"
+    calls = [item for item in body["output"] if item["type"] == "function_call"]
+    assert len(calls) == 1, body["output"]
+    (call,) = calls
+    assert call["name"] == "get_weather" and call["status"] == "completed"
+    assert call["call_id"].startswith("call_") and call["id"].startswith("fc_")
+    arguments = json.loads(call["arguments"])
+    assert set(arguments) == {"city"} and isinstance(arguments["city"], str)
+    second = openai_client.responses.create(
+        model=model_id,
+        previous_response_id=body["id"],
+        input=[{"type": "function_call_output", "call_id": call["call_id"], "output": '{"sky": "sunny"}'}],
+        temperature=0,
+        max_output_tokens=12,
+    )
+    follow: dict[str, Any] = second.to_dict()
+    validate("Response", follow)
+    assert [item["type"] for item in follow["output"]] == ["message"]
+    replayed: dict[str, Any] = openai_client.responses.create(
+        model=model_id,
+        input=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {
+                "type": "function_call",
+                "call_id": call["call_id"],
+                "name": "get_weather",
+                "arguments": call["arguments"],
+            },
+            {"type": "function_call_output", "call_id": call["call_id"], "output": '{"sky": "sunny"}'},
+        ],
+        temperature=0,
+        max_output_tokens=12,
+    ).to_dict()
+    assert replayed["usage"] == follow["usage"]
+    items = openai_client.responses.input_items.with_raw_response.list(follow["id"]).http_response.json()
+    validate("ResponseItemList", items)
+    assert [i["type"] for i in items["data"]] == ["function_call_output"]
+
+
+def test_function_call_stream(openai_client: openai.OpenAI, model_id: str) -> None:
+    """A streamed call: output_item.added (function_call), argument deltas that add up to the
+    arguments of function_call_arguments.done, output_item.done, then response.completed, equal to
+    the non-streamed answer."""
+    events: list[dict[str, Any]] = []
+    with openai_client.responses.create(
+        model=model_id, input="What is the weather in Paris?", stream=True, **TOOL_CALL
+    ) as stream:
+        for event in stream:
+            data: dict[str, Any] = event.to_dict()
+            validate("ResponseStreamEvent", data)
+            events.append(data)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    added = next(
+        e for e in events if e["type"] == "response.output_item.added" and e["item"]["type"] == "function_call"
+    )
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    pieces = [e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta"]
+    assert pieces and "".join(pieces) == done["arguments"]
+    assert done["item_id"] == added["item"]["id"] and done["name"] == "get_weather"
+    assert kinds[-1] == "response.completed"
+    final = events[-1]["response"]
+    whole = openai_client.responses.create(model=model_id, input="What is the weather in Paris?", **TOOL_CALL)
+    assert _without_ids(final["output"]) == _without_ids(whole.to_dict()["output"])
