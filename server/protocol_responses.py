@@ -94,17 +94,16 @@ class InputMessage(msgspec.Struct, kw_only=True):
 # --- response --------------------------------------------------------------------------------
 
 
-class OutputMessage(msgspec.Struct, kw_only=True):
+class OutputMessage(msgspec.Struct, kw_only=True, tag="message", tag_field="type"):
     """The assistant's message in a response's `output`."""
 
     id: str
     status: ItemStatus
     content: list[OutputText]
-    type: Literal["message"] = "message"
     role: Literal["assistant"] = "assistant"
 
 
-class FunctionToolCall(msgspec.Struct, kw_only=True):
+class FunctionToolCall(msgspec.Struct, kw_only=True, tag="function_call", tag_field="type"):
     """A function call the model made (in `output`), or one replayed as input."""
 
     id: str
@@ -112,17 +111,15 @@ class FunctionToolCall(msgspec.Struct, kw_only=True):
     name: str
     arguments: str
     status: ItemStatus = "completed"
-    type: Literal["function_call"] = "function_call"
 
 
-class FunctionCallOutput(msgspec.Struct, kw_only=True):
+class FunctionCallOutput(msgspec.Struct, kw_only=True, tag="function_call_output", tag_field="type"):
     """A function's result, as GET .../input_items lists it."""
 
     id: str
     call_id: str
     output: str
     status: ItemStatus = "completed"
-    type: Literal["function_call_output"] = "function_call_output"
 
 
 OutputItem = OutputMessage | FunctionToolCall
@@ -201,14 +198,13 @@ class DeletedResponse(msgspec.Struct):
     object: Literal["response"] = "response"
 
 
-class InputItemMessage(msgspec.Struct, kw_only=True):
+class InputItemMessage(msgspec.Struct, kw_only=True, tag="message", tag_field="type"):
     """An input message as GET /v1/responses/{id}/input_items lists it."""
 
     id: str
     role: Literal["user", "assistant", "system", "developer"]
     content: list[InputText | OutputText]
     status: ItemStatus = "completed"
-    type: Literal["message"] = "message"
 
 
 InputItem = InputItemMessage | FunctionToolCall | FunctionCallOutput
