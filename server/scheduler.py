@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from adapters.worker import EngineStartError
 from server.deployments import Deployment
-from server.errors import APIError, model_not_found
+from server.errors import APIError, invalid_request, model_not_found
 from server.protocol_status import ModelStatus, Status
 from server.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, start_worker
 
@@ -60,6 +60,8 @@ class Scheduler:
     def __init__(self, deployments: list[Deployment], limits: Limits, factory: EngineFactory = start_worker) -> None:
         self.limits = limits
         self.created = int(time.time())
+        # Ids that other endpoints serve (embedding models), with the 400 to answer here.
+        self._refusals: dict[str, str] = {}
         self._factory = factory
         self._runners = {d.name: Runner(d) for d in deployments}
         self._seq = itertools.count()
@@ -78,9 +80,15 @@ class Scheduler:
         """Every model id served, in the services file's order."""
         return list(self._runners)
 
+    def refuse(self, name: str, message: str) -> None:
+        """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
+        self._refusals[name] = message
+
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
         if runner is None:
+            if name in self._refusals:
+                raise invalid_request(self._refusals[name], param="model", code="model_not_supported")
             raise model_not_found(name)
         return runner
 

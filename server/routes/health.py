@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from server.embedders import EmbedderRegistry
 from server.protocol import Health
 from server.scheduler import Scheduler
 
@@ -16,9 +17,9 @@ from server.scheduler import Scheduler
     summary="Health of the server and its models",
     responses={503: ResponseSpec(data_container=Health, description="A model is unavailable")},
 )
-async def health(scheduler: Scheduler) -> Response[Health]:
+async def health(scheduler: Scheduler, embedders: EmbedderRegistry) -> Response[Health]:
     """200 when every model can serve (loaded, or loadable on use), 503 when a runner has died."""
-    status = scheduler.health()
+    status = {**scheduler.health(), **embedders.status()}
     ok = all(status.values())
     body = Health(
         status="ok" if ok else "degraded",

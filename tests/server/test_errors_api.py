@@ -194,7 +194,7 @@ def test_token_id_beyond_vocabulary(openai_client: openai.OpenAI, model_id: str)
     ("method", "path"),
     [
         ("GET", "/v1/nope"),
-        ("POST", "/v1/embeddings"),
+        ("POST", "/v1/audio/speech"),
         ("GET", "/v2/models"),
         ("POST", "/chat/completions"),
         ("GET", "/"),

@@ -129,6 +129,14 @@ def test_fuzz_covers_every_route() -> None:
         ("POST", "/v1/tokenize"),
         ("POST", "/detokenize"),
         ("POST", "/v1/detokenize"),
+        ("POST", "/v1/embeddings"),
+        ("POST", "/rerank"),
+        ("POST", "/v1/rerank"),
+        ("POST", "/v2/rerank"),
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/{response_id}"),
+        ("DELETE", "/v1/responses/{response_id}"),
+        ("GET", "/v1/responses/{response_id}/input_items"),
     }
 
 
@@ -215,6 +223,14 @@ def steer(case: OpenApiCase, counter: Iterator[int]) -> None:
 
 def check_stream(case: OpenApiCase, response: schemathesis.Response) -> None:
     """A 200 text/event-stream answer: OpenAI SSE framing, every chunk valid for its endpoint."""
+    if case.path == "/v1/responses":
+        # The Responses API frames typed events as `event: <type>` + `data: <json>`, without [DONE].
+        for block in filter(None, response.text.split("\n\n")):
+            event_line, data_line = block.split("\n")
+            event = json.loads(data_line.removeprefix("data: "))
+            assert event_line == f"event: {event['type']}"
+            validate("ResponseStreamEvent", event)
+        return
     chunks = parse_sse(response.text)
     schema = "CreateChatCompletionStreamResponse" if "chat" in case.path else COMPLETION_CHUNK
     for chunk in chunks:
