@@ -15,9 +15,10 @@ from litestar.openapi import OpenAPIConfig
 from hub.models import resolve_model
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
-from server.routes import chat, completions, health, models
+from server.routes import chat, completions, health, models, workflows
 from server.settings import Settings
 from server.translate import SamplingDefaults
+from server.workflows.service import workflows_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,15 @@ def create_app(settings: Settings) -> Litestar:
         return sampling
 
     return Litestar(
-        route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
-        lifespan=[lifespan],
+        route_handlers=[
+            chat.router,
+            completions.router,
+            models.router,
+            workflows.router,
+            health.health,
+            health.openapi_document,
+        ],
+        lifespan=[lifespan, workflows_lifespan(settings)],
         dependencies={
             "engines": Provide(_engines, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),

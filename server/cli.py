@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from server.commands import workflow
 from server.settings import Settings, SettingsError, load_settings
 
 # Flags that are settings (or name the config file); any other flag belongs to its command alone.
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each command module adds its subcommands and sets `run` (Settings, Namespace) -> exit code;
     # flags named like settings override the environment and config file for every command.
     _add_serve(commands)
+    workflow.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     log_level: str = "info"
+    # Workflows (server/workflows): how many finished run records $HEARTH_HOME/workflows/runs keeps.
+    workflow_runs_kept: Annotated[int, Meta(ge=1)] = 200
 
     @property
     def home_path(self) -> Path:
