@@ -9,7 +9,8 @@ from typing import Any, Literal
 import msgspec
 
 from server.workflows.definition import Workflow
-from server.workflows.tools import FileInput
+from server.workflows.gateway import StepFailed
+from server.workflows.tools import FileInput, extract
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 StepStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
@@ -140,6 +141,12 @@ def bind_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
             bound[name] = spec.default
             continue
         value = given[name]
+        if isinstance(value, FileInput) and spec.type == "string":
+            # An uploaded document for a text input: its text.
+            try:
+                value = extract(value)
+            except StepFailed as exc:
+                raise InputError(f"input `{name}`: {exc}", f"inputs.{name}") from exc
         if spec.type == "file":
             bound[name] = _file(name, value)
             continue

@@ -144,7 +144,7 @@ class Run:
         for step in self.record.steps.values():
             if step.status == "running":
                 step.status = status
-                step.finished_at = time.time()
+                self._finish_timing(step)
             elif step.status == "pending":
                 step.status = "skipped"
 
