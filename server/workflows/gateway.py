@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from adapters.base import ChatMessage, GenerationRequest, SamplingParams
+from adapters.base import ChatMessage, Engine, GenerationRequest, SamplingParams
 from server.errors import APIError
 
 
@@ -51,10 +51,62 @@ class ModelGateway(Protocol):
         ...
 
 
-class EngineGateway:
-    """`ModelGateway` over the server's `EngineRegistry` (and its embedding engines, if any)."""
+class _Lease(Protocol):
+    engine: Engine
 
-    def __init__(self, registry: Any, embed: Callable[[str, list[str]], Awaitable[list[list[float]]]] | None = None):
+    def release(self) -> None: ...
+
+
+class _Scheduler(Protocol):
+    def names(self) -> list[str]: ...
+
+    async def acquire(self, name: str) -> _Lease: ...
+
+
+class _Registry(Protocol):
+    def cards(self) -> list[Any]: ...
+
+    async def acquire(self, model_id: str) -> Engine: ...
+
+
+Embedder = Callable[[str, list[str]], Awaitable[list[list[float]]]]
+
+
+async def _stream(
+    engine: Engine, params: SamplingParams, messages: Sequence[ChatMessage] | None, prompt: str | None
+) -> AsyncIterator[TextChunk]:
+    request = GenerationRequest(
+        request_id=engine.next_request_id(),
+        params=params,
+        messages=tuple(messages) if messages is not None else None,
+        prompt=prompt,
+    )
+    # Closing this generator (a cancelled run) closes the engine's stream, which cancels the request.
+    async for delta in engine.generate(request):
+        if delta.error is not None:
+            raise StepFailed(f"the model failed: {delta.error.message}")
+        yield TextChunk(delta.text, delta.tokens, delta.prompt_tokens)
+
+
+class _Embedding:
+    """The embedding half of a gateway: the server's embedding engines, if it has any."""
+
+    _embed: Embedder | None = None
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Vectors from the server's embedding engine for `model`."""
+        if self._embed is None:
+            raise StepFailed(f"`{model}` cannot embed: this server has no embedding models")
+        try:
+            return await self._embed(model, texts)
+        except APIError as exc:
+            raise StepFailed(exc.detail.message) from exc
+
+
+class EngineGateway(_Embedding):
+    """`ModelGateway` over an engine registry (model id -> always-loaded engine)."""
+
+    def __init__(self, registry: _Registry, embed: Embedder | None = None) -> None:
         self._registry = registry
         self._embed = embed
 
@@ -75,23 +127,46 @@ class EngineGateway:
             engine = await self._registry.acquire(model)
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
-        request = GenerationRequest(
-            request_id=engine.next_request_id(),
-            params=params,
-            messages=tuple(messages) if messages is not None else None,
-            prompt=prompt,
-        )
-        # Closing this generator (a cancelled run) closes the engine's stream, which cancels the request.
-        async for delta in engine.generate(request):
-            if delta.error is not None:
-                raise StepFailed(f"the model failed: {delta.error.message}")
-            yield TextChunk(delta.text, delta.tokens, delta.prompt_tokens)
+        async for chunk in _stream(engine, params, messages, prompt):
+            yield chunk
 
-    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
-        """Vectors from the server's embedding engine for `model`."""
-        if self._embed is None:
-            raise StepFailed(f"`{model}` cannot embed: this server has no embedding models")
+
+class SchedulerGateway(_Embedding):
+    """`ModelGateway` over a scheduler of named services: each generation holds a lease, so the
+    scheduler's queues, priorities and keep-alive apply to workflow steps like to API calls."""
+
+    def __init__(self, scheduler: _Scheduler, embed: Embedder | None = None) -> None:
+        self._scheduler = scheduler
+        self._embed = embed
+
+    def known_models(self) -> set[str]:
+        """Every service name the scheduler serves."""
+        return set(self._scheduler.names())
+
+    async def generate(
+        self,
+        model: str,
+        params: SamplingParams,
+        *,
+        messages: Sequence[ChatMessage] | None = None,
+        prompt: str | None = None,
+    ) -> AsyncIterator[TextChunk]:
+        """Stream one generation from the service `model`, holding a lease while it runs."""
         try:
-            return await self._embed(model, texts)
+            lease = await self._scheduler.acquire(model)
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
+        try:
+            async for chunk in _stream(lease.engine, params, messages, prompt):
+                yield chunk
+        finally:
+            lease.release()
+
+
+def gateway_for(state: Any) -> ModelGateway:
+    """The gateway over whichever model owner the app has (a scheduler, or an engine registry)."""
+    owner = getattr(state, "scheduler", None)
+    if owner is not None:
+        return SchedulerGateway(owner, getattr(owner, "embed", None))
+    registry = state.engines
+    return EngineGateway(registry, getattr(registry, "embed", None))

@@ -18,7 +18,7 @@ from litestar import Litestar
 from server.errors import APIError, invalid_request
 from server.settings import Settings
 from server.translate import SamplingDefaults
-from server.workflows.gateway import EngineGateway, ModelGateway
+from server.workflows.gateway import ModelGateway, gateway_for
 from server.workflows.loader import WorkflowError
 from server.workflows.records import InputError, RunRecord, bind_inputs
 from server.workflows.runner import Run
@@ -139,8 +139,7 @@ def workflows_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsync
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        registry = app.state.engines
-        gateway = EngineGateway(registry, getattr(registry, "embed", None))
+        gateway = gateway_for(app.state)
         store = WorkflowStore(settings.home_path, settings.workflow_runs_kept)
         service = WorkflowService(store, gateway, settings.sampling_defaults())
         app.state.workflows = service

@@ -113,7 +113,7 @@ def test_bad_inputs_are_refused_before_the_run(http: httpx.Client, store_workflo
 
 
 def _overlap(a: dict[str, Any], b: dict[str, Any]) -> float:
-    return min(a["finished_at"], b["finished_at"]) - max(a["started_at"], b["started_at"])
+    return float(min(a["finished_at"], b["finished_at"]) - max(a["started_at"], b["started_at"]))
 
 
 def test_summarize_translate_runs_independent_steps_concurrently(
