@@ -11,16 +11,28 @@ import msgspec
 from litestar import Request, Router, delete, get, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 
 from server import sse
 from server.disconnect import unless_disconnected
-from server.errors import APIError, invalid_request
+from server.errors import APIError, ErrorResponse, invalid_request
+from server.openapi import StreamingOperation
 from server.workflows.definition import json_schema
 from server.workflows.records import RunEvent, RunRecord, RunRequest
 from server.workflows.runner import Run
 from server.workflows.service import WorkflowService
 from server.workflows.tools import FileInput
 from server.workflows.validate import Plan
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorResponse, description=description, generate_examples=False)
+
+
+_BAD = {400: _error("Invalid request or workflow (every problem, with file, line and step)")}
+_MISSING = {404: _error("No such workflow or run")}
+_YAML = {415: _error("The body is not YAML (send Content-Type: application/yaml)"), 413: _error("Body too large")}
+_TAKEN = {409: _error("A workflow of that name exists")}
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -77,21 +89,21 @@ async def list_workflows(workflows: WorkflowService) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@post("/", summary="Create a workflow", status_code=201)
+@post("/", summary="Create a workflow", status_code=201, responses={**_BAD, **_YAML, **_TAKEN})
 async def create_workflow(request: Request[Any, Any, Any], workflows: WorkflowService) -> dict[str, Any]:
     """Validate and store a new workflow (409 if the name is taken)."""
     text = await _yaml_body(request)
     return _summary(await workflows.save(text, None, replace=False), text)
 
 
-@get("/{name:str}", summary="Get a workflow")
+@get("/{name:str}", summary="Get a workflow", responses={**_BAD, **_MISSING})
 async def get_workflow(name: str, workflows: WorkflowService) -> dict[str, Any]:
     """A stored workflow: its inputs, steps, outputs and YAML."""
     text, plan = workflows.stored_plan(name)
     return _summary(plan, text)
 
 
-@put("/{name:str}", summary="Create or replace a workflow")
+@put("/{name:str}", summary="Create or replace a workflow", responses={**_BAD, **_YAML})
 async def put_workflow(name: str, request: Request[Any, Any, Any], workflows: WorkflowService) -> dict[str, Any]:
     """Validate and store the workflow `name`, replacing any earlier definition."""
     workflows.check_name(name)
@@ -99,7 +111,7 @@ async def put_workflow(name: str, request: Request[Any, Any, Any], workflows: Wo
     return _summary(await workflows.save(text, name, replace=True), text)
 
 
-@delete("/{name:str}", summary="Delete a workflow", status_code=200)
+@delete("/{name:str}", summary="Delete a workflow", status_code=200, responses={**_BAD, **_MISSING})
 async def delete_workflow(name: str, workflows: WorkflowService) -> dict[str, Any]:
     """Remove a stored workflow; its run records stay."""
     workflows.check_name(name)
@@ -161,7 +173,21 @@ async def _whole(run: Run) -> RunRecord:
         raise
 
 
-@post("/{name:str}/runs", summary="Run a workflow", status_code=200)
+@post(
+    "/{name:str}/runs",
+    summary="Run a workflow",
+    status_code=200,
+    operation_class=StreamingOperation,
+    responses={
+        **_BAD,
+        **_MISSING,
+        413: _error("Body too large"),
+        200: ResponseSpec(
+            data_container=RunRecord,
+            description="The run's record once it ends; with `stream: true`, a text/event-stream of run events",
+        ),
+    },
+)
 async def create_run(
     name: str, request: Request[Any, Any, Any], workflows: WorkflowService
 ) -> RunRecord | sse.EventStream:
@@ -177,13 +203,13 @@ async def create_run(
     return await unless_disconnected(request, _whole(run))
 
 
-@get("/{name:str}/runs/{run_id:str}", summary="Get a run")
+@get("/{name:str}/runs/{run_id:str}", summary="Get a run", responses={**_BAD, **_MISSING})
 async def get_run(name: str, run_id: str, workflows: WorkflowService) -> RunRecord:
     """The record of a run: inputs, each step's output, timings and token counts (live while it runs)."""
     return await workflows.record(name, run_id)
 
 
-@post("/{name:str}/runs/{run_id:str}/cancel", summary="Cancel a run", status_code=200)
+@post("/{name:str}/runs/{run_id:str}/cancel", summary="Cancel a run", status_code=200, responses={**_BAD, **_MISSING})
 async def cancel_run(name: str, run_id: str, workflows: WorkflowService) -> RunRecord:
     """Stop a run in flight; its record keeps the steps that finished."""
     return await workflows.cancel(name, run_id)
