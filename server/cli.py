@@ -34,6 +34,8 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--config", help="config file (default $HEARTH_HOME/config.yaml)")
     parser.add_argument("--model", help="id to serve the model under (default smollm2-135m-instruct)")
     parser.add_argument("--model-path", help="a .gguf file or OpenVINO model folder (default: the bundled model)")
+    parser.add_argument("--embedding-model", help="id to serve the embedding model under (default all-minilm-l6-v2)")
+    parser.add_argument("--embedding-model-path", help="OpenVINO IR folder of an embedding model (default: none)")
     parser.add_argument("--device", help="OpenVINO device: CPU, GPU, NPU, AUTO (default CPU)")
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from adapters.base import EngineOptions
 from adapters.worker import EngineStartError, WorkerEngine
 from hub.models import ModelSpec
-from server.errors import APIError, model_not_found
+from server.errors import APIError, invalid_request, model_not_found
 from server.protocol import ModelCard
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,18 @@ class EngineRegistry:
 
     def __init__(self) -> None:
         self._served: dict[str, _Served] = {}
+        # Ids that other endpoints serve (embedding models), with the 400 message to answer here.
+        self._refusals: dict[str, str] = {}
+
+    def refuse(self, model_id: str, message: str) -> None:
+        """Answer requests for `model_id` with a 400 saying `message` instead of a 404."""
+        self._refusals[model_id] = message
 
     def _get(self, model_id: str) -> _Served:
         served = self._served.get(model_id)
         if served is None:
+            if model_id in self._refusals:
+                raise invalid_request(self._refusals[model_id], param="model", code="model_not_supported")
             raise model_not_found(model_id)
         return served
 

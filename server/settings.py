@@ -16,6 +16,7 @@ import yaml
 from msgspec import Meta
 
 from adapters.base import EngineOptions
+from adapters.embeddings import DEFAULT_EMBEDDING_MODEL_ID
 from hub.models import DEFAULT_MODEL_ID
 from server.translate import SamplingDefaults
 
@@ -50,6 +51,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     default_top_p: Annotated[float, Meta(ge=0, le=1)] = 0.95
     default_top_k: Annotated[int, Meta(ge=0)] = 40
     default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
+    # Embeddings and rerank: an OpenVINO IR folder (optimum-cli export --task feature-extraction),
+    # served under `embedding_model` beside the chat model when set.
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL_ID
+    embedding_model_path: str | None = None
+    # Responses API: how many stored responses (previous_response_id, GET /v1/responses/{id}) are
+    # kept in memory; past it the least recently used is forgotten.
+    responses_store_size: Annotated[int, Meta(ge=1)] = 1000
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     log_level: str = "info"
     # Workflows (server/workflows): how many finished run records $HEARTH_HOME/workflows/runs keeps.

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from server.embedders import EmbedderRegistry
 from server.engines import EngineRegistry
 from server.protocol import Health
 
@@ -16,9 +17,9 @@ from server.protocol import Health
     summary="Health of the server and its models",
     responses={503: ResponseSpec(data_container=Health, description="A model is unavailable")},
 )
-async def health(engines: EngineRegistry) -> Response[Health]:
+async def health(engines: EngineRegistry, embedders: EmbedderRegistry) -> Response[Health]:
     """200 when every model is ready, 503 when a model's worker has stopped."""
-    status = engines.status()
+    status = {**engines.status(), **embedders.status()}
     ok = all(status.values())
     body = Health(
         status="ok" if ok else "degraded",

@@ -7,7 +7,7 @@ names the registry answers to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -69,7 +69,19 @@ class _Registry(Protocol):
     async def acquire(self, model_id: str) -> Engine: ...
 
 
-Embedder = Callable[[str, list[str]], Awaitable[list[list[float]]]]
+class _EmbedResult(Protocol):
+    def matrix(self, dimensions: int) -> Any: ...
+
+
+class _Embedders(Protocol):
+    """The server's embedding models (server/embedders.py's `EmbedderRegistry`)."""
+
+    @property
+    def model_ids(self) -> list[str]: ...
+
+    async def embed(self, model_id: str, texts: list[str], param: str = "input") -> Any: ...
+
+    def dimensions(self, model_id: str) -> int: ...
 
 
 async def _stream(
@@ -89,30 +101,38 @@ async def _stream(
 
 
 class _Embedding:
-    """The embedding half of a gateway: the server's embedding engines, if it has any."""
+    """The embedding half of a gateway: the server's embedding models, if it has any."""
 
-    _embed: Embedder | None = None
+    _embedders: _Embedders | None = None
+
+    def embedding_models(self) -> set[str]:
+        """Names of the embedding models served."""
+        return set(self._embedders.model_ids) if self._embedders is not None else set()
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
-        """Vectors from the server's embedding engine for `model`."""
-        if self._embed is None:
+        """Vectors from the server's embedding model `model`."""
+        if self._embedders is None:
             raise StepFailed(f"`{model}` cannot embed: this server has no embedding models")
+        if not texts:
+            return []
         try:
-            return await self._embed(model, texts)
+            result = await self._embedders.embed(model, texts, "with.texts")
+            vectors: list[list[float]] = result.matrix(self._embedders.dimensions(model)).tolist()
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
+        return vectors
 
 
 class EngineGateway(_Embedding):
     """`ModelGateway` over an engine registry (model id -> always-loaded engine)."""
 
-    def __init__(self, registry: _Registry, embed: Embedder | None = None) -> None:
+    def __init__(self, registry: _Registry, embedders: _Embedders | None = None) -> None:
         self._registry = registry
-        self._embed = embed
+        self._embedders = embedders
 
     def known_models(self) -> set[str]:
-        """The ids the registry serves."""
-        return {card.id for card in self._registry.cards()}
+        """The ids the registry serves, and the embedding models."""
+        return {card.id for card in self._registry.cards()} | self.embedding_models()
 
     async def generate(
         self,
@@ -135,13 +155,13 @@ class SchedulerGateway(_Embedding):
     """`ModelGateway` over a scheduler of named services: each generation holds a lease, so the
     scheduler's queues, priorities and keep-alive apply to workflow steps like to API calls."""
 
-    def __init__(self, scheduler: _Scheduler, embed: Embedder | None = None) -> None:
+    def __init__(self, scheduler: _Scheduler, embedders: _Embedders | None = None) -> None:
         self._scheduler = scheduler
-        self._embed = embed
+        self._embedders = embedders
 
     def known_models(self) -> set[str]:
-        """Every service name the scheduler serves."""
-        return set(self._scheduler.names())
+        """Every service name the scheduler serves, and the embedding models."""
+        return set(self._scheduler.names()) | self.embedding_models()
 
     async def generate(
         self,
@@ -165,8 +185,8 @@ class SchedulerGateway(_Embedding):
 
 def gateway_for(state: Any) -> ModelGateway:
     """The gateway over whichever model owner the app has (a scheduler, or an engine registry)."""
-    owner = getattr(state, "scheduler", None)
-    if owner is not None:
-        return SchedulerGateway(owner, getattr(owner, "embed", None))
-    registry = state.engines
-    return EngineGateway(registry, getattr(registry, "embed", None))
+    embedders = getattr(state, "embedders", None)
+    scheduler = getattr(state, "scheduler", None)
+    if scheduler is not None:
+        return SchedulerGateway(scheduler, embedders)
+    return EngineGateway(state.engines, embedders)
