@@ -158,27 +158,6 @@ def test_requirements_to_code_streams_step_events(http: httpx.Client, store_work
     assert http.get(f"/v1/workflows/{name}/runs/{run_id}").json() == record
 
 
-def test_kb_qa_answers_from_retrieved_passages(
-    http: httpx.Client, store_workflow: Callable[[str], str], openai_models: set[str]
-) -> None:
-    if "all-minilm-l6-v2" not in openai_models:
-        pytest.skip("the embedding model all-minilm-l6-v2 is not served here")
-    name = store_workflow((EXAMPLES / "kb-qa.yaml").read_text())
-    documents = ["The office opens at 9 am on weekdays.", "Parking is free on the second floor of the garage."]
-    response = http.post(
-        f"/v1/workflows/{name}/runs", json={"inputs": {"question": "Where can I park?", "documents": documents}}
-    )
-    record = response.json()
-    check_record(record)
-    assert record["outputs"]["passages"][0] == documents[1]
-    assert len(record["steps"]["vectors"]["output"]) == len(record["steps"]["chunks"]["output"])
-
-
-@pytest.fixture(scope="session")
-def openai_models(http: httpx.Client) -> set[str]:
-    return {m["id"] for m in http.get("/v1/models").json()["data"]}
-
-
 UPLOAD = """
 name: upload
 inputs:
