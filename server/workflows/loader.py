@@ -103,6 +103,12 @@ def _error_path(message: str) -> Path_:
 def parse(text: str, file: str = "<workflow>") -> tuple[Workflow, Positions]:
     """Parse and type-check a definition; raise `WorkflowError` with the line of the problem."""
     try:
+        # Aliases are refused: `*a` repeated through nested lists (a "billion laughs") would
+        # make every later walk over the definition exponential.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark is not None else None
+                raise WorkflowError([Problem("YAML aliases (*name) are not supported", line, file=file)])
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -28,6 +28,8 @@ from server.workflows.validate import Plan
 
 # Items of one `map` step generating at once; more would only queue inside the engine.
 MAP_CONCURRENCY = 8
+# Items of one `map` step in all: each becomes a task and a slot in the run record.
+MAX_MAP_ITEMS = 1000
 
 
 def sampling(step: Step, defaults: SamplingDefaults) -> SamplingParams:
@@ -185,6 +187,8 @@ class Run:
                 items = self._render("{{ " + (sole_expression(step.map) or step.map) + " }}", None)
                 if not isinstance(items, list):
                     raise StepFailed(f"`map` must give a list, it gave {type(items).__name__}")
+                if len(items) > MAX_MAP_ITEMS:
+                    raise StepFailed(f"`map` gave {len(items)} items; at most {MAX_MAP_ITEMS} are allowed")
                 record.items = len(items)
                 limit = asyncio.Semaphore(MAP_CONCURRENCY)
 

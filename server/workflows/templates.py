@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 # Names a template may use at its top level.
@@ -19,9 +20,30 @@ ROOTS = frozenset({"inputs", "steps", "item", "index"})
 _SOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
 
 
+# Bounds on what one template expression may build: `"x" * 10**10` would otherwise exhaust memory.
+MAX_REPEAT = 1_000_000
+MAX_EXPONENT = 1_000
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with `*` and `**` bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        elif isinstance(left, str | list | tuple) or isinstance(right, str | list | tuple):
+            sequence, count = (left, right) if isinstance(left, str | list | tuple) else (right, left)
+            if isinstance(count, int) and len(sequence) * count > MAX_REPEAT:
+                raise SecurityError(f"repetition would build more than {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
 def environment() -> SandboxedEnvironment:
     """The sandbox every workflow template runs in."""
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["tojson"] = lambda value, indent=None: json.dumps(value, indent=indent, ensure_ascii=False)
     return env
 

@@ -131,3 +131,16 @@ def test_sole_expressions_keep_their_type_between_steps() -> None:
     assert record.status == "succeeded"
     assert record.steps["pieces"].output == ["aaa", "bbb", "ccc"]
     assert record.outputs == {"count": '{\n  "n": 3,\n  "first": "aaa"\n}'}
+
+
+def test_templates_cannot_build_huge_values() -> None:
+    record, _, _ = run(
+        """
+        name: bomb
+        steps:
+          grow: {tool: format_json, with: {value: "{{ 'x' * 10000000 }}"}}
+        """,
+        {},
+    )
+    assert record.status == "failed" and record.error is not None
+    assert "more than" in record.error.message

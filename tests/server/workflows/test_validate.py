@@ -226,3 +226,8 @@ def test_json_schema_describes_the_format() -> None:
     assert set(workflow["required"]) == {"name", "steps"}
     step = schema["$defs"]["Step"]["properties"]
     assert {"model", "tool", "prompt", "with", "map", "params"} <= set(step)
+
+
+def test_yaml_aliases_are_refused() -> None:
+    problem = only("name: x\nlol: &a [1, 2]\nsteps: {a: {tool: format_json, with: {value: *a}}}\n")
+    assert "aliases" in problem.message and problem.line == 3
