@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, delete, get, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
 
 from server import sse
 from server.disconnect import unless_disconnected
@@ -203,6 +204,15 @@ async def create_run(
     return await unless_disconnected(request, _whole(run))
 
 
+@get("/{name:str}/runs", summary="List runs of a workflow", responses={**_BAD})
+async def list_runs(
+    name: str, workflows: WorkflowService, limit: Annotated[int, Parameter(ge=1, le=200)] = 20
+) -> dict[str, Any]:
+    """Runs in flight, then the newest finished ones (at most `limit`)."""
+    workflows.check_name(name)
+    return {"object": "list", "data": await workflows.runs(name, limit)}
+
+
 @get("/{name:str}/runs/{run_id:str}", summary="Get a run", responses={**_BAD, **_MISSING})
 async def get_run(name: str, run_id: str, workflows: WorkflowService) -> RunRecord:
     """The record of a run: inputs, each step's output, timings and token counts (live while it runs)."""
@@ -225,6 +235,7 @@ router = Router(
         put_workflow,
         delete_workflow,
         create_run,
+        list_runs,
         get_run,
         cancel_run,
     ],

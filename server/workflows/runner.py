@@ -8,7 +8,6 @@ runs and fails the run with that step named; the record keeps every step that fi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import graphlib
 import time
 import uuid
@@ -87,8 +86,9 @@ class Run:
     async def wait(self) -> RunRecord:
         """The record once the run has ended."""
         assert self._task is not None
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self._task)
+        # asyncio.wait neither raises the run's own outcome nor cancels the run when the waiter
+        # is cancelled (a client that went away): that is for the waiter to decide.
+        await asyncio.wait({self._task})
         return self.record
 
     def subscribe(self) -> asyncio.Queue[RunEvent | None]:

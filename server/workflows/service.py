@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 def workflow_problems(error: WorkflowError) -> APIError:
     """400 listing every problem of a definition, one per line."""
     lines = "\n".join(f"- {p}" for p in error.problems)
-    return invalid_request(
-        f"The workflow is not valid ({len(error.problems)} problems):\n{lines}", code="invalid_workflow"
-    )
+    count = len(error.problems)
+    noun = "problem" if count == 1 else "problems"
+    return invalid_request(f"The workflow is not valid ({count} {noun}):\n{lines}", code="invalid_workflow")
 
 
 def workflow_not_found(name: str) -> APIError:
@@ -76,7 +76,7 @@ class WorkflowService:
 
     async def save(self, text: str, name: str | None, replace: bool) -> Plan:
         """Validate and store a definition; `name` (from the URL) must match the one inside."""
-        plan = self.plan(text)
+        plan = self.plan(text, f"{name}.yaml" if name else "<request body>")
         stored = plan.workflow.name
         if name is not None and name != stored:
             raise invalid_request(f"The URL names `{name}` but the definition is named `{stored}`.", param="name")
@@ -118,6 +118,14 @@ class WorkflowService:
         if record is None or record.workflow != workflow:
             raise APIError(404, f"No run `{run_id}` of workflow `{workflow}`.", param="run_id", code="run_not_found")
         return record
+
+    async def runs(self, workflow: str, limit: int) -> list[RunRecord]:
+        """Runs of `workflow`, those in flight first, then the newest finished ones."""
+        active = [run.record for run in self.active.values() if run.record.workflow == workflow]
+        active.sort(key=lambda r: r.created_at, reverse=True)
+        finished = await asyncio.to_thread(self.store.recent_runs, workflow, limit)
+        seen = {r.id for r in active}
+        return [*active, *(r for r in finished if r.id not in seen)][:limit]
 
     async def cancel(self, workflow: str, run_id: str) -> RunRecord:
         """Cancel a run in flight and return its record (a finished run's record is returned as is)."""

@@ -99,6 +99,19 @@ class WorkflowStore:
             with contextlib.suppress(OSError):
                 old.unlink()
 
+    def recent_runs(self, workflow: str, limit: int) -> list[RunRecord]:
+        """The newest `limit` finished runs of `workflow`, newest first."""
+        if not self.runs.is_dir():
+            return []
+        found: list[RunRecord] = []
+        for path in sorted(self.runs.glob("run_*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+            record = self.load_run(path.stem)
+            if record is not None and record.workflow == workflow:
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return found
+
     def load_run(self, run_id: str) -> RunRecord | None:
         """A stored run record, or None."""
         if not valid_run_id(run_id):

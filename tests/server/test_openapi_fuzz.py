@@ -121,6 +121,7 @@ def test_fuzz_covers_every_route() -> None:
         ("PUT", "/v1/workflows/{name}"),
         ("DELETE", "/v1/workflows/{name}"),
         ("POST", "/v1/workflows/{name}/runs"),
+        ("GET", "/v1/workflows/{name}/runs"),
         ("GET", "/v1/workflows/{name}/runs/{run_id}"),
         ("POST", "/v1/workflows/{name}/runs/{run_id}/cancel"),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -268,3 +269,20 @@ def test_cancel_a_run_mid_generation(http: httpx.Client, store_workflow: Callabl
     assert http.get(f"/v1/workflows/{name}/runs/{record['id']}").json()["status"] == "cancelled"
     # Cancelling a run that has ended changes nothing.
     assert http.post(f"/v1/workflows/{name}/runs/{record['id']}/cancel").json()["status"] == "cancelled"
+
+
+def test_a_client_that_goes_away_cancels_its_run(http: httpx.Client, store_workflow: Callable[[str], str]) -> None:
+    name = store_workflow(SLOW)
+    with pytest.raises(httpx.ReadTimeout):
+        http.post(f"/v1/workflows/{name}/runs", json={}, timeout=httpx.Timeout(10, read=1.5))
+    deadline = time.monotonic() + 30
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = http.get(f"/v1/workflows/{name}/runs").json()["data"]
+        if runs and runs[0]["status"] != "running":
+            break
+        time.sleep(0.2)
+    assert len(runs) == 1
+    check_record(runs[0], "cancelled")
+    assert runs[0]["steps"]["long"]["status"] == "cancelled"
+    assert http.get(f"/v1/workflows/{name}/runs", params={"limit": 0}).status_code == 400
