@@ -14,6 +14,7 @@ import msgspec
 
 from adapters.base import ChatMessage, Engine, GenerationRequest, SamplingParams
 from server.errors import APIError
+from server.translate import SamplingDefaults
 
 
 class StepFailed(Exception):
@@ -35,6 +36,10 @@ class ModelGateway(Protocol):
         """Every service name and model id a step may name."""
         ...
 
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        """The service's own defaults for parameters a step leaves out (None: the server's)."""
+        ...
+
     def generate(
         self,
         model: str,
@@ -52,13 +57,16 @@ class ModelGateway(Protocol):
 
 
 class _Lease(Protocol):
-    engine: Engine
+    @property
+    def engine(self) -> Engine: ...
 
     def release(self) -> None: ...
 
 
 class _Scheduler(Protocol):
     def names(self) -> list[str]: ...
+
+    def deployment(self, name: str) -> Any: ...
 
     async def acquire(self, name: str) -> _Lease: ...
 
@@ -126,6 +134,8 @@ class _Embedding:
 class EngineGateway(_Embedding):
     """`ModelGateway` over an engine registry (model id -> always-loaded engine)."""
 
+    """`ModelGateway` over an engine registry (model id -> always-loaded engine)."""
+
     def __init__(self, registry: _Registry, embedders: _Embedders | None = None) -> None:
         self._registry = registry
         self._embedders = embedders
@@ -133,6 +143,10 @@ class EngineGateway(_Embedding):
     def known_models(self) -> set[str]:
         """The ids the registry serves, and the embedding models."""
         return {card.id for card in self._registry.cards()} | self.embedding_models()
+
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        """Models of a registry have no defaults of their own: the server's apply."""
+        return None
 
     async def generate(
         self,
@@ -162,6 +176,14 @@ class SchedulerGateway(_Embedding):
     def known_models(self) -> set[str]:
         """Every service name the scheduler serves, and the embedding models."""
         return set(self._scheduler.names()) | self.embedding_models()
+
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        """The service's own sampling defaults, as its API calls get them."""
+        try:
+            sampling = getattr(self._scheduler.deployment(model), "sampling", None)
+        except APIError:
+            return None
+        return sampling if isinstance(sampling, SamplingDefaults) else None
 
     async def generate(
         self,

@@ -228,7 +228,7 @@ class Run:
             system = render_text(self.env, step.system, context) if step.system is not None else None
         except TemplateError as exc:
             raise StepFailed(f"template error: {exc}") from exc
-        params = sampling(step, self.defaults)
+        params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
         if step.mode == "chat":
             messages = [ChatMessage("system", system)] if system else []
             stream = self.gateway.generate(step.model, params, messages=[*messages, ChatMessage("user", prompt)])

@@ -26,6 +26,9 @@ class ScriptedGateway:
     def known_models(self) -> set[str]:
         return {"echo"}
 
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        return SamplingDefaults(temperature=0.0)
+
     async def generate(
         self,
         model: str,

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from adapters.base import ChatMessage, SamplingParams
+from server.translate import SamplingDefaults
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.tools import FileInput, extract, run_tool, split
 from tests.server.workflows.documents import docx_bytes, pdf_bytes
@@ -26,6 +27,9 @@ class BagOfWordsGateway:
 
     def known_models(self) -> set[str]:
         return {"bow"}
+
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        return None
 
     def generate(
         self,
