@@ -33,12 +33,14 @@ from server.routes import (
     status,
     system,
     tokenize,
+    workflows,
 )
 from server.routes import hub as hub_routes
 from server.runner import EngineFactory, Limits, start_worker
 from server.scheduler import Scheduler
 from server.settings import Settings
 from server.translate import SamplingDefaults
+from server.workflows.service import workflows_lifespan
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             responses.router,
             models.router,
             hub_routes.router,
+            workflows.router,
             health.health,
             health.openapi_document,
             status.status,
@@ -140,7 +143,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             system.system,
             tokenize.router,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, workflows_lifespan(settings)],
         middleware=[observability_middleware(_count, served)],
         dependencies={
             "scheduler": Provide(_scheduler, sync_to_thread=False),

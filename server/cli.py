@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
-from server.commands import devices, ps
+from server.commands import devices, ps, workflow
 from server.commands import hub as hub_commands
 from server.settings import Settings, SettingsError, load_settings
 
@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     hub_commands.register(commands)
     devices.register(commands)
     ps.register(commands)
+    workflow.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

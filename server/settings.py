@@ -91,6 +91,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         names = self.preload.split(",") if isinstance(self.preload, str) else self.preload
         return [n.strip() for n in names if n.strip()]
 
+    # Workflows (server/workflows): how many finished run records $HEARTH_HOME/workflows/runs keeps.
+    workflow_runs_kept: Annotated[int, Meta(ge=1)] = 200
+
     @property
     def home_path(self) -> Path:
         """`home` with `~` expanded."""

@@ -137,6 +137,16 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/responses/{response_id}"),
         ("DELETE", "/v1/responses/{response_id}"),
         ("GET", "/v1/responses/{response_id}/input_items"),
+        ("GET", "/v1/workflows/schema"),
+        ("GET", "/v1/workflows"),
+        ("POST", "/v1/workflows"),
+        ("GET", "/v1/workflows/{name}"),
+        ("PUT", "/v1/workflows/{name}"),
+        ("DELETE", "/v1/workflows/{name}"),
+        ("POST", "/v1/workflows/{name}/runs"),
+        ("GET", "/v1/workflows/{name}/runs"),
+        ("GET", "/v1/workflows/{name}/runs/{run_id}"),
+        ("POST", "/v1/workflows/{name}/runs/{run_id}/cancel"),
     }
 
 

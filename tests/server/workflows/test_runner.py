@@ -1,0 +1,149 @@
+"""The DAG runner with a scripted model gateway, where timing and failures must be controlled."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from adapters.base import ChatMessage, SamplingParams
+from server.translate import SamplingDefaults
+from server.workflows.gateway import StepFailed, TextChunk
+from server.workflows.records import RunEvent, RunRecord
+from server.workflows.runner import MAP_CONCURRENCY, Run
+from server.workflows.validate import load
+
+
+class ScriptedGateway:
+    """Answers each prompt with its own words, one per 10 ms; a prompt containing FAIL fails."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most_running = 0
+        self.closed = 0
+
+    def known_models(self) -> set[str]:
+        return {"echo"}
+
+    def sampling_defaults(self, model: str) -> SamplingDefaults | None:
+        return SamplingDefaults(temperature=0.0)
+
+    async def generate(
+        self,
+        model: str,
+        params: SamplingParams,
+        *,
+        messages: Sequence[ChatMessage] | None = None,
+        prompt: str | None = None,
+    ) -> AsyncIterator[TextChunk]:
+        text = messages[-1].content if messages else prompt or ""
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            for i, word in enumerate(text.split()):
+                await asyncio.sleep(0.01)
+                if word == "FAIL":
+                    raise StepFailed("the model refused")
+                yield TextChunk(word + " ", 1, 5 if i == 0 else None)
+        finally:
+            self.running -= 1
+            self.closed += 1
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        raise StepFailed("no embeddings here")
+
+
+def run(definition: str, inputs: dict[str, Any]) -> tuple[RunRecord, list[RunEvent], ScriptedGateway]:
+    gateway = ScriptedGateway()
+    plan = load(textwrap.dedent(definition), gateway.known_models())
+
+    async def go() -> tuple[RunRecord, list[RunEvent]]:
+        workflow_run = Run(plan, inputs, gateway, SamplingDefaults())
+        queue = workflow_run.subscribe()
+        workflow_run.start()
+        events = [event async for event in workflow_run.events(queue)]
+        return await workflow_run.wait(), events
+
+    record, events = asyncio.run(go())
+    return record, events, gateway
+
+
+def test_map_runs_items_concurrently_but_bounded() -> None:
+    items = [f"item {i}" for i in range(MAP_CONCURRENCY * 2)]
+    record, events, gateway = run(
+        """
+        name: fan
+        inputs: {xs: {type: list}}
+        steps:
+          each: {model: echo, prompt: "{{ index }}: {{ item }}", map: inputs.xs}
+        """,
+        {"xs": items},
+    )
+    assert record.status == "succeeded" and record.outputs is not None
+    assert [o.strip() for o in record.outputs["each"]] == [f"{i}: {x}" for i, x in enumerate(items)]
+    assert gateway.most_running == MAP_CONCURRENCY
+    deltas = [e for e in events if e.type == "step.delta"]
+    assert {e.item for e in deltas} == set(range(len(items)))
+    assert record.steps["each"].usage.prompt_tokens == 5 * len(items)
+
+
+def test_a_failing_map_item_stops_its_siblings_and_names_the_step() -> None:
+    record, events, gateway = run(
+        """
+        name: fan
+        inputs: {xs: {type: list}}
+        steps:
+          each: {model: echo, prompt: "{{ item }}", map: inputs.xs}
+        """,
+        {"xs": ["a b c d e f g h i j k l", "x FAIL", "m n o p q r s t u v w"]},
+    )
+    assert record.status == "failed" and record.error is not None
+    assert record.error.step == "each" and "the model refused" in record.error.message
+    assert [e.type for e in events][-2:] == ["step.failed", "run.failed"]
+    # Every generation was closed (the engine requests cancelled), none ran to its end.
+    assert gateway.running == 0 and gateway.closed == 3
+    assert record.steps["each"].usage.completion_tokens < 12 + 11
+
+
+def test_runtime_template_errors_fail_the_step() -> None:
+    record, _, _ = run(
+        """
+        name: tmpl
+        inputs: {data: {type: object}}
+        steps:
+          use: {model: echo, prompt: "{{ inputs.data.missing }}"}
+        """,
+        {"data": {}},
+    )
+    assert record.status == "failed" and record.error is not None
+    assert record.error.step == "use" and "template error" in record.error.message
+
+
+def test_sole_expressions_keep_their_type_between_steps() -> None:
+    record, _, _ = run(
+        """
+        name: types
+        inputs: {docs: {type: list}, n: {type: integer, default: 1}}
+        steps:
+          pieces: {tool: chunk, with: {text: "{{ inputs.docs }}", size: 5, overlap: 0}}
+          count: {tool: format_json, with: {value: {n: "{{ steps.pieces | length }}", first: "{{ steps.pieces[0] }}"}}}
+        """,
+        {"docs": ["aaa bbb", "ccc"]},
+    )
+    assert record.status == "succeeded"
+    assert record.steps["pieces"].output == ["aaa", "bbb", "ccc"]
+    assert record.outputs == {"count": '{\n  "n": 3,\n  "first": "aaa"\n}'}
+
+
+def test_templates_cannot_build_huge_values() -> None:
+    record, _, _ = run(
+        """
+        name: bomb
+        steps:
+          grow: {tool: format_json, with: {value: "{{ 'x' * 10000000 }}"}}
+        """,
+        {},
+    )
+    assert record.status == "failed" and record.error is not None
+    assert "more than" in record.error.message

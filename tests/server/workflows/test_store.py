@@ -1,0 +1,56 @@
+"""Definitions and run records on disk: names that cannot escape, whole files, bounded records."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from server.workflows.records import RunRecord, StepRecord
+from server.workflows.store import WorkflowStore, valid_name
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "/etc/passwd", "..", "", "A", "schema", "x" * 65, "a\x00b", "-a"])
+def test_names_that_could_escape_or_collide_are_refused(tmp_path: Path, name: str) -> None:
+    store = WorkflowStore(tmp_path)
+    assert not valid_name(name)
+    with pytest.raises(ValueError):
+        store.write(name, "name: x\n")
+    assert not (tmp_path / "workflows").exists() or list((tmp_path / "workflows").iterdir()) == []
+
+
+def test_write_read_replace_delete(tmp_path: Path) -> None:
+    store = WorkflowStore(tmp_path)
+    store.write("alpha", "name: alpha\n")
+    store.write("alpha", "name: alpha\ndescription: two\n")
+    store.write("beta-2", "name: beta-2\n")
+    assert store.read("alpha") == "name: alpha\ndescription: two\n"
+    assert store.names() == ["alpha", "beta-2"]
+    # No temporary files are left behind by the atomic writes.
+    assert sorted(p.name for p in (tmp_path / "workflows").iterdir()) == ["alpha.yaml", "beta-2.yaml"]
+    assert store.delete("alpha") and not store.delete("alpha")
+    assert store.read("alpha") is None
+
+
+def _record(run_id: str) -> RunRecord:
+    return RunRecord(
+        id=run_id, workflow="w", created_at=time.time(), inputs={"a": 1}, steps={"s": StepRecord(output="x")}
+    )
+
+
+def test_run_records_are_kept_up_to_a_bound(tmp_path: Path) -> None:
+    store = WorkflowStore(tmp_path, keep_runs=3)
+    ids = [f"run_{i:024x}" for i in range(5)]
+    for i, run_id in enumerate(ids):
+        store.save_run(_record(run_id))
+        path = store.runs / f"{run_id}.json"
+        os.utime(path, (1000 + i, 1000 + i))
+    kept = sorted(p.stem for p in store.runs.glob("*.json"))
+    assert len(kept) <= 4 and ids[-1] in kept and ids[0] not in kept
+    store.save_run(_record("run_" + "f" * 24))
+    assert len(list(store.runs.glob("*.json"))) == 3
+    loaded = store.load_run(ids[-1])
+    assert loaded is not None and loaded.steps["s"].output == "x" and loaded.inputs == {"a": 1}
+    assert store.load_run("../../etc/passwd") is None and store.load_run(ids[0]) is None
