@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from litestar import Router, post
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Router, post
 
 from adapters.worker import Tokenize, Tokens
 from server.errors import invalid_request
@@ -21,6 +24,20 @@ async def _lease(scheduler: Scheduler, model: str | None) -> Lease:
     return await scheduler.acquire(model)
 
 
+T = TypeVar("T")
+
+
+async def _strict(request: Request[Any, Any, Any], kind: type[T]) -> T:
+    """The body decoded strictly: Litestar's own conversion is lax (it takes "1" for a boolean),
+    which would accept requests this route's published schema refuses."""
+    try:
+        return msgspec.json.decode(await request.body(), type=kind)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        field = message.partition("at `$.")[2].rstrip("`") or None
+        raise invalid_request(f"Invalid request: {message}", param=field) from exc
+
+
 def _checked(tokens: Tokens, param: str) -> Tokens:
     if tokens.error is not None:
         raise invalid_request(
@@ -30,8 +47,9 @@ def _checked(tokens: Tokens, param: str) -> Tokens:
 
 
 @post(["/tokenize", "/v1/tokenize"], summary="Tokenize a text or a conversation", status_code=200, responses=ERRORS)
-async def tokenize(data: TokenizeRequest, scheduler: Scheduler) -> TokenizeResponse:
+async def tokenize(data: TokenizeRequest, request: Request[Any, Any, Any], scheduler: Scheduler) -> TokenizeResponse:
     """Token ids of `content`/`prompt`, or of `messages` rendered by the model's chat template."""
+    data = await _strict(request, TokenizeRequest)
     texts = [t for t in (data.content, data.prompt) if t is not None]
     if len(texts) + (data.messages is not None) != 1:
         raise invalid_request("Send exactly one of content, prompt or messages.", param="content")
@@ -57,8 +75,11 @@ async def tokenize(data: TokenizeRequest, scheduler: Scheduler) -> TokenizeRespo
 
 
 @post(["/detokenize", "/v1/detokenize"], summary="Turn token ids back into text", status_code=200, responses=ERRORS)
-async def detokenize(data: DetokenizeRequest, scheduler: Scheduler) -> DetokenizeResponse:
+async def detokenize(
+    data: DetokenizeRequest, request: Request[Any, Any, Any], scheduler: Scheduler
+) -> DetokenizeResponse:
     """The text of `tokens`."""
+    data = await _strict(request, DetokenizeRequest)
     lease = await _lease(scheduler, data.model)
     try:
         engine = lease.engine

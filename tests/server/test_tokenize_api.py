@@ -49,8 +49,9 @@ def test_tokenize_messages_counts_the_chat_prompt(http: httpx.Client, model_id: 
         ("/detokenize", {"tokens": [10**9]}, "tokens"),
         ("/detokenize", {"tokens": [-1]}, "tokens[0]"),
         ("/tokenize", {"content": "a", "model": "no-such-model"}, "model"),
+        ("/tokenize", {"content": "a", "return_token_strs": "1"}, "return_token_strs"),
     ],
-    ids=["two-inputs", "no-input", "id-out-of-vocab", "negative-id", "unknown-model"],
+    ids=["two-inputs", "no-input", "id-out-of-vocab", "negative-id", "unknown-model", "lax-boolean"],
 )
 def test_tokenize_refusals(http: httpx.Client, path: str, body: dict[str, object], param: str) -> None:
     """Bad input is a 4xx in OpenAI's error shape naming the field."""
