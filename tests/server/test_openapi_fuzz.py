@@ -114,6 +114,7 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/models"),
         ("GET", "/v1/models/{model}"),
         ("GET", "/health"),
+        ("GET", "/v1/status"),
     }
 
 
