@@ -147,6 +147,7 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/workflows/{name}/runs"),
         ("GET", "/v1/workflows/{name}/runs/{run_id}"),
         ("POST", "/v1/workflows/{name}/runs/{run_id}/cancel"),
+        ("GET", "/v1/status"),
     }
 
 
