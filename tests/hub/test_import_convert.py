@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("hub.convert", reason="converters land from branch convert")
 
 import openai
 
