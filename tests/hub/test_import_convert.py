@@ -7,10 +7,8 @@ import importlib
 import json
 from pathlib import Path
 
-import pytest
-
-
 import openai
+import pytest
 
 from hub.store import ArtifactStore
 from server.cli import main
@@ -84,7 +82,6 @@ def test_the_openvino_artifact_is_served_by_name(imported: str, home: Path, stor
 
 
 def test_the_onnx_artifact_is_served_by_name(imported: str, home: Path, store: ArtifactStore) -> None:
-    pytest.importorskip("adapters.onnx", reason="the ONNX Runtime adapter lands from branch adapters")
     if not store.exists(ONNX):
         pytest.skip("the conversion test did not run")
     _answer(home, ONNX)
