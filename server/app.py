@@ -16,6 +16,7 @@ from hub.models import resolve_model
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
 from server.routes import chat, completions, health, models
+from server.security.service import Security
 from server.settings import Settings
 from server.translate import SamplingDefaults
 
@@ -38,11 +39,13 @@ def _engines(state: State) -> EngineRegistry:
 def create_app(settings: Settings) -> Litestar:
     """Build the Litestar app for `settings`; models load when the app starts."""
     fingerprint = f"hearth-{hearth_version()}"
+    security = Security(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        registry = EngineRegistry()
+        registry = EngineRegistry(security.confinement(), on_runner_exit=security.runner_exit)
         app.state.engines = registry
+        security.guard.device_of = registry.device_of
         try:
             spec = resolve_model(settings.model, settings.model_path)
             await registry.start(spec, settings.engine_options())
@@ -60,7 +63,9 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
-        lifespan=[lifespan],
+        lifespan=[security.lifespan, lifespan],
+        middleware=[security.middleware()],
+        cors_config=security.cors(),
         dependencies={
             "engines": Provide(_engines, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),

@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from server.commands import audit, keys, tls
 from server.settings import Settings, SettingsError, load_settings
 
 # Flags that are settings (or name the config file); any other flag belongs to its command alone.
@@ -39,6 +40,15 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
     parser.add_argument("--max-num-seqs", type=int, help="most sequences batched at once (default 64)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
+    # Security (docs/security.md).
+    parser.add_argument("--tls", action="store_true", default=None, help="serve HTTPS with `hearth tls init`'s files")
+    parser.add_argument("--tls-cert", help="your own server certificate (PEM); implies --tls")
+    parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
+    parser.add_argument(
+        "--insecure", action="store_true", default=None, help="allow a non-loopback address with no API keys"
+    )
+    parser.add_argument("--cors-origins", help="comma-separated origins browsers may call from (default: none)")
     parser.set_defaults(run=serve)
 
 
@@ -63,7 +73,19 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.security.service import bind_refusal
+    from server.security.tls import TLSError, server_context
 
+    refusal = bind_refusal(settings)
+    if refusal is not None:
+        print(f"hearth serve: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        ssl_context = server_context(settings)
+    except TLSError as exc:
+        print(f"hearth serve: {exc}", file=sys.stderr)
+        return 2
+    tls: dict[str, Any] = {"ssl_context_factory": lambda _config, _default: ssl_context} if ssl_context else {}
     configure_logging(settings)
     uvicorn.run(
         create_app(settings),
@@ -73,6 +95,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        **tls,
     )
     return 0
 
@@ -84,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each command module adds its subcommands and sets `run` (Settings, Namespace) -> exit code;
     # flags named like settings override the environment and config file for every command.
     _add_serve(commands)
+    keys.register(commands)
+    tls.register(commands)
+    audit.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 
 from adapters.base import EngineOptions
-from adapters.worker import EngineStartError, WorkerEngine
+from adapters.sandbox import Confinement
+from adapters.worker import EngineStartError, RunnerExitHook, WorkerEngine
 from hub.models import ModelSpec
 from server.errors import APIError, model_not_found
 from server.protocol import ModelCard
@@ -30,8 +31,10 @@ class _Served:
 class EngineRegistry:
     """Model id -> running engine. Owned by the app's lifespan."""
 
-    def __init__(self) -> None:
+    def __init__(self, confinement: Confinement | None = None, on_runner_exit: RunnerExitHook | None = None) -> None:
         self._served: dict[str, _Served] = {}
+        self._confinement = confinement
+        self._on_runner_exit = on_runner_exit
 
     def _get(self, model_id: str) -> _Served:
         served = self._served.get(model_id)
@@ -41,7 +44,7 @@ class EngineRegistry:
 
     async def start(self, spec: ModelSpec, options: EngineOptions) -> WorkerEngine:
         """Load `spec` in a new worker and serve it under `spec.id`."""
-        engine = await WorkerEngine.start(spec, options)
+        engine = await WorkerEngine.start(spec, options, confinement=self._confinement, on_exit=self._on_runner_exit)
         self._served[spec.id] = _Served(engine, spec, options)
         return engine
 
@@ -56,7 +59,9 @@ class EngineRegistry:
             log.warning("the worker for %s is down; starting it again", model_id)
             await served.engine.close()
             try:
-                served.engine = await WorkerEngine.start(served.spec, served.options)
+                served.engine = await WorkerEngine.start(
+                    served.spec, served.options, confinement=self._confinement, on_exit=self._on_runner_exit
+                )
             except EngineStartError as exc:
                 log.error("cannot restart %s: %s", model_id, exc)
                 raise APIError(
@@ -82,6 +87,11 @@ class EngineRegistry:
     def cards(self) -> list[ModelCard]:
         """Every served model."""
         return [self.card(model_id) for model_id in self._served]
+
+    def device_of(self, model_id: str) -> str | None:
+        """The device `model_id` runs on, or None if it is not served here."""
+        served = self._served.get(model_id)
+        return served.engine.info.device if served is not None else None
 
     def status(self) -> dict[str, bool]:
         """Model id -> whether its engine is up."""

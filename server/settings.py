@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -52,6 +52,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     log_level: str = "info"
+    # Security (docs/security.md): TLS, public binding, CORS, the audit log and runner confinement.
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    insecure: bool = False
+    cors_origins: str = ""
+    audit: bool = True
+    audit_text: Literal["off", "sha256", "full"] = "off"
+    audit_fsync: bool = True
+    audit_max_bytes: Annotated[int, Meta(ge=4096)] = 64 * 1024 * 1024
+    sandbox: bool = True
+    worker_max_memory_gb: Annotated[float, Meta(ge=0)] = 0.0
 
     @property
     def home_path(self) -> Path:
