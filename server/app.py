@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from hub.models import resolve_model
 from server.engines import EngineRegistry
 from server.errors import EXCEPTION_HANDLERS
-from server.routes import chat, completions, health, models
+from server.routes import chat, completions, health, keys, models
 from server.security.service import Security
 from server.settings import Settings
 from server.translate import SamplingDefaults
@@ -62,7 +62,14 @@ def create_app(settings: Settings) -> Litestar:
         return sampling
 
     return Litestar(
-        route_handlers=[chat.router, completions.router, models.router, health.health, health.openapi_document],
+        route_handlers=[
+            chat.router,
+            completions.router,
+            models.router,
+            health.health,
+            health.openapi_document,
+            keys.router(security),
+        ],
         lifespan=[security.lifespan, lifespan],
         middleware=[security.middleware()],
         cors_config=security.cors(),

@@ -70,7 +70,7 @@ def create_key(settings: Settings, args: argparse.Namespace) -> int:
 
 def list_keys(settings: Settings, args: argparse.Namespace) -> int:
     """Print one line per key."""
-    keys = KeyStore(keys_path(settings)).keys()
+    keys = KeyStore(keys_path(settings)).records()
     if not keys:
         print("no keys: the server serves loopback clients only", file=sys.stderr)
         return 0

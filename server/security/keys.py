@@ -93,7 +93,7 @@ class KeyStore:
             return None
         return (st.st_mtime_ns, st.st_size)
 
-    def keys(self) -> list[ApiKey]:
+    def records(self) -> list[ApiKey]:
         """Every stored key, re-read if the file changed since the last call."""
         stamp = self._file_stamp()
         if stamp != self._stamp:
@@ -112,14 +112,14 @@ class KeyStore:
     def any_active(self) -> bool:
         """Whether at least one key exists that has not expired."""
         now = time.time()
-        return any(not key.expired(now) for key in self.keys())
+        return any(not key.expired(now) for key in self.records())
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The stored key `presented` is, or None. Every stored hash is compared in constant time
         (no early exit), so timing says nothing about which or how many keys matched."""
         digest = hash_key(presented)
         found: ApiKey | None = None
-        for key in self.keys():
+        for key in self.records():
             if hmac.compare_digest(digest, key.sha256):
                 found = key
         return found

@@ -72,6 +72,11 @@ class Security:
                 self.guard.audit.close()
                 self.guard.audit = None
 
+    def audit(self, event: str, **fields: Any) -> None:
+        """Record `event` in the audit log, if it is on."""
+        if self.guard.audit is not None:
+            self.guard.audit.record(event, **fields)
+
     def runner_exit(self, model: str, pid: int, status: int | None) -> None:
         """Record a model worker that stopped unasked (crash, kill, sandbox violation)."""
         if self.guard.audit is None:
