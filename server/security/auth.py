@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from server.security.keys import ApiKey, KeyStore, Scope
+from server.security.keys import ApiKey, KeyStore, KeyStoreError, Scope
 
 Need = Literal["public", "inference", "admin"]
 
@@ -128,10 +128,17 @@ class Authenticator:
 
     def decide(self, method: str, path: str, headers: dict[bytes, bytes], client: str | None) -> Decision:
         """Authenticate one request. With no keys, only loopback clients are served (unless the
-        server was started with --insecure); once a key exists, every request needs one."""
+        server was started with --insecure); once a key exists, every request needs one. An
+        unreadable key file refuses everything (503) rather than letting anything through."""
         need = required_scope(method, path)
         if need == "public":
             return Decision()
+        try:
+            return self._decide(need, method, path, headers, client)
+        except KeyStoreError:
+            return Decision(denied=Denied(503, "The server's API key file is unreadable; see its log.", None))
+
+    def _decide(self, need: Need, method: str, path: str, headers: dict[bytes, bytes], client: str | None) -> Decision:
         if not self.store.any_active():
             if self.insecure or is_loopback(client):
                 return Decision()

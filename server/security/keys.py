@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -26,6 +27,8 @@ from typing import Literal
 import msgspec
 
 from hub.names import check_name
+
+log = logging.getLogger(__name__)
 
 Scope = Literal["inference", "admin"]
 SCOPES: tuple[Scope, ...] = ("inference", "admin")
@@ -106,7 +109,8 @@ class KeyStore:
             return msgspec.json.decode(self.path.read_bytes(), type=_KeyFile).keys
         except FileNotFoundError:
             return []
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("%s is not a valid key file: %s", self.path, exc)
             raise KeyStoreError(f"{self.path} is not a valid key file: {exc}") from exc
 
     def any_active(self) -> bool:

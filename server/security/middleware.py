@@ -26,7 +26,7 @@ from server.security.limits import RateLimiter
 
 AuditText = Literal["off", "sha256", "full"]
 _MAX_CAPTURE = 4 * 1024 * 1024
-_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+_ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "server_error"}
 
 
 class _Usage(msgspec.Struct):

@@ -77,3 +77,13 @@ def test_scopes() -> None:
     inference = ApiKey(name="i", scope="inference", sha256="", prefix="", created=0)
     assert admin.allows("admin") and admin.allows("inference")
     assert inference.allows("inference") and not inference.allows("admin")
+
+
+def test_unreadable_key_file_refuses_everything(tmp_path: Path) -> None:
+    """A corrupt keys.json fails closed: 503 for every protected request, never a free pass."""
+    from server.security.auth import Authenticator
+
+    (tmp_path / "keys.json").write_text("{not json")
+    decision = Authenticator(KeyStore(tmp_path / "keys.json")).decide("GET", "/v1/models", {}, "127.0.0.1")
+    assert decision.denied is not None and decision.denied.status == 503
+    assert Authenticator(KeyStore(tmp_path / "keys.json")).decide("GET", "/health", {}, "127.0.0.1").denied is None
