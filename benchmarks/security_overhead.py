@@ -1,18 +1,19 @@
 """What API keys, the audit log and TLS cost per request (docs/security.md, benchmarks/RESULTS.md).
 
-Starts one `hearth serve` per configuration (a fresh HEARTH_HOME each) and times sequential
-GET /v1/models requests on one keep-alive connection: that endpoint does almost nothing, so the
-difference between configurations is the security layer itself. TLS is also timed with a new
-connection per request (handshake included). In-process, it times the key check and one audit
-append with and without fsync.
+Starts one `hearth serve` per configuration (a fresh HEARTH_HOME each, all at once) and times
+GET /v1/models requests, one at a time, on one keep-alive connection per server: that endpoint
+does almost nothing, so the difference between configurations is the security layer itself. TLS
+is also timed with a new connection per request (handshake included). In-process, it times the
+key check and one audit append with and without fsync.
 
-    .venv/bin/python -m benchmarks.security_overhead --requests 300
+    .venv/bin/python -m benchmarks.security_overhead --requests 400
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -102,8 +103,9 @@ def _appender(writer: AuditWriter, records: list[dict[str, object]]) -> Callable
 
 
 def http_configs(requests: int) -> list[str]:
-    """Time every configuration; one markdown row each."""
-    rows: list[str] = []
+    """Time every configuration; one markdown row each. All servers run at once and each round
+    times one request to each, in a shuffled order, so that the machine's changing load (it is
+    shared) falls on every configuration alike."""
     root = Path(tempfile.mkdtemp(prefix="hearth-secbench-"))
     try:
         tls_home = root / "tls-home"
@@ -117,28 +119,36 @@ def http_configs(requests: int) -> list[str]:
             ("keys, audit on, no fsync", [], no_fsync, True, False),
             ("keys, audit on, TLS 1.3 (keep-alive)", ["--tls"], {}, True, True),
         ]
-        base: float | None = None
-        for index, (name, args, settings, keyed, tls) in enumerate(configs):
-            home = tls_home if tls else root / f"home{index}"
-            home.mkdir(exist_ok=True)
-            headers: dict[str, str] = {}
-            if keyed:
-                secret, _ = KeyStore(home / "keys.json").create(f"bench{index}", "inference")
-                headers = {"authorization": f"Bearer {secret}"}
-            verify: ssl.SSLContext | bool = ca if tls else True
-            with (
-                _server(home, args, settings, verify) as url,
-                httpx.Client(base_url=url, verify=verify, headers=headers) as c,
-            ):
-                times = _time(_getter(c), requests)
-                rows.append(_row(name, times, base))
-                base = statistics.median(times) if base is None else base
+        calls: dict[str, Callable[[], object]] = {}
+        with ExitStack() as stack:
+            for index, (name, args, settings, keyed, tls) in enumerate(configs):
+                home = tls_home if tls else root / f"home{index}"
+                home.mkdir(exist_ok=True)
+                headers: dict[str, str] = {}
+                if keyed:
+                    secret, _ = KeyStore(home / "keys.json").create(f"bench{index}", "inference")
+                    headers = {"authorization": f"Bearer {secret}"}
+                verify: ssl.SSLContext | bool = ca if tls else True
+                url = stack.enter_context(_server(home, args, settings, verify))
+                client = stack.enter_context(httpx.Client(base_url=url, verify=verify, headers=headers))
+                calls[name] = _getter(client)
                 if tls:
-                    fresh = _time(_fresh_getter(url, verify, headers), max(20, requests // 6))
-                    rows.append(_row("... TLS 1.3, new connection per request", fresh, base))
+                    calls["... TLS 1.3, new connection per request"] = _fresh_getter(url, verify, headers)
+            times: dict[str, list[float]] = {name: [] for name in calls}
+            order = list(calls)
+            for name in order:  # warm up
+                for _ in range(10):
+                    calls[name]()
+            for _ in range(requests):
+                random.shuffle(order)
+                for name in order:
+                    start = time.perf_counter()
+                    calls[name]()
+                    times[name].append((time.perf_counter() - start) * 1e6)
+        base = statistics.median(times[configs[0][0]])
+        return [_row(name, values, None if i == 0 else base) for i, (name, values) in enumerate(times.items())]
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return rows
 
 
 def in_process(count: int) -> list[str]:
