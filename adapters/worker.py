@@ -17,12 +17,13 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 
 import msgspec
 
 from adapters.base import Backend, ChatMessage, Delta, EngineError, EngineOptions, GenerationRequest, ModelInfo
+from adapters.sandbox import Confinement, confine
 from hub.models import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Tokens(msgspec.Struct, tag=True):
 class Load(msgspec.Struct, tag=True):
     spec: ModelSpec
     options: EngineOptions
+    confinement: Confinement = Confinement()
 
 
 class Ready(msgspec.Struct, tag=True):
@@ -81,6 +83,10 @@ Event = Ready | Deltas | Fatal | Tokens
 
 class EngineStartError(RuntimeError):
     """The worker could not load the model."""
+
+
+# Told when a worker stops that was not asked to: (model id, pid, exit status; negative = signal).
+RunnerExitHook = Callable[[str, int, int | None], None]
 
 
 def load_backend(spec: ModelSpec, options: EngineOptions) -> tuple[Backend, ModelInfo]:
@@ -114,6 +120,8 @@ def worker_main(conn: Connection) -> None:
     decoder = msgspec.msgpack.Decoder(Command)
     try:
         load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
+        # Confined before any model file is parsed: the loader is the largest attack surface.
+        confine(load.confinement)
         backend, info = load_backend(load.spec, load.options)
     except Exception as exc:
         conn.send_bytes(encoder.encode(Fatal(f"{type(exc).__name__}: {exc}")))
@@ -152,9 +160,15 @@ class WorkerEngine:
     """An `Engine` whose model runs in a child process."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], conn: Connection, info: ModelInfo, loop: asyncio.AbstractEventLoop
+        self,
+        process: subprocess.Popen[bytes],
+        conn: Connection,
+        info: ModelInfo,
+        loop: asyncio.AbstractEventLoop,
+        on_exit: RunnerExitHook | None = None,
     ) -> None:
         self.info = info
+        self._on_exit_hook = on_exit
         self._process = process
         self._conn = conn
         self._loop = loop
@@ -167,8 +181,16 @@ class WorkerEngine:
         self._reader.start()
 
     @classmethod
-    async def start(cls, spec: ModelSpec, options: EngineOptions, load_timeout: float = 300.0) -> WorkerEngine:
-        """Spawn a worker for `spec` and wait until its model is loaded."""
+    async def start(
+        cls,
+        spec: ModelSpec,
+        options: EngineOptions,
+        load_timeout: float = 300.0,
+        confinement: Confinement | None = None,
+        on_exit: RunnerExitHook | None = None,
+    ) -> WorkerEngine:
+        """Spawn a worker for `spec` (confined as `confinement` says, by default fully) and wait
+        until its model is loaded; `on_exit` is told if it later stops unasked."""
         # A plain child interpreter (not multiprocessing's spawn) so that the worker never
         # re-imports the caller's __main__ module.
         parent_sock, child_sock = socket.socketpair()
@@ -180,7 +202,7 @@ class WorkerEngine:
         )
         child_sock.close()
         parent = Connection(parent_sock.detach())
-        parent.send_bytes(msgspec.msgpack.encode(Load(spec, options)))
+        parent.send_bytes(msgspec.msgpack.encode(Load(spec, options, confinement or Confinement())))
         decoder = msgspec.msgpack.Decoder(Event)
         try:
             ready = await asyncio.wait_for(asyncio.to_thread(parent.recv_bytes), load_timeout)
@@ -196,7 +218,7 @@ class WorkerEngine:
         log.info(
             "loaded %s on %s in %.1fs (worker pid %s)", spec.id, event.info.device, event.info.load_seconds, process.pid
         )
-        return cls(process, parent, event.info, asyncio.get_running_loop())
+        return cls(process, parent, event.info, asyncio.get_running_loop(), on_exit)
 
     @property
     def alive(self) -> bool:
@@ -223,6 +245,12 @@ class WorkerEngine:
                     self._loop.call_soon_threadsafe(self._resolve_tokens, event)
         except (EOFError, OSError):
             pass
+        if self._alive and self._on_exit_hook is not None:
+            # The pipe closes as the process ends; reap it so the hook gets its exit status.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(5)
+            if self._alive:
+                self._on_exit_hook(self.info.model_id, self._process.pid, self._process.poll())
         if not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._on_exit)
 

@@ -27,6 +27,7 @@ from server.routes import (
     completions,
     embeddings,
     health,
+    keys,
     models,
     rerank,
     responses,
@@ -36,8 +37,9 @@ from server.routes import (
     workflows,
 )
 from server.routes import hub as hub_routes
-from server.runner import EngineFactory, Limits, start_worker
+from server.runner import EngineFactory, Limits, confined_worker_factory, start_worker
 from server.scheduler import Scheduler
+from server.security.service import Security
 from server.settings import Settings
 from server.translate import SamplingDefaults
 from server.workflows.service import workflows_lifespan
@@ -77,6 +79,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
     models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
     fingerprint = f"hearth-{hearth_version()}"
+    security = Security(settings)
+    if engine_factory is start_worker:
+        # Production runners are confined (docs/security.md) and watched: an exit nobody asked
+        # for is audited.
+        engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
     limits = Limits(
         max_queue=settings.max_queue,
         queue_timeout_s=settings.queue_timeout_s,
@@ -93,6 +100,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         scheduler = Scheduler(services, limits, engine_factory)
         embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
+        security.guard.device_of = scheduler.device_of
         app.state.embedders = embedders
         app.state.metrics = Metrics(scheduler)
         app.state.responses = ResponseStore(settings.responses_store_size)
@@ -142,9 +150,12 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             status.metrics,
             system.system,
             tokenize.router,
+            keys.router(security),
         ],
-        lifespan=[lifespan, workflows_lifespan(settings)],
-        middleware=[observability_middleware(_count, served)],
+        lifespan=[security.lifespan, lifespan, workflows_lifespan(settings)],
+        # Outermost first: the request id is set before authentication and auditing read it.
+        middleware=[observability_middleware(_count, served), security.middleware()],
+        cors_config=security.cors(),
         dependencies={
             "scheduler": Provide(_scheduler, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),

@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 
 import msgspec
 
-from server.commands import devices, ps, workflow
+from server.commands import audit, devices, keys, ps, tls, workflow
 from server.commands import hub as hub_commands
 from server.settings import Settings, SettingsError, load_settings
 
@@ -56,6 +56,15 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--queue-timeout-s", type=float, help="longest wait for a slot before 503 (default 300)")
     parser.add_argument("--max-concurrency-per-model", type=int, help="requests running per model (0: no limit)")
     parser.add_argument("--max-concurrency-per-device", type=int, help="requests running per device (0: no limit)")
+    # Security (docs/security.md).
+    parser.add_argument("--tls", action="store_true", default=None, help="serve HTTPS with `hearth tls init`'s files")
+    parser.add_argument("--tls-cert", help="your own server certificate (PEM); implies --tls")
+    parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
+    parser.add_argument(
+        "--insecure", action="store_true", default=None, help="allow a non-loopback address with no API keys"
+    )
+    parser.add_argument("--cors-origins", help="comma-separated origins browsers may call from (default: none)")
     parser.set_defaults(run=serve)
 
 
@@ -82,8 +91,20 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.security.service import bind_refusal
+    from server.security.tls import TLSError, server_context
     from server.services import ServicesError
 
+    refusal = bind_refusal(settings)
+    if refusal is not None:
+        print(f"hearth serve: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        ssl_context = server_context(settings)
+    except TLSError as exc:
+        print(f"hearth serve: {exc}", file=sys.stderr)
+        return 2
+    tls: dict[str, Any] = {"ssl_context_factory": lambda _config, _default: ssl_context} if ssl_context else {}
     configure_logging(settings)
     try:
         app = create_app(settings)
@@ -99,6 +120,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        **tls,
     )
     return 0
 
@@ -114,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     devices.register(commands)
     ps.register(commands)
     workflow.register(commands)
+    keys.register(commands)
+    tls.register(commands)
+    audit.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in SETTING_FLAGS}

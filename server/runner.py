@@ -16,7 +16,8 @@ from typing import Protocol
 import psutil
 
 from adapters.base import Engine, EngineOptions
-from adapters.worker import Tokenize, Tokens, WorkerEngine
+from adapters.sandbox import Confinement
+from adapters.worker import RunnerExitHook, Tokenize, Tokens, WorkerEngine
 from hub.models import ModelSpec
 from server.deployments import Deployment
 from server.protocol_status import RunnerState
@@ -41,6 +42,16 @@ EngineFactory = Callable[[ModelSpec, EngineOptions], Awaitable[ManagedEngine]]
 async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
     """The production factory: a model in its own worker process."""
     return await WorkerEngine.start(spec, options)
+
+
+def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExitHook | None) -> EngineFactory:
+    """`start_worker` whose workers confine themselves (docs/security.md) and report an exit
+    nobody asked for to `on_exit`."""
+
+    async def start(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
+        return await WorkerEngine.start(spec, options, confinement=confinement, on_exit=on_exit)
+
+    return start
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,14 @@ class Scheduler:
         """Every model id served, in the services file's order."""
         return list(self._runners)
 
+    def device_of(self, name: str) -> str | None:
+        """The device `name` runs on (where it would load, when it is not loaded); None if unknown."""
+        runner = self._runners.get(name)
+        if runner is None:
+            return None
+        engine = runner.engine
+        return engine.info.device if engine is not None else runner.deployment.device
+
     def refuse(self, name: str, message: str) -> None:
         """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
         self._refusals[name] = message

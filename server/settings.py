@@ -93,6 +93,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Workflows (server/workflows): how many finished run records $HEARTH_HOME/workflows/runs keeps.
     workflow_runs_kept: Annotated[int, Meta(ge=1)] = 200
+    # Security (docs/security.md): TLS, public binding, CORS, the audit log and runner confinement.
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    insecure: bool = False
+    cors_origins: str = ""
+    audit: bool = True
+    audit_text: Literal["off", "sha256", "full"] = "off"
+    audit_fsync: bool = True
+    audit_max_bytes: Annotated[int, Meta(ge=4096)] = 64 * 1024 * 1024
+    sandbox: bool = True
+    worker_max_memory_gb: Annotated[float, Meta(ge=0)] = 0.0
 
     @property
     def home_path(self) -> Path:

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -92,7 +93,7 @@ def free_port() -> int:
         return port
 
 
-def _wait_healthy(server: HearthServer, timeout: float) -> None:
+def _wait_healthy(server: HearthServer, timeout: float, verify: ssl.SSLContext | bool = True) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -102,7 +103,7 @@ def _wait_healthy(server: HearthServer, timeout: float) -> None:
                 f"--- server output ---\n{server.output()}"
             )
         try:
-            response = httpx.get(f"{server.base_url}/health", timeout=2.0)
+            response = httpx.get(f"{server.base_url}/health", timeout=2.0, verify=verify)
             if response.status_code == 200:
                 return
             last = f"{response.status_code} {response.text[:200]}"
@@ -132,9 +133,12 @@ def stop_server(server: HearthServer, grace: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def run_hearth(home: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[HearthServer]:
+def run_hearth(
+    home: Path, *extra_args: str, env: dict[str, str] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[HearthServer]:
     """Start `hearth serve` with `extra_args` (and extra `HEARTH_*` variables in `env`), wait until
-    GET /health is 200, yield it, and stop it afterwards. Reusable by any test needing its own server."""
+    GET /health is 200, yield it, and stop it afterwards. Reusable by any test needing its own server.
+    With `tls` (the client's SSL context) the server is reached over https."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server-output.log"
@@ -151,9 +155,10 @@ def run_hearth(home: Path, *extra_args: str, env: dict[str, str] | None = None) 
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: the engine worker is stopped with it
         )
-    server = HearthServer(f"http://127.0.0.1:{port}", port, home, process, log_path, args)
+    scheme = "https" if tls is not None else "http"
+    server = HearthServer(f"{scheme}://127.0.0.1:{port}", port, home, process, log_path, args)
     try:
-        _wait_healthy(server, STARTUP_TIMEOUT_S)
+        _wait_healthy(server, STARTUP_TIMEOUT_S, verify=tls if tls is not None else True)
         yield server
     finally:
         stop_server(server)

@@ -1,0 +1,55 @@
+"""One validator for every name that reaches a path or a log: models, services, workflows, files, keys.
+
+A name is 1-128 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit;
+model ids may also have `/`-separated segments (Hugging Face style `org/name`), each segment a valid
+name. So no name can be empty, absolute, contain `..` or a control character, or climb out of the
+directory it is joined to. Lives in the hub because both the hub and the server use it (the hub
+never imports the server).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+MAX_NAME_LENGTH = 128
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+NameKind = Literal["model", "service", "workflow", "file", "key"]
+
+
+class InvalidNameError(ValueError):
+    """A name that must not be used: its message says why, for an API error or a CLI message."""
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        super().__init__(f"invalid {kind} name {name!r}: {reason}")
+        self.kind = kind
+        self.name = name
+        self.reason = reason
+
+
+def check_name(name: str, kind: NameKind = "file") -> str:
+    """Return `name` if it is safe to use as a `kind` name (a path component), else raise
+    `InvalidNameError`. Only model names may have `/`-separated segments."""
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError(kind, str(name), "it is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(kind, name[:40] + "...", f"it is longer than {MAX_NAME_LENGTH} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise InvalidNameError(kind, name, "it contains a control character")
+    segments = name.split("/") if kind == "model" else [name]
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise InvalidNameError(kind, name, "it has an empty, '.' or '..' path segment")
+        if not _SEGMENT.fullmatch(segment):
+            raise InvalidNameError(kind, name, "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return name
+
+
+def is_valid_name(name: str, kind: NameKind = "file") -> bool:
+    """Whether `check_name(name, kind)` accepts `name`."""
+    try:
+        check_name(name, kind)
+    except InvalidNameError:
+        return False
+    return True

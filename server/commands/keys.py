@@ -1,0 +1,96 @@
+"""`hearth keys create|ls|revoke`: manage API keys (the key itself is printed once, at creation)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import sys
+from typing import TYPE_CHECKING
+
+from hub.names import InvalidNameError
+from server.security.audit import AuditLog
+from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
+from server.security.service import audit_writer, keys_path
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.cli import Commands
+
+
+def register(commands: Commands) -> None:
+    """Add `hearth keys`."""
+    keys = commands.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
+    keys.add_argument("--home", help="Hearth home (default ~/.hearth)")
+    sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True, help="a name for the key (letters, digits, . _ -)")
+    create.add_argument("--scope", required=True, choices=SCOPES, help="inference, or admin (everything)")
+    create.add_argument("--expires", help="lifetime such as 30d, 12h, 2w (default: never)")
+    create.add_argument("--rpm", type=int, default=0, help="requests per minute (default 0: no limit)")
+    create.add_argument("--tpm", type=int, default=0, help="tokens per minute (default 0: no limit)")
+    create.set_defaults(run=create_key)
+    listing = sub.add_parser("ls", help="list keys (never the keys themselves)")
+    listing.set_defaults(run=list_keys)
+    revoke = sub.add_parser("revoke", help="delete a key; a running server refuses it at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=revoke_key)
+
+
+def _audit(settings: Settings, event: str, **fields: object) -> None:
+    if settings.audit:
+        log = AuditLog(audit_writer(settings))
+        log.record(event, actor=getpass.getuser(), **fields)
+        log.close()
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "never"
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def create_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a key and print it (the only time it is shown)."""
+    store = KeyStore(keys_path(settings))
+    try:
+        expires = parse_duration(args.expires) if args.expires else None
+        secret, key = store.create(args.name, args.scope, expires, args.rpm, args.tpm)
+    except (KeyStoreError, InvalidNameError) as exc:
+        print(f"hearth keys create: {exc}", file=sys.stderr)
+        return 2
+    _audit(settings, "key_created", key=key.name, scope=key.scope, expires=key.expires)
+    print(secret)
+    print(
+        f"created key {key.name!r} (scope {key.scope}, expires {_when(key.expires)}); it is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def list_keys(settings: Settings, args: argparse.Namespace) -> int:
+    """Print one line per key."""
+    keys = KeyStore(keys_path(settings)).records()
+    if not keys:
+        print("no keys: the server serves loopback clients only", file=sys.stderr)
+        return 0
+    print(f"{'NAME':<20} {'SCOPE':<10} {'PREFIX':<12} {'CREATED':<21} {'EXPIRES':<21} LIMITS")
+    for key in keys:
+        expires = _when(key.expires) + (" (expired)" if key.expired() else "")
+        limits = f"{key.requests_per_minute or '-'} rpm, {key.tokens_per_minute or '-'} tpm"
+        print(
+            f"{key.name:<20} {key.scope:<10} {key.prefix + '...':<12} {_when(key.created):<21} {expires:<21} {limits}"
+        )
+    return 0
+
+
+def revoke_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete a key."""
+    try:
+        key = KeyStore(keys_path(settings)).revoke(args.name)
+    except KeyStoreError as exc:
+        print(f"hearth keys revoke: {exc}", file=sys.stderr)
+        return 1
+    _audit(settings, "key_revoked", key=key.name, scope=key.scope)
+    print(f"revoked key {key.name!r}", file=sys.stderr)
+    return 0

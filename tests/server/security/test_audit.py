@@ -1,0 +1,151 @@
+"""The audit chain: verification finds any edit, deletion, insertion or reordering, and names the
+first broken record; rotation and a second writer (the CLI) keep one chain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from server.security.audit import CURRENT, AuditLog, AuditWriter, head, log_files, seal, verify
+
+HEARTH = Path(sys.executable).with_name("hearth")
+
+
+def _log(directory: Path, count: int, **writer: object) -> None:
+    w = AuditWriter(directory, **writer)  # type: ignore[arg-type]
+    for i in range(count):
+        w.append([{"time": f"t{i}", "event": "request", "model": "m", "status": 200, "n": i}])
+
+
+def _lines(directory: Path) -> list[bytes]:
+    return (directory / CURRENT).read_bytes().splitlines(keepends=True)
+
+
+def _rewrite(directory: Path, lines: list[bytes]) -> None:
+    (directory / CURRENT).write_bytes(b"".join(lines))
+
+
+def test_intact_chain_verifies(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    assert verify(tmp_path) == (5, None)
+    assert head(tmp_path)[0] == 5
+
+
+def test_edit_is_named(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    lines = _lines(tmp_path)
+    lines[2] = lines[2].replace(b'"status":200', b'"status":201')
+    _rewrite(tmp_path, lines)
+    count, broken = verify(tmp_path)
+    assert count == 2 and broken is not None and broken.line == 3 and "changed" in broken.reason
+
+
+def test_edit_with_recomputed_hash_is_caught_by_the_next_record(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    lines = _lines(tmp_path)
+    fields = msgspec.json.decode(lines[2])
+    fields.pop("hash")
+    seq, prev = fields.pop("seq"), fields.pop("prev")
+    fields["model"] = "forged"
+    lines[2], _ = seal(seq, prev, fields)
+    _rewrite(tmp_path, lines)
+    count, broken = verify(tmp_path)
+    assert count == 3 and broken is not None and broken.line == 4 and "does not follow" in broken.reason
+
+
+def test_deletion_is_named(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    lines = _lines(tmp_path)
+    del lines[1]
+    _rewrite(tmp_path, lines)
+    count, broken = verify(tmp_path)
+    assert (
+        count == 1
+        and broken is not None
+        and broken.line == 2
+        and "record 2 before record 3 was deleted" in (broken.reason)
+    )
+
+
+def test_insertion_is_named(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    lines = _lines(tmp_path)
+    lines.insert(3, lines[1])  # a replay of a real, validly sealed record
+    _rewrite(tmp_path, lines)
+    count, broken = verify(tmp_path)
+    assert count == 3 and broken is not None and broken.line == 4 and "out of order or inserted" in broken.reason
+
+
+def test_forged_insertion_with_the_right_seq_is_named(tmp_path: Path) -> None:
+    _log(tmp_path, 3)
+    lines = _lines(tmp_path)
+    forged, _ = seal(4, "f" * 64, {"event": "request", "model": "forged"})
+    _rewrite(tmp_path, [*lines, forged])
+    count, broken = verify(tmp_path)
+    assert count == 3 and broken is not None and broken.line == 4 and "does not follow" in broken.reason
+
+
+def test_reorder_is_named(tmp_path: Path) -> None:
+    _log(tmp_path, 5)
+    lines = _lines(tmp_path)
+    lines[1], lines[2] = lines[2], lines[1]
+    _rewrite(tmp_path, lines)
+    count, broken = verify(tmp_path)
+    assert count == 1 and broken is not None and broken.line == 2
+
+
+def test_rotation_carries_the_chain(tmp_path: Path) -> None:
+    _log(tmp_path, 30, max_bytes=4096)
+    files = log_files(tmp_path)
+    assert len(files) >= 2 and files[-1].name == CURRENT
+    assert verify(tmp_path) == (30, None)
+    files[0].unlink()  # losing a whole rotated file breaks the chain at the next file's start
+    count, broken = verify(tmp_path)
+    assert count == 0 and broken is not None and broken.line == 1 and "deleted" in broken.reason
+
+
+def test_two_writers_share_one_chain(tmp_path: Path) -> None:
+    """The server's writer thread and a CLI process append to the same chain under the lock."""
+    server = AuditLog(AuditWriter(tmp_path, fsync=False))
+
+    def server_records() -> None:
+        for i in range(200):
+            server.record("request", n=i)
+
+    thread = threading.Thread(target=server_records)
+    thread.start()
+    other = AuditWriter(tmp_path, fsync=False)
+    for i in range(50):
+        other.append([{"event": "key_created", "n": i}])
+    thread.join()
+    server.close()
+    assert verify(tmp_path) == (250, None)
+
+
+def test_cli_verify_names_the_broken_record(tmp_path: Path) -> None:
+    _log(tmp_path / "audit", 4)
+    ok = subprocess.run([HEARTH, "audit", "--home", str(tmp_path), "verify"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "4 records" in ok.stdout
+    lines = _lines(tmp_path / "audit")
+    lines[1] = lines[1].replace(b'"model":"m"', b'"model":"x"')
+    _rewrite(tmp_path / "audit", lines)
+    bad = subprocess.run([HEARTH, "audit", "--home", str(tmp_path), "verify"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert f"{tmp_path / 'audit' / CURRENT}:2:" in bad.stderr and "changed" in bad.stderr
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_batch_append_is_whole_lines(tmp_path: Path, fsync: bool) -> None:
+    log = AuditLog(AuditWriter(tmp_path, fsync=fsync))
+    for i in range(100):
+        log.record("request", n=i, text="x" * i)
+    log.close()
+    raw = (tmp_path / CURRENT).read_bytes()
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 100
+    assert verify(tmp_path) == (100, None)
