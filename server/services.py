@@ -205,4 +205,5 @@ def load_services(value: str | list[Any]) -> list[Service]:
 
 def default_service(model: str, model_path: str | None) -> Service:
     """The one service of a server started without a services file: `--model` under its own id."""
-    return Service(name=model, model=DEFAULT_MODEL_ID if model_path is None else model, path=model_path)
+    # `--model NAME` alone names an installed artifact (or the bundled default model).
+    return Service(name=model, model=model, path=model_path)
