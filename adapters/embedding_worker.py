@@ -79,12 +79,30 @@ def _serve(conn: Connection, embedder: OpenVINOEmbedder) -> None:
             return
 
 
+def _load(load: Load) -> OpenVINOEmbedder:
+    """The embedder on the device `load` asks for; `auto` tries the best accelerator, then the CPU."""
+    from adapters.registry import available_devices, plan_devices
+
+    plan = plan_devices("openvino", load.device, available_devices("openvino"))
+    if plan.note:
+        log.warning("%s", plan.note)
+    failure: Exception | None = None
+    for device in plan.candidates:
+        try:
+            return OpenVINOEmbedder(load.spec, device)
+        except Exception as exc:
+            log.warning("cannot load %s on %s: %s", load.spec.id, device, exc)
+            failure = exc
+    assert failure is not None  # a plan always has a candidate
+    raise failure
+
+
 def worker_main(conn: Connection) -> None:
     """Entry point of the worker process: load the model, then embed until shutdown."""
     encoder = msgspec.msgpack.Encoder()
     try:
         load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
-        embedder = OpenVINOEmbedder(load.spec, load.device)
+        embedder = _load(load)
     except Exception as exc:
         conn.send_bytes(encoder.encode(Fatal(f"{type(exc).__name__}: {exc}")))
         return
