@@ -108,7 +108,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
                 return msgspec.structs.replace(artifact_spec(store, artifact), id=self.name)
         if self.path is None and self.model != DEFAULT_MODEL_ID:
             raise ModelNotFound(
-                f"model `{self.model}`{f' ({self.precision})' if self.precision else ''} is not installed: "
+                f"model `{self.model}`{'' if self.precision == 'auto' else f' ({self.precision})'} is not installed: "
                 f"run `hearth pull {self.model}`, or give the service a `path` (a .gguf file or model folder)"
             )
         return resolve_model(self.name, self.path)

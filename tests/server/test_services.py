@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.models import ModelNotFound, default_model_path
+from hub.store import ArtifactStore
 from server.deployments import deployments
 from server.services import ServicesError, load_services, parse_duration
 from server.settings import load_settings
@@ -106,5 +108,10 @@ def test_serve_refuses_to_start_on_a_bad_services_file(tmp_path: Path) -> None:
 
 
 def test_without_services_the_model_is_one_preloaded_service_kept_loaded() -> None:
-    (only,) = deployments(load_settings({"model": "my-model"}, env={}))
+    (only,) = deployments(load_settings({"model": "my-model", "model_path": str(default_model_path())}, env={}))
     assert only.name == "my-model" and only.service.preload and only.keep_alive_s == float("inf")
+
+
+def test_a_model_name_that_is_not_installed_is_refused_with_the_command_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound, match="hearth pull my-model"):
+        deployments(load_settings({"model": "my-model", "home": str(tmp_path)}, env={}), ArtifactStore(tmp_path))
