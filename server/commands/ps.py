@@ -9,9 +9,11 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from server.commands.client import auth_headers
+from server.settings import Settings
+
 if TYPE_CHECKING:
     from server.cli import Commands
-    from server.settings import Settings
 
 
 def register(commands: Commands) -> None:
@@ -63,7 +65,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}/v1/status"
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers=auth_headers())
+        with urllib.request.urlopen(request, timeout=10) as response:
             status = json.load(response)
     except (urllib.error.URLError, OSError) as exc:
         print(f"hearth ps: no server answers at {url}: {exc}", file=sys.stderr)

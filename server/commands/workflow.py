@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
+from server.commands.client import auth_headers
 from server.settings import Settings
 from server.workflows.loader import WorkflowError, parse
 from server.workflows.validate import check
@@ -56,7 +57,7 @@ def base_url(settings: Settings, url: str | None) -> str:
 
 def _server_models(url: str) -> set[str] | None:
     try:
-        response = httpx.get(f"{url}/v1/models", timeout=5.0)
+        response = httpx.get(f"{url}/v1/models", timeout=5.0, headers=auth_headers())
         response.raise_for_status()
         return {m["id"] for m in response.json()["data"]}
     except (httpx.HTTPError, KeyError, ValueError):
@@ -129,7 +130,7 @@ def run_workflow(settings: Settings, args: argparse.Namespace) -> int:
     """Run a workflow on the server with live progress; print its outputs (exit 1 if it failed)."""
     url = base_url(settings, args.url)
     try:
-        with httpx.Client(base_url=url, timeout=TIMEOUT) as client:
+        with httpx.Client(base_url=url, timeout=TIMEOUT, headers=auth_headers()) as client:
             return _run(client, args)
     except ValueError as exc:
         print(f"hearth workflow: {exc}", file=sys.stderr)
