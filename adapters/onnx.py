@@ -31,6 +31,7 @@ from adapters.base import (
     ModelInfo,
     SamplingParams,
 )
+from adapters.budget import new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
 from hub.models import ModelSpec
@@ -177,20 +178,11 @@ class ONNXBackend:
             ids = self._prompt_ids(request)
         except Exception as exc:  # a template that rejects the conversation, or bad token ids
             return [Delta(request_id=rid, error=EngineError("invalid_request", f"invalid prompt: {exc}"))]
-        context = self._info.context_length
         n_prompt = len(ids)
-        wanted = request.params.max_tokens
-        if n_prompt >= context or (wanted is not None and n_prompt + wanted > context):
-            asked = n_prompt + (wanted or 0)
-            message = (
-                f"This model's maximum context length is {context} tokens. However, you requested "
-                f"{asked} tokens ({n_prompt} in the prompt, {wanted or 0} for the completion). "
-                "Please reduce the length of the prompt or of max_tokens."
-            )
-            return [Delta(request_id=rid, error=EngineError("context_length_exceeded", message))]
-        max_new = wanted if wanted is not None else context - n_prompt
-        if max_new == 0:
-            return [Delta(request_id=rid, prompt_tokens=n_prompt, finish_reason="length")]
+        budget = new_token_budget(rid, n_prompt, self._info.context_length, request.params.max_tokens)
+        if isinstance(budget, list):
+            return budget
+        max_new = budget
         run = _Running(request, ids, max_new)
         self._running[rid] = run
         self._waiting.append(run)

@@ -26,6 +26,7 @@ from adapters.base import (
     ModelInfo,
     TokenLogprob,
 )
+from adapters.budget import new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
 from adapters.structured import structured_output_config
@@ -262,20 +263,11 @@ class OpenVINOBackend:
             ids = self._prompt_ids(request)
         except Exception as exc:  # a template that rejects the conversation, or bad token ids
             return [Delta(request_id=rid, error=EngineError("invalid_request", f"invalid prompt: {exc}"))]
-        context = self._info.context_length
         n_prompt = len(ids)
-        wanted = request.params.max_tokens
-        if n_prompt >= context or (wanted is not None and n_prompt + wanted > context):
-            asked = n_prompt + (wanted or 0)
-            message = (
-                f"This model's maximum context length is {context} tokens. However, you requested "
-                f"{asked} tokens ({n_prompt} in the prompt, {wanted or 0} for the completion). "
-                "Please reduce the length of the prompt or of max_tokens."
-            )
-            return [Delta(request_id=rid, error=EngineError("context_length_exceeded", message))]
-        max_new = wanted if wanted is not None else context - n_prompt
-        if max_new == 0:
-            return [Delta(request_id=rid, prompt_tokens=n_prompt, finish_reason="length")]
+        budget = new_token_budget(rid, n_prompt, self._info.context_length, request.params.max_tokens)
+        if isinstance(budget, list):
+            return budget
+        max_new = budget
         input_ids = self._tensor(np.array([ids], dtype=np.int64))
         handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
         running = _Running(rid, handle, request.params.stop, n_prompt)

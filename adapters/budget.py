@@ -1,0 +1,23 @@
+"""The context budget every backend checks before it queues a request."""
+
+from __future__ import annotations
+
+from adapters.base import Delta, EngineError
+
+
+def new_token_budget(request_id: int, n_prompt: int, context: int, wanted: int | None) -> int | list[Delta]:
+    """How many tokens a request with an `n_prompt`-token prompt may generate in a `context`-token
+    window (`wanted`: its max_tokens, None for the rest of the window), or the deltas that answer
+    it at once: a context overflow in OpenAI's words, or an empty `length` finish for max_tokens 0."""
+    if n_prompt >= context or (wanted is not None and n_prompt + wanted > context):
+        asked = n_prompt + (wanted or 0)
+        message = (
+            f"This model's maximum context length is {context} tokens. However, you requested "
+            f"{asked} tokens ({n_prompt} in the prompt, {wanted or 0} for the completion). "
+            "Please reduce the length of the prompt or of max_tokens."
+        )
+        return [Delta(request_id=request_id, error=EngineError("context_length_exceeded", message))]
+    max_new = wanted if wanted is not None else context - n_prompt
+    if max_new == 0:
+        return [Delta(request_id=request_id, prompt_tokens=n_prompt, finish_reason="length")]
+    return max_new
