@@ -1,4 +1,4 @@
-"""The context budget every backend checks before it queues a request."""
+"""What every backend checks before it queues a request: token-id prompts and the context budget."""
 
 from __future__ import annotations
 
@@ -21,3 +21,13 @@ def new_token_budget(request_id: int, n_prompt: int, context: int, wanted: int |
     if max_new == 0:
         return [Delta(request_id=request_id, prompt_tokens=n_prompt, finish_reason="length")]
     return max_new
+
+
+def checked_prompt_ids(prompt_ids: tuple[int, ...], vocab_size: int | None) -> list[int]:
+    """Token-id prompt `prompt_ids` as a list, or a ValueError when the model's vocabulary is
+    unknown or an id falls outside it."""
+    if vocab_size is None:
+        raise ValueError("this model does not accept token-id prompts")
+    if any(t >= vocab_size for t in prompt_ids):
+        raise ValueError(f"token ids must be below the vocabulary size {vocab_size}")
+    return list(prompt_ids)

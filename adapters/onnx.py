@@ -31,7 +31,7 @@ from adapters.base import (
     ModelInfo,
     SamplingParams,
 )
-from adapters.budget import new_token_budget
+from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.stops import StopMatcher
 from hub.models import ModelSpec
@@ -128,12 +128,7 @@ class ONNXBackend:
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt_ids is not None:
-            vocab = self._vocab_size
-            if vocab is None:
-                raise ValueError("this model does not accept token-id prompts")
-            if any(t >= vocab for t in request.prompt_ids):
-                raise ValueError(f"token ids must be below the vocabulary size {vocab}")
-            return list(request.prompt_ids)
+            return checked_prompt_ids(request.prompt_ids, self._vocab_size)
         if request.messages is not None:
             history = json.dumps([{"role": m.role, "content": m.content} for m in request.messages])
             text = self._tokenizer.apply_chat_template(history, add_generation_prompt=True)
