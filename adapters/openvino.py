@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
+from adapters.kv_cache import kv_cache_blocks, kv_cache_tokens, kv_shape
 from adapters.stops import StopMatcher
 from adapters.structured import structured_output_config
 from adapters.tool_prompt import template_history, text_history
@@ -63,7 +65,13 @@ def create_pipeline(model_path: str, options: EngineOptions) -> ov_genai.Continu
     import openvino_genai as ov_genai
 
     scheduler = ov_genai.SchedulerConfig()
-    scheduler.cache_size = max(1, round(options.kv_cache_gb))
+    shape = kv_shape(model_path)
+    if shape is not None:
+        # In blocks, so that any size works (cache_size takes whole gigabytes only).
+        blocks = kv_cache_blocks(options.kv_cache_gb, shape, options.kv_cache_precision, options.device)
+        scheduler.num_kv_blocks = blocks
+    else:
+        scheduler.cache_size = max(1, math.ceil(options.kv_cache_gb))
     scheduler.max_num_seqs = options.max_num_seqs
     scheduler.max_num_batched_tokens = options.max_num_batched_tokens
     scheduler.dynamic_split_fuse = True
@@ -119,6 +127,19 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
     )
 
 
+def served_context(limits: ModelLimits, spec: ModelSpec, options: EngineOptions) -> int:
+    """The context window a model is served with: its trained length, capped by the setting and,
+    on OpenVINO, by what the KV cache holds (a request that outgrew the cache could never finish;
+    ONNX Runtime GenAI sizes its cache per request)."""
+    context = limits.context_length
+    if options.context_length > 0:
+        context = min(context, options.context_length)
+    if spec.format == "onnx":
+        return context
+    capacity = kv_cache_tokens(spec.path, options.kv_cache_gb, options.kv_cache_precision, options.device)
+    return min(context, capacity) if capacity else context
+
+
 class _Running:
     """One request in flight: its handle, decode state and stop matcher."""
 
@@ -150,8 +171,7 @@ class OpenVINOBackend:
         self._tokenizer = self._pipe.get_tokenizer()
         limits = model_limits(spec)
         self._vocab_size = limits.vocab_size
-        trained = limits.context_length
-        context = min(trained, options.context_length) if options.context_length > 0 else trained
+        context = served_context(limits, spec, options)
         template = self._tokenizer.chat_template or ""
         self._template_tools = "tools" in template
         self._info = ModelInfo(

@@ -10,7 +10,7 @@ import msgspec
 import psutil
 
 from adapters.base import EngineOptions
-from adapters.openvino import model_limits
+from adapters.openvino import model_limits, served_context
 from hub.models import ModelSpec
 from hub.store import ArtifactStore
 from server.services import Service, default_service, load_services
@@ -18,9 +18,10 @@ from server.settings import Settings
 from server.translate import SamplingDefaults
 
 GIB = 1024**3
-# Beyond its weights a runner holds the runtime, the tokenizer and compiled kernels: measured
-# ~250 MB for the default model's worker with a 135M GGUF of 90 MB.
-_RUNTIME_OVERHEAD_BYTES = 200 * 1024**2
+# Beyond its weights and KV cache a runner holds the runtime, the tokenizer, compiled kernels and
+# work buffers: measured 320 MiB for the default model's worker (a 135M GGUF of 86 MiB: 338 MiB
+# after load, 1436 MiB once its 1 GiB KV cache had filled).
+_RUNTIME_OVERHEAD_BYTES = 320 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,9 @@ def artifact_bytes(path: str) -> int:
 
 
 def estimate_bytes(spec: ModelSpec, options: EngineOptions) -> int:
-    """Memory a model is expected to take before it is measured: weights, runtime and the KV cache
-    the engine may fill (allocated as requests need it, so counted at a quarter)."""
-    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + int(options.kv_cache_gb * GIB / 4)
+    """Memory a model grows to: weights, runtime and its whole KV cache (with prefix caching the
+    engine keeps finished requests' blocks until the cache is full, so it fills and stays full)."""
+    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + int(options.kv_cache_gb * GIB)
 
 
 def memory_budget(settings: Settings) -> int:
@@ -80,6 +81,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         base,
         device="AUTO" if device == "AUTO" else device,
         context_length=base.context_length if service.context is None else service.context,
+        kv_cache_gb=base.kv_cache_gb if service.kv_cache_gb is None else service.kv_cache_gb,
     )
     server = settings.sampling_defaults()
     sampling = SamplingDefaults(
@@ -89,7 +91,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         min_p=server.min_p if service.min_p is None else service.min_p,
         max_tokens=service.max_tokens,
     )
-    trained = model_limits(spec).context_length
+    limits = model_limits(spec)
     keep_alive = service.keep_alive_s
     if keep_alive is None:
         keep_alive = math.inf if settings.keep_alive_s < 0 else settings.keep_alive_s
@@ -101,7 +103,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         keep_alive_s=keep_alive,
         max_concurrency=service.max_concurrency or settings.max_concurrency_per_model,
         estimated_bytes=estimate_bytes(spec, options),
-        context_length=min(trained, options.context_length) if options.context_length > 0 else trained,
+        context_length=served_context(limits, spec, options),
     )
 
 

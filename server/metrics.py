@@ -37,6 +37,11 @@ class _SchedulerCollector(Collector):
             "memory": GaugeMetricFamily(
                 "hearth_model_memory_bytes", "Resident memory of the model's runner process", labels=["model"]
             ),
+            "reserved": GaugeMetricFamily(
+                "hearth_model_reserved_bytes",
+                "Memory the budget counts for the model (at least its estimate, KV cache included)",
+                labels=["model"],
+            ),
         }
         counters = {
             "loads": CounterMetricFamily("hearth_model_loads", "Times the model was loaded", labels=["model"]),
@@ -49,7 +54,8 @@ class _SchedulerCollector(Collector):
             gauges["queue_depth"].add_metric([m.id], m.queued)
             gauges["active"].add_metric([m.id], m.active)
             gauges["loaded"].add_metric([m.id], 1 if m.state == "loaded" else 0)
-            gauges["memory"].add_metric([m.id], m.memory_bytes)
+            gauges["memory"].add_metric([m.id], m.rss_bytes or 0)
+            gauges["reserved"].add_metric([m.id], m.memory_bytes)
             counters["loads"].add_metric([m.id], m.loads)
             counters["evictions"].add_metric([m.id], m.evictions)
             counters["crashes"].add_metric([m.id], m.crashes)

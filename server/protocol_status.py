@@ -19,8 +19,11 @@ class ModelStatus(msgspec.Struct, kw_only=True):
     priority: int
     # Process id of the runner (the worker process) while loaded.
     pid: int | None
-    # Resident memory of the runner measured with psutil; the estimate until it is loaded.
+    # What the memory budget counts for it: the larger of its measured resident memory and its
+    # estimate (weights, runtime and its whole KV cache, which fills as it serves); 0 when unloaded.
     memory_bytes: int
+    # Resident memory of the runner process measured with psutil (None until measured).
+    rss_bytes: int | None
     memory_measured: bool
     estimated_bytes: int
     # Requests running now, and requests waiting for a slot.

@@ -85,7 +85,11 @@ class Runner:
     waiters: list[Waiter] = field(default_factory=list)
     last_used: float = field(default_factory=time.monotonic)
     keep_alive_s: float = 0.0
+    # What the memory budget counts for it: its measured size, but never less than the estimate
+    # while resident, since its KV cache keeps growing into the estimate after the load.
     memory_bytes: int = 0
+    # Resident set size of its process, measured with psutil (0 until measured).
+    rss_bytes: int = 0
     measured: bool = False
     loads: int = 0
     evictions: int = 0
@@ -101,10 +105,15 @@ class Runner:
         return self.state != "unloaded"
 
     def measure(self) -> None:
-        """Refresh `memory_bytes` from the runner process's resident set size."""
+        """Refresh `rss_bytes` from the runner process's resident set size, and `memory_bytes`."""
         pid = self.engine.pid if self.engine is not None else None
         if pid is None:
-            self.memory_bytes, self.measured = self.deployment.estimated_bytes, False
-            return
-        with contextlib.suppress(psutil.Error):
-            self.memory_bytes, self.measured = psutil.Process(pid).memory_info().rss, True
+            self.rss_bytes, self.measured = 0, False
+        else:
+            with contextlib.suppress(psutil.Error):
+                self.rss_bytes, self.measured = psutil.Process(pid).memory_info().rss, True
+        self.memory_bytes = max(self.rss_bytes, self.deployment.estimated_bytes)
+
+    def forget_memory(self) -> None:
+        """It holds no memory any more (unloaded, or its process died)."""
+        self.memory_bytes, self.rss_bytes, self.measured = 0, 0, False

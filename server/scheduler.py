@@ -205,7 +205,8 @@ class Scheduler:
                 return runner.engine
             name = runner.deployment.name
             runner.state = "loading"
-            runner.memory_bytes, runner.measured = runner.deployment.estimated_bytes, False
+            runner.forget_memory()
+            runner.memory_bytes = runner.deployment.estimated_bytes
             try:
                 await self._make_room(runner)
                 started = time.monotonic()
@@ -224,16 +225,17 @@ class Scheduler:
             runner.measure()
             self.on_event("load", name)
             log.info(
-                "loaded %s in %.1fs (pid %s, %d MB)",
+                "loaded %s in %.1fs (pid %s, %d MB resident, %d MB reserved)",
                 name,
                 time.monotonic() - started,
                 engine.pid,
+                runner.rss_bytes // 2**20,
                 runner.memory_bytes // 2**20,
             )
             return engine
 
     def memory_used(self) -> int:
-        """Bytes held by resident models (measured, or estimated while loading)."""
+        """Bytes the resident models count against the budget (each: measured, at least estimated)."""
         return sum(r.memory_bytes for r in self._runners.values() if r.resident)
 
     async def _make_room(self, runner: Runner) -> None:
@@ -270,7 +272,8 @@ class Scheduler:
                 await engine.close()
             finally:
                 if runner.state == "unloading":  # not already loading again
-                    runner.state, runner.memory_bytes, runner.measured = "unloaded", 0, False
+                    runner.state = "unloaded"
+                    runner.forget_memory()
         self._changed.set()
 
     async def _unload_if_idle(self, runner: Runner, reason: str) -> None:
@@ -280,7 +283,8 @@ class Scheduler:
 
     def _on_crash(self, runner: Runner) -> None:
         engine, runner.engine = runner.engine, None
-        runner.state, runner.memory_bytes = "unloaded", 0
+        runner.state = "unloaded"
+        runner.forget_memory()
         runner.crashes += 1
         self.on_event("crash", runner.deployment.name)
         log.error("the runner of %s died; it loads again on next use", runner.deployment.name)
@@ -344,6 +348,7 @@ class Scheduler:
                     priority=r.deployment.service.priority,
                     pid=r.engine.pid if r.engine is not None else None,
                     memory_bytes=r.memory_bytes if r.resident else 0,
+                    rss_bytes=r.rss_bytes if r.measured else None,
                     memory_measured=r.measured,
                     estimated_bytes=r.deployment.estimated_bytes,
                     active=r.active,

@@ -67,6 +67,8 @@ class Service(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     precision: Precision = "auto"
     device: str | None = None
     context: Annotated[int, Meta(ge=0)] | None = None
+    # Memory for this model's KV cache in GB (the server's --kv-cache-gb when unset).
+    kv_cache_gb: Annotated[float, Meta(gt=0)] | None = None
     max_tokens: Annotated[int, Meta(ge=1)] | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None

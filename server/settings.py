@@ -45,7 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     performance_hint: str = "LATENCY"
     cpu_pinning: bool = False
     kv_cache_precision: str = "u8"
-    kv_cache_gb: Annotated[float, Meta(ge=1)] = 1.0
+    kv_cache_gb: Annotated[float, Meta(gt=0)] = 1.0
     context_length: Annotated[int, Meta(ge=0)] = 0
     max_num_seqs: Annotated[int, Meta(ge=1)] = 64
     max_num_batched_tokens: Annotated[int, Meta(ge=16)] = 256

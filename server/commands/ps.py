@@ -35,10 +35,11 @@ def _duration(seconds: float | None) -> str:
 
 def format_status(status: dict[str, Any]) -> str:
     """The status as an aligned table, one row per service."""
-    header = ("NAME", "MODEL", "STATE", "DEVICE", "PID", "MEMORY", "ACTIVE", "QUEUED", "IDLE", "EXPIRES")
+    header = ("NAME", "MODEL", "STATE", "DEVICE", "PID", "MEMORY", "RESERVED", "ACTIVE", "QUEUED", "IDLE", "EXPIRES")
     rows = [header]
     for m in status["models"]:
-        memory = f"{m['memory_bytes'] / 2**20:.0f} MB" if m["memory_bytes"] else "-"
+        memory = f"{m['rss_bytes'] / 2**20:.0f} MB" if m.get("rss_bytes") else "-"
+        reserved = f"{m['memory_bytes'] / 2**20:.0f} MB" if m["memory_bytes"] else "-"
         expires = "never" if m["keep_alive_seconds"] is None and m["state"] == "loaded" else m["expires_in_seconds"]
         rows.append(
             (
@@ -48,6 +49,7 @@ def format_status(status: dict[str, Any]) -> str:
                 m["device"],
                 str(m["pid"] or "-"),
                 memory,
+                reserved,
                 str(m["active"]),
                 str(m["queued"]),
                 _duration(m["idle_seconds"]),

@@ -102,6 +102,20 @@ def test_context_length_exceeded(backend: OpenVINOBackend) -> None:
     assert delta.error is not None and delta.error.code == "context_length_exceeded"
 
 
+def test_a_small_kv_cache_caps_the_context_and_fills_without_stalling() -> None:
+    spec = resolve_model(DEFAULT_MODEL_ID, None)
+    small = OpenVINOBackend(spec, EngineOptions(kv_cache_gb=0.01))
+    try:
+        # 0.01 GiB holds 25 blocks of 32 tokens at 12,960 bytes per token (u8) for this model.
+        assert small.info().context_length == 800
+        (delta,) = small.submit(_chat(1, "word " * 900))
+        assert delta.error is not None and delta.error.code == "context_length_exceeded"
+        deltas = _run(small, _chat(2, "Count.", max_tokens=740, ignore_eos=True))[2]
+        assert deltas[-1].finish_reason == "length" and sum(d.tokens for d in deltas) == 740
+    finally:
+        small.close()
+
+
 def test_token_id_prompts(backend: OpenVINOBackend) -> None:
     ok = GenerationRequest(request_id=50, prompt_ids=(1, 2, 3), params=SamplingParams(max_tokens=3, temperature=0))
     deltas = _run(backend, ok)[50]

@@ -56,6 +56,15 @@ def test_a_valid_file_becomes_deployments_with_their_own_defaults(tmp_path: Path
     assert chat.estimated_bytes > Path(chat.spec.path).stat().st_size
 
 
+def test_a_service_kv_cache_sizes_its_estimate_and_caps_its_context() -> None:
+    settings = load_settings({"services": [{"name": "small", "kv_cache_gb": 0.01}, {"name": "big"}]}, env={})
+    small, big = deployments(settings)
+    assert (small.options.kv_cache_gb, big.options.kv_cache_gb) == (0.01, 1.0)
+    # The whole KV cache is budgeted: the runner fills it (prefix caching keeps blocks).
+    assert abs(big.estimated_bytes - small.estimated_bytes - 0.99 * 1024**3) < 2
+    assert (small.context_length, big.context_length) == (800, 8192)
+
+
 def test_inline_services_and_preload_list_from_settings() -> None:
     settings = load_settings({"services": [{"name": "one"}, {"name": "two"}], "preload": "two"}, env={})
     one, two = deployments(settings)

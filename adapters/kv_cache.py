@@ -1,0 +1,97 @@
+"""KV-cache sizing: how many bytes a cached token takes for a model, and how many cache blocks a
+memory size buys.
+
+OpenVINO GenAI's `SchedulerConfig.cache_size` only takes whole gigabytes; `num_kv_blocks` takes
+any size, but in blocks whose byte size depends on the model's shape. With prefix caching on,
+the engine keeps finished requests' blocks for reuse until the cache is full, so a runner's memory
+grows to its whole KV cache and stays there (measured: benchmarks/RESULTS.md): the size chosen
+here is what the scheduler must budget for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+from hub.gguf import GGUFError, read_metadata
+
+GIB = 1024**3
+# Bytes of one cached element, by OpenVINO KV-cache precision.
+_ELEMENT_BYTES = {"u4": 0.5, "i4": 0.5, "u8": 1.0, "i8": 1.0, "f16": 2.0, "bf16": 2.0, "f32": 4.0}
+# A quantized cache keeps a scale and a zero point (two f32) per token and head beside the values.
+_QUANTIZED_EXTRA_BYTES = 8
+
+
+class KVShape(NamedTuple):
+    """The parts of a model's shape that decide its KV-cache size."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _gguf_shape(path: Path) -> KVShape | None:
+    metadata = read_metadata(path)
+    arch = metadata.get("general.architecture")
+    layers = _int(metadata.get(f"{arch}.block_count"))
+    heads = _int(metadata.get(f"{arch}.attention.head_count"))
+    kv_heads = _int(metadata.get(f"{arch}.attention.head_count_kv")) or heads
+    width = _int(metadata.get(f"{arch}.embedding_length"))
+    head_dim = _int(metadata.get(f"{arch}.attention.key_length")) or (width // heads if width and heads else None)
+    return KVShape(layers, kv_heads, head_dim) if layers and kv_heads and head_dim else None
+
+
+def _config_shape(folder: Path) -> KVShape | None:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        return None
+    config = json.loads(config_path.read_text())
+    config = config.get("text_config", config) if isinstance(config, dict) else {}
+    layers = _int(config.get("num_hidden_layers"))
+    heads = _int(config.get("num_attention_heads"))
+    kv_heads = _int(config.get("num_key_value_heads")) or heads
+    width = _int(config.get("hidden_size"))
+    head_dim = _int(config.get("head_dim")) or (width // heads if width and heads else None)
+    return KVShape(layers, kv_heads, head_dim) if layers and kv_heads and head_dim else None
+
+
+def kv_shape(model_path: str) -> KVShape | None:
+    """The KV-cache shape of the model at `model_path` (a GGUF file or a folder with config.json);
+    None when its files do not say."""
+    path = Path(model_path)
+    try:
+        return _gguf_shape(path) if path.is_file() else _config_shape(path)
+    except (OSError, ValueError, GGUFError):
+        return None
+
+
+def bytes_per_token(shape: KVShape, precision: str) -> float:
+    """Bytes one token takes in the KV cache (keys and values of every layer)."""
+    element = _ELEMENT_BYTES.get(precision.lower(), 2.0)
+    extra = _QUANTIZED_EXTRA_BYTES if element < 2 else 0
+    return 2 * shape.layers * shape.kv_heads * (shape.head_dim * element + extra)
+
+
+def block_tokens(device: str) -> int:
+    """Tokens per KV-cache block on `device` (OpenVINO GenAI: 16 on GPUs, 32 elsewhere)."""
+    return 16 if "GPU" in device.upper() else 32
+
+
+def kv_cache_blocks(kv_cache_gb: float, shape: KVShape, precision: str, device: str) -> int:
+    """How many blocks fill `kv_cache_gb` of memory (at least one)."""
+    block_bytes = bytes_per_token(shape, precision) * block_tokens(device)
+    return max(1, math.floor(kv_cache_gb * GIB / block_bytes))
+
+
+def kv_cache_tokens(model_path: str, kv_cache_gb: float, precision: str, device: str) -> int | None:
+    """Tokens the KV cache of `kv_cache_gb` holds for this model (None when its shape is unknown)."""
+    shape = kv_shape(model_path)
+    if shape is None:
+        return None
+    return kv_cache_blocks(kv_cache_gb, shape, precision, device) * block_tokens(device)
