@@ -141,6 +141,8 @@ class RssSampler:
         self._thread: threading.Thread | None = None
         self.peak_tree_mib = 0.0
         self.peak_by_process: dict[str, float] = {}
+        # The latest sample of each process in the tree, by process id.
+        self.last_by_pid: dict[int, float] = {}
 
     def sample(self) -> float:
         """Take one sample now; returns the tree's RSS in MiB (0 when the process is gone)."""
@@ -150,6 +152,7 @@ class RssSampler:
         except psutil.Error:
             return 0.0
         total = 0.0
+        by_pid: dict[int, float] = {}
         for proc in procs:
             try:
                 mib = proc.memory_info().rss / 2**20
@@ -157,7 +160,9 @@ class RssSampler:
             except psutil.Error:
                 continue
             total += mib
+            by_pid[proc.pid] = mib
             self.peak_by_process[name] = max(self.peak_by_process.get(name, 0.0), mib)
+        self.last_by_pid = by_pid
         self.peak_tree_mib = max(self.peak_tree_mib, total)
         return total
 

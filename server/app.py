@@ -87,6 +87,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     limits = Limits(
         max_queue=settings.max_queue,
         queue_timeout_s=settings.queue_timeout_s,
+        starvation_s=settings.starvation_s,
         memory_budget_bytes=memory_budget(settings),
         max_concurrency_per_device=settings.max_concurrency_per_device,
     )

@@ -54,6 +54,11 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--memory-budget-gb", type=float, help="memory for all loaded models (default 60%% of RAM)")
     parser.add_argument("--max-queue", type=int, help="requests waiting per model before 429 (default 256)")
     parser.add_argument("--queue-timeout-s", type=float, help="longest wait for a slot before 503 (default 300)")
+    parser.add_argument(
+        "--starvation-s",
+        type=float,
+        help="a request waiting this long goes ahead of all newer ones, whatever their priority (default 60; 0: off)",
+    )
     parser.add_argument("--max-concurrency-per-model", type=int, help="requests running per model (0: no limit)")
     parser.add_argument("--max-concurrency-per-device", type=int, help="requests running per device (0: no limit)")
     # Security (docs/security.md).

@@ -62,16 +62,30 @@ class Limits:
     queue_timeout_s: float = 300.0
     memory_budget_bytes: int = 0
     max_concurrency_per_device: int = 0
+    # A request that has waited this long goes ahead of every request that has not, whatever the
+    # priorities (first come, first served among them), so that a steady stream of urgent work
+    # cannot starve the rest into queue timeouts (0: strict priority).
+    starvation_s: float = 60.0
     # How often idle models are checked for keep-alive expiry and dead runners.
     tick_s: float = 0.5
 
 
-@dataclass(order=True)
+@dataclass
 class Waiter:
-    """A request waiting for a slot: ordered by (-priority, arrival)."""
+    """A request waiting for a slot."""
 
-    rank: tuple[int, int]
-    future: asyncio.Future[None] = field(compare=False)
+    priority: int
+    # Arrival order across all models.
+    seq: int
+    future: asyncio.Future[None]
+    enqueued: float = field(default_factory=time.monotonic)
+
+    def admission_key(self, now: float, starvation_s: float) -> tuple[int, int, int]:
+        """Smallest goes first: requests waiting past `starvation_s` in arrival order, then the
+        rest by priority and arrival."""
+        if starvation_s and now - self.enqueued >= starvation_s:
+            return (0, 0, self.seq)
+        return (1, -self.priority, self.seq)
 
 
 @dataclass
@@ -82,6 +96,7 @@ class Runner:
     engine: ManagedEngine | None = None
     state: RunnerState = "unloaded"
     active: int = 0
+    # In arrival order.
     waiters: list[Waiter] = field(default_factory=list)
     last_used: float = field(default_factory=time.monotonic)
     keep_alive_s: float = 0.0

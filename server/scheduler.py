@@ -4,7 +4,8 @@ Every service has a `Runner`: its engine (a worker process) while loaded, the re
 it, and a priority queue of requests waiting for a slot. A request `acquire`s a `Lease` (a slot on
 a loaded engine) and releases it when its last delta is sent. Slots are limited per model and per
 device; waiting requests are admitted highest priority first, first come first served within a
-priority, across every model. A model loads on first use, stays loaded for its keep-alive after
+priority, across every model, except that a request waiting longer than the starvation limit goes
+ahead of the rest. A model loads on first use, stays loaded for its keep-alive after
 its last request, and is evicted least-recently-used when a model that must load would not fit the
 memory budget; a model with a running request is never evicted. A runner that dies is noticed,
 counted, and loaded again on next use. Engines come from a factory, so tests can script them.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import logging
 import math
@@ -115,12 +115,20 @@ class Scheduler:
 
     def _pump(self) -> None:
         """Admit waiting requests while slots are free: the best (priority, arrival) first."""
+        starvation_s = self.limits.starvation_s
         while True:
-            ready = [r for r in self._runners.values() if r.waiters and self._can_run(r)]
-            if not ready:
+            now = time.monotonic()
+            # Queues hold at most max_queue waiters, so a scan per admission costs microseconds.
+            candidates = [
+                (w.admission_key(now, starvation_s), w, r)
+                for r in self._runners.values()
+                if r.waiters and self._can_run(r)
+                for w in r.waiters
+            ]
+            if not candidates:
                 return
-            runner = min(ready, key=lambda r: r.waiters[0].rank)
-            waiter = heapq.heappop(runner.waiters)
+            _, waiter, runner = min(candidates, key=lambda c: c[0])
+            runner.waiters.remove(waiter)
             if not waiter.future.done():
                 self._take(runner)
                 waiter.future.set_result(None)
@@ -133,11 +141,10 @@ class Scheduler:
         that went away) removes the request from the queue.
         """
         runner = self._runner(name)
-        rank = (-(runner.deployment.service.priority if priority is None else priority), next(self._seq))
         if not runner.waiters and self._can_run(runner):
             self._take(runner)
         else:
-            await self._wait_in_queue(runner, rank)
+            await self._wait_in_queue(runner, runner.deployment.service.priority if priority is None else priority)
         try:
             engine = await self._ensure_loaded(runner)
         except BaseException:
@@ -145,7 +152,7 @@ class Scheduler:
             raise
         return Lease(self, runner, engine, keep_alive_s)
 
-    async def _wait_in_queue(self, runner: Runner, rank: tuple[int, int]) -> None:
+    async def _wait_in_queue(self, runner: Runner, priority: int) -> None:
         name = runner.deployment.name
         if len(runner.waiters) >= self.limits.max_queue:
             self.on_event("rejected", name)
@@ -157,8 +164,8 @@ class Scheduler:
                 code="queue_full",
                 headers={"Retry-After": str(retry)},
             )
-        waiter = Waiter(rank, asyncio.get_running_loop().create_future())
-        heapq.heappush(runner.waiters, waiter)
+        waiter = Waiter(priority, next(self._seq), asyncio.get_running_loop().create_future())
+        runner.waiters.append(waiter)
         try:
             async with asyncio.timeout(self.limits.queue_timeout_s):
                 await asyncio.shield(waiter.future)
@@ -169,7 +176,6 @@ class Scheduler:
                 waiter.future.cancel()
                 with contextlib.suppress(ValueError):
                     runner.waiters.remove(waiter)
-                    heapq.heapify(runner.waiters)
             if isinstance(exc, TimeoutError):
                 self.on_event("timeout", name)
                 raise APIError(

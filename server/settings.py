@@ -79,6 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Requests waiting per model before 429, and how long one may wait before a 503.
     max_queue: Annotated[int, Meta(ge=0)] = 256
     queue_timeout_s: Annotated[float, Meta(gt=0)] = 300.0
+    # A request waiting this long goes ahead of all that have not (0: strict priority order).
+    starvation_s: Annotated[float, Meta(ge=0)] = 60.0
     # Requests running at once per model and per device (0: no limit beyond continuous batching).
     max_concurrency_per_model: Annotated[int, Meta(ge=0)] = 0
     max_concurrency_per_device: Annotated[int, Meta(ge=0)] = 0

@@ -140,6 +140,34 @@ def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:
     run(body)
 
 
+@pytest.mark.parametrize(("starvation_s", "expected"), [(0.2, ["old-low", "new-high"]), (0.0, ["new-high", "old-low"])])
+def test_a_request_waiting_past_the_starvation_limit_goes_first(starvation_s: float, expected: list[str]) -> None:
+    async def body() -> None:
+        limits = Limits(starvation_s=starvation_s, tick_s=0.02)
+        scheduler = Scheduler([fake_deployment("a", max_concurrency=1)], limits, FakeFactory())
+        await scheduler.start()
+        order: list[str] = []
+
+        async def client(label: str, priority: int) -> None:
+            lease = await scheduler.acquire("a", priority=priority)
+            order.append(label)
+            lease.release()
+
+        try:
+            holder = await scheduler.acquire("a")
+            old = asyncio.create_task(client("old-low", 0))
+            await asyncio.sleep(0.3)  # past the limit
+            new = asyncio.create_task(client("new-high", 10))
+            await asyncio.sleep(0.01)
+            holder.release()
+            await asyncio.gather(old, new)
+            assert order == expected
+        finally:
+            await scheduler.close()
+
+    run(body)
+
+
 def test_service_priority_is_the_default_across_models_on_one_device() -> None:
     async def body() -> None:
         models = [fake_deployment("batch", priority=0), fake_deployment("chat", priority=10)]
