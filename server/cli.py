@@ -77,7 +77,7 @@ def configure_logging(settings: Settings) -> None:
     """Log to stderr and to $HEARTH_HOME/logs/hearth.log."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     level = settings.log_level.upper()
-    from server.observability import JsonFormatter
+    from server.observability import JsonFormatter, RequestIdFilter
 
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     stderr = logging.StreamHandler(sys.stderr)
@@ -85,6 +85,7 @@ def configure_logging(settings: Settings) -> None:
     file = logging.handlers.RotatingFileHandler(settings.log_dir / "hearth.log", maxBytes=10_000_000, backupCount=3)
     # The file is for machines (one JSON object per line, with request ids); stderr for people.
     file.setFormatter(JsonFormatter() if settings.log_file_format == "json" else text)
+    file.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.setLevel(level)
     root.addHandler(stderr)

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Collection
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,21 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the JSON.
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# The id of the request the running task serves. A context variable, not state: asyncio copies it
+# into every task a request starts, so what the scheduler or a route logs carries the id too.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("hearth_request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to records logged while a request is being served."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Tag `record` (never drops it)."""
+        if not hasattr(record, "request_id"):
+            request_id = _REQUEST_ID.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,6 +87,7 @@ def observability_middleware(
             request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
             state = scope.setdefault("state", {})
             state["request_id"] = request_id
+            token = _REQUEST_ID.set(request_id)
             status = 500
             started = time.perf_counter()
 
@@ -103,6 +120,7 @@ def observability_middleware(
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },
                 )
+                _REQUEST_ID.reset(token)
 
         return middleware
 

@@ -136,6 +136,7 @@ async def _run_request(request: Request[Any, Any, Any]) -> RunRequest:
     form = await request.form()
     inputs: dict[str, Any] = {}
     stream = False
+    priority: int | None = None
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             data = await value.read()
@@ -150,9 +151,19 @@ async def _run_request(request: Request[Any, Any, Any]) -> RunRequest:
             inputs = {**given, **inputs}
         elif key == "stream":
             stream = str(value).lower() in ("1", "true", "yes")
+        elif key == "priority":
+            priority = _form_priority(str(value))
         else:
             inputs[key] = value
-    return RunRequest(inputs=inputs, stream=stream)
+    return RunRequest(inputs=inputs, stream=stream, priority=priority)
+
+
+def _form_priority(value: str) -> int:
+    """A multipart `priority` field, checked as the JSON body's is."""
+    try:
+        return msgspec.json.decode(value, type=Annotated[int, msgspec.Meta(ge=-1000, le=1000)])
+    except msgspec.MsgspecError:
+        raise invalid_request("`priority` must be an integer from -1000 to 1000.", param="priority") from None
 
 
 async def _events(run: Run, queue: asyncio.Queue[RunEvent | None]) -> AsyncIterator[bytes]:
@@ -195,7 +206,7 @@ async def create_run(
     """Run a stored workflow: the run's record once it ends, or with `stream: true` its events."""
     _, plan = workflows.stored_plan(name)
     body = await _run_request(request)
-    run = workflows.start(plan, body.inputs)
+    run = workflows.start(plan, body.inputs, body.priority)
     if body.stream:
         queue = run.subscribe()
         workflows.launch(run)

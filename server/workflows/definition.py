@@ -79,6 +79,9 @@ class Workflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     steps: dict[Ident, Step]
     # Output name -> template; when left out, the outputs are the steps nothing else waits for.
     outputs: dict[Ident, str] = msgspec.field(default_factory=dict)
+    # Admission priority of every model step (a run's own `priority` overrides it); left out, each
+    # step gets its service's priority. Workflows are background work: set it below interactive.
+    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
 
 
 def json_schema() -> dict[str, Any]:

@@ -47,8 +47,10 @@ class ModelGateway(Protocol):
         *,
         messages: Sequence[ChatMessage] | None = None,
         prompt: str | None = None,
+        priority: int | None = None,
     ) -> AsyncIterator[TextChunk]:
-        """Stream one generation; raise `StepFailed` if the model refuses or fails."""
+        """Stream one generation, admitted at `priority` (None: the service's); raise `StepFailed`
+        if the model refuses or fails."""
         ...
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
@@ -68,7 +70,7 @@ class _Scheduler(Protocol):
 
     def deployment(self, name: str) -> Any: ...
 
-    async def acquire(self, name: str) -> _Lease: ...
+    async def acquire(self, name: str, priority: int | None = None) -> _Lease: ...
 
 
 class _EmbedResult(Protocol):
@@ -152,10 +154,11 @@ class SchedulerGateway(_Embedding):
         *,
         messages: Sequence[ChatMessage] | None = None,
         prompt: str | None = None,
+        priority: int | None = None,
     ) -> AsyncIterator[TextChunk]:
         """Stream one generation from the service `model`, holding a lease while it runs."""
         try:
-            lease = await self._scheduler.acquire(model)
+            lease = await self._scheduler.acquire(model, priority)
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
         try:

@@ -48,11 +48,20 @@ def sampling(step: Step, defaults: SamplingDefaults) -> SamplingParams:
 class Run:
     """One run of a plan. `start()` it, read `events()` and/or `wait()` for the record."""
 
-    def __init__(self, plan: Plan, inputs: dict[str, Any], gateway: ModelGateway, defaults: SamplingDefaults) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: dict[str, Any],
+        gateway: ModelGateway,
+        defaults: SamplingDefaults,
+        priority: int | None = None,
+    ) -> None:
         self.plan = plan
         self.inputs = inputs
         self.gateway = gateway
         self.defaults = defaults
+        # Admission priority of its model steps (None: each service's own).
+        self.priority = plan.workflow.priority if priority is None else priority
         self.env = environment()
         self.record = RunRecord(
             id=f"run_{uuid.uuid4().hex[:24]}",
@@ -231,9 +240,10 @@ class Run:
         params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
         if step.mode == "chat":
             messages = [ChatMessage("system", system)] if system else []
-            stream = self.gateway.generate(step.model, params, messages=[*messages, ChatMessage("user", prompt)])
+            turns = [*messages, ChatMessage("user", prompt)]
+            stream = self.gateway.generate(step.model, params, messages=turns, priority=self.priority)
         else:
-            stream = self.gateway.generate(step.model, params, prompt=prompt)
+            stream = self.gateway.generate(step.model, params, prompt=prompt, priority=self.priority)
         parts: list[str] = []
         async for chunk in stream:
             record.usage.completion_tokens += chunk.tokens

@@ -86,13 +86,14 @@ class WorkflowService:
         await asyncio.to_thread(self.store.write, stored, text)
         return plan
 
-    def start(self, plan: Plan, inputs: dict[str, Any]) -> Run:
-        """Start a run of `plan` (400 for inputs that do not fit it)."""
+    def start(self, plan: Plan, inputs: dict[str, Any], priority: int | None = None) -> Run:
+        """Start a run of `plan` (400 for inputs that do not fit it) whose model steps are admitted
+        at `priority` (None: the workflow's, else each service's)."""
         try:
             bound = bind_inputs(plan.workflow, inputs)
         except InputError as exc:
             raise invalid_request(str(exc), param=exc.param, code="invalid_input") from exc
-        run = Run(plan, bound, self.gateway, self.defaults)
+        run = Run(plan, bound, self.gateway, self.defaults, priority)
         self.active[run.id] = run
         return run
 

@@ -82,7 +82,9 @@ def test_services_are_listed_and_load_on_first_use(client: openai.OpenAI, http: 
     assert {m["id"]: m["context_length"] for m in raw["data"]} == {"chat": 8192, "batch": 512}
     before = status(http)
     assert {m["state"] for m in before.values()} == {"unloaded"} and before["chat"]["pid"] is None
-    answer = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}])
+    answer = client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "Hi"}], extra_headers={"X-Request-Id": "first-load"}
+    )
     # The service's max_tokens (8) applies when the request has none.
     assert answer.usage is not None and answer.usage.completion_tokens <= 8
     after = status(http)
@@ -240,3 +242,6 @@ def test_metrics_and_hearth_ps(services_server: HearthServer, http: httpx.Client
     log = Path(services_server.home / "logs" / "hearth.log").read_text().splitlines()
     entries = [json.loads(line) for line in log]
     assert any(e.get("request_id") == "trace-123" and e.get("status") == 200 for e in entries)
+    # Lines logged while serving a request carry its id too: the load the first request caused.
+    loads = [e for e in entries if e["logger"] == "server.scheduler" and e["message"].startswith("loaded chat")]
+    assert [e.get("request_id") for e in loads] == ["first-load"], loads

@@ -22,6 +22,7 @@ class ScriptedGateway:
         self.running = 0
         self.most_running = 0
         self.closed = 0
+        self.priorities: list[int | None] = []
 
     def known_models(self) -> set[str]:
         return {"echo"}
@@ -36,7 +37,9 @@ class ScriptedGateway:
         *,
         messages: Sequence[ChatMessage] | None = None,
         prompt: str | None = None,
+        priority: int | None = None,
     ) -> AsyncIterator[TextChunk]:
+        self.priorities.append(priority)
         text = messages[-1].content if messages else prompt or ""
         self.running += 1
         self.most_running = max(self.most_running, self.running)
@@ -54,12 +57,14 @@ class ScriptedGateway:
         raise StepFailed("no embeddings here")
 
 
-def run(definition: str, inputs: dict[str, Any]) -> tuple[RunRecord, list[RunEvent], ScriptedGateway]:
+def run(
+    definition: str, inputs: dict[str, Any], priority: int | None = None
+) -> tuple[RunRecord, list[RunEvent], ScriptedGateway]:
     gateway = ScriptedGateway()
     plan = load(textwrap.dedent(definition), gateway.known_models())
 
     async def go() -> tuple[RunRecord, list[RunEvent]]:
-        workflow_run = Run(plan, inputs, gateway, SamplingDefaults())
+        workflow_run = Run(plan, inputs, gateway, SamplingDefaults(), priority)
         queue = workflow_run.subscribe()
         workflow_run.start()
         events = [event async for event in workflow_run.events(queue)]
@@ -147,3 +152,18 @@ def test_templates_cannot_build_huge_values() -> None:
     )
     assert record.status == "failed" and record.error is not None
     assert "more than" in record.error.message
+
+
+TWO_STEPS = """
+    name: prio
+    {priority}
+    steps:
+      first: {{model: echo, prompt: "a b"}}
+      second: {{model: echo, prompt: "{{{{ steps.first }}}} c", mode: completion}}
+    """
+
+
+def test_model_steps_are_admitted_at_the_run_or_workflow_priority() -> None:
+    assert run(TWO_STEPS.format(priority=""), {})[2].priorities == [None, None]  # each service's own
+    assert run(TWO_STEPS.format(priority="priority: -10"), {})[2].priorities == [-10, -10]
+    assert run(TWO_STEPS.format(priority="priority: -10"), {}, priority=3)[2].priorities == [3, 3]

@@ -38,6 +38,7 @@ class BagOfWordsGateway:
         *,
         messages: Sequence[ChatMessage] | None = None,
         prompt: str | None = None,
+        priority: int | None = None,
     ) -> AsyncIterator[TextChunk]:
         raise NotImplementedError
 
