@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
-from server.deployments import deployments, memory_budget
+from server.deployments import deployments, device_budgets, memory_budget
 from server.embedders import EmbedderRegistry, resolve_embedding_model
 from server.errors import EXCEPTION_HANDLERS
 from server.metrics import Metrics
@@ -98,7 +99,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        scheduler = Scheduler(services, limits, engine_factory)
+        budgets: dict[str, int] = {}
+        if any(d.device != "CPU" for d in services):
+            # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
+            budgets = await asyncio.to_thread(device_budgets, settings)
+        scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory)
         embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of

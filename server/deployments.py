@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import msgspec
 import psutil
 
 from adapters.base import EngineOptions
+from adapters.hardware import DeviceInfo, openvino_devices
 from adapters.openvino import model_limits, served_context
 from hub.models import ModelSpec
 from hub.store import ArtifactStore
@@ -63,6 +65,20 @@ def estimate_bytes(spec: ModelSpec, options: EngineOptions) -> int:
     """Memory a model grows to: weights, runtime and its whole KV cache (with prefix caching the
     engine keeps finished requests' blocks until the cache is full, so it fills and stays full)."""
     return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + int(options.kv_cache_gb * GIB)
+
+
+def device_key(device: str) -> str:
+    """One name per device: "GPU" and "GPU.0" are the same (OpenVINO's first GPU)."""
+    return device.upper().removesuffix(".0")
+
+
+def device_budgets(settings: Settings, devices: Sequence[DeviceInfo] | None = None) -> dict[str, int]:
+    """Bytes the models on each accelerator that reports its memory may use together: a share of
+    it (`device_memory_fraction`). `devices` defaults to what OpenVINO sees here."""
+    if devices is None:
+        devices = openvino_devices()[1]
+    fraction = settings.device_memory_fraction
+    return {device_key(d.id): int(d.memory_bytes * fraction) for d in devices if d.memory_bytes and d.kind != "cpu"}
 
 
 def memory_budget(settings: Settings) -> int:

@@ -43,5 +43,7 @@ class Status(msgspec.Struct, kw_only=True):
 
     memory_budget_bytes: int
     memory_used_bytes: int
+    # Accelerators with a memory budget of their own (their models count at their estimates).
+    device_budgets_bytes: dict[str, int]
     models: list[ModelStatus]
     object: Literal["status"] = "status"

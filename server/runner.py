@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +19,7 @@ from adapters.base import Engine, EngineOptions
 from adapters.sandbox import Confinement
 from adapters.worker import RunnerExitHook, Tokenize, Tokens, WorkerEngine
 from hub.models import ModelSpec
-from server.deployments import Deployment
+from server.deployments import Deployment, device_key
 from server.protocol_status import RunnerState
 
 
@@ -61,6 +61,9 @@ class Limits:
     max_queue: int = 256
     queue_timeout_s: float = 300.0
     memory_budget_bytes: int = 0
+    # Bytes the models on an accelerator may use together, by `device_key` (devices that report
+    # their memory: OpenVINO GPUs). A model counts its estimate there: psutil cannot see it.
+    device_budgets: dict[str, int] = field(default_factory=dict)
     max_concurrency_per_device: int = 0
     # A request that has waited this long goes ahead of every request that has not, whatever the
     # priorities (first come, first served among them), so that a steady stream of urgent work
@@ -115,6 +118,11 @@ class Runner:
         self.keep_alive_s = self.deployment.keep_alive_s
 
     @property
+    def device(self) -> str:
+        """The device it runs on (where it would load, while it is not loaded)."""
+        return self.engine.info.device if self.engine is not None else self.deployment.device
+
+    @property
     def resident(self) -> bool:
         """Whether it holds (or is about to hold) memory."""
         return self.state != "unloaded"
@@ -132,3 +140,18 @@ class Runner:
     def forget_memory(self) -> None:
         """It holds no memory any more (unloaded, or its process died)."""
         self.memory_bytes, self.rss_bytes, self.measured = 0, 0, False
+
+
+def full_pool(runners: Iterable[Runner], runner: Runner, limits: Limits) -> tuple[str, list[Runner]] | None:
+    """A memory pool `runner` counts in that is over its budget, with the resident runners in it
+    (`runner` included); None when all fit. The pools: all RAM (each runner at `memory_bytes`),
+    and the runner's accelerator when it has a budget (each runner there at its estimate)."""
+    resident = [r for r in runners if r.resident]
+    if limits.memory_budget_bytes and sum(r.memory_bytes for r in resident) > limits.memory_budget_bytes:
+        return "memory", resident
+    device = device_key(runner.device)
+    budget = limits.device_budgets.get(device, 0)
+    on_device = [r for r in resident if device_key(r.device) == device]
+    if budget and sum(r.deployment.estimated_bytes for r in on_device) > budget:
+        return f"{device} memory", on_device
+    return None

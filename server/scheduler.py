@@ -25,7 +25,7 @@ from adapters.worker import EngineStartError
 from server.deployments import Deployment
 from server.errors import APIError, invalid_request, model_not_found
 from server.protocol_status import ModelStatus, Status
-from server.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, start_worker
+from server.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,7 @@ class Scheduler:
     def device_of(self, name: str) -> str | None:
         """The device `name` runs on (where it would load, when it is not loaded); None if unknown."""
         runner = self._runners.get(name)
-        if runner is None:
-            return None
-        engine = runner.engine
-        return engine.info.device if engine is not None else runner.deployment.device
+        return runner.device if runner is not None else None
 
     def refuse(self, name: str, message: str) -> None:
         """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
@@ -245,11 +242,12 @@ class Scheduler:
         return sum(r.memory_bytes for r in self._runners.values() if r.resident)
 
     async def _make_room(self, runner: Runner) -> None:
-        """Evict idle models, least recently used first, until `runner`'s estimate fits the budget;
-        wait for running requests to finish when only busy models are left to evict."""
-        budget = self.limits.memory_budget_bytes
-        while budget and self.memory_used() > budget:
-            others = [r for r in self._runners.values() if r is not runner and r.resident]
+        """Evict idle models, least recently used first, until `runner`'s estimate fits the memory
+        budget and its device's; wait for running requests to finish when only busy models are left
+        to evict."""
+        while (full := full_pool(self._runners.values(), runner, self.limits)) is not None:
+            pool, members = full
+            others = [r for r in members if r is not runner]
             idle = [r for r in others if r.state == "loaded" and r.active == 0]
             if idle:
                 victim = min(idle, key=lambda r: r.last_used)
@@ -258,14 +256,14 @@ class Scheduler:
                 log.info("evicting %s to make room for %s", victim.deployment.name, runner.deployment.name)
                 await self._unload(victim, "evicted")
             elif not others:
-                log.warning("%s alone exceeds the memory budget; loading it anyway", runner.deployment.name)
+                log.warning("%s alone exceeds the %s budget; loading it anyway", runner.deployment.name, pool)
                 return
             else:
                 self._changed.clear()
                 try:
                     await asyncio.wait_for(self._changed.wait(), self.limits.queue_timeout_s)
                 except TimeoutError:
-                    raise _unavailable(runner.deployment.name, "other models hold the memory budget.") from None
+                    raise _unavailable(runner.deployment.name, f"other models hold the {pool} budget.") from None
 
     async def _unload(self, runner: Runner, reason: str) -> None:
         engine, runner.engine = runner.engine, None
@@ -350,7 +348,7 @@ class Scheduler:
                     id=name,
                     model=r.deployment.service.model,
                     state=r.state,
-                    device=r.engine.info.device if r.engine is not None else r.deployment.device,
+                    device=r.device,
                     priority=r.deployment.service.priority,
                     pid=r.engine.pid if r.engine is not None else None,
                     memory_bytes=r.memory_bytes if r.resident else 0,
@@ -368,5 +366,8 @@ class Scheduler:
                 )
             )
         return Status(
-            memory_budget_bytes=self.limits.memory_budget_bytes, memory_used_bytes=self.memory_used(), models=models
+            memory_budget_bytes=self.limits.memory_budget_bytes,
+            memory_used_bytes=self.memory_used(),
+            device_budgets_bytes=dict(self.limits.device_budgets),
+            models=models,
         )

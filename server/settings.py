@@ -76,6 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     keep_alive_s: float = 300.0
     # Memory all resident models may use together; 0 means 60% of RAM.
     memory_budget_gb: Annotated[float, Meta(ge=0)] = 0.0
+    # Share of each accelerator's own memory (GPUs that report it) its models may use together.
+    device_memory_fraction: Annotated[float, Meta(gt=0, le=1)] = 0.9
     # Requests waiting per model before 429, and how long one may wait before a 503.
     max_queue: Annotated[int, Meta(ge=0)] = 256
     queue_timeout_s: Annotated[float, Meta(gt=0)] = 300.0

@@ -44,6 +44,7 @@ def register(commands: Commands) -> None:
     run.add_argument("--url", help="server base URL (default $HEARTH_URL or the configured host:port)")
     run.add_argument("--tokens", action="store_true", help="also print the text of model steps as it is generated")
     run.add_argument("--json", action="store_true", help="print the whole run record instead of the outputs")
+    run.add_argument("--priority", type=int, help="admission priority of its model steps (default: the workflow's)")
     run.set_defaults(run=run_workflow)
 
 
@@ -155,10 +156,11 @@ def _run(client: httpx.Client, args: argparse.Namespace) -> int:
     declared = response.json().get("inputs", {})
     inputs = {k: _typed(v, declared.get(k, {}).get("type", "string")) for k, v in _pairs(args.input, "--input")}
     files = [(k, (Path(p).name, Path(p).read_bytes())) for k, p in _pairs(args.file, "--file")]
+    priority: dict[str, int] = {} if args.priority is None else {"priority": args.priority}
     body: dict[str, Any] = (
-        {"data": {"inputs": json.dumps(inputs), "stream": "true"}, "files": files}
+        {"data": {"inputs": json.dumps(inputs), "stream": "true", **priority}, "files": files}
         if files
-        else {"json": {"inputs": inputs, "stream": True}}
+        else {"json": {"inputs": inputs, "stream": True, **priority}}
     )
     record: dict[str, Any] = {}
     with client.stream("POST", f"/v1/workflows/{name}/runs", **body) as stream:

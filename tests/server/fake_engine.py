@@ -17,8 +17,8 @@ from server.translate import SamplingDefaults
 class FakeEngine:
     """Emits `max_tokens` one-token deltas ("x"), one every `token_s` seconds."""
 
-    def __init__(self, spec: ModelSpec, token_s: float) -> None:
-        self.info = ModelInfo(model_id=spec.id, backend="fake", device="CPU", context_length=2048)
+    def __init__(self, spec: ModelSpec, token_s: float, device: str = "CPU") -> None:
+        self.info = ModelInfo(model_id=spec.id, backend="fake", device=device, context_length=2048)
         self.token_s = token_s
         self.closed = False
         self.crashed = False
@@ -77,19 +77,25 @@ class FakeFactory:
     async def __call__(self, spec: ModelSpec, options: EngineOptions) -> FakeEngine:
         """Make a fake engine after `load_s` seconds."""
         await asyncio.sleep(self.load_s)
-        engine = FakeEngine(spec, self.token_s)
+        engine = FakeEngine(spec, self.token_s, options.device)
         self.made.append(engine)
         return engine
 
 
 def fake_deployment(
-    name: str, *, estimated_bytes: int = 100, keep_alive_s: float = 60.0, priority: int = 0, max_concurrency: int = 0
+    name: str,
+    *,
+    estimated_bytes: int = 100,
+    keep_alive_s: float = 60.0,
+    priority: int = 0,
+    max_concurrency: int = 0,
+    device: str = "CPU",
 ) -> Deployment:
     """A deployment whose files are never read (the fake engine ignores them)."""
     return Deployment(
         service=Service(name=name, priority=priority),
         spec=ModelSpec(id=name, path=f"/fake/{name}.gguf", format="gguf"),
-        options=EngineOptions(),
+        options=EngineOptions(device=device),
         sampling=SamplingDefaults(),
         keep_alive_s=keep_alive_s,
         max_concurrency=max_concurrency,

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from adapters.hardware import DeviceInfo
+from server.deployments import device_budgets
 from server.errors import APIError
 from server.runner import Limits
 from server.scheduler import Lease, Scheduler
+from server.settings import load_settings
 from tests.server.fake_engine import FakeFactory, fake_deployment
 
 
@@ -110,6 +113,38 @@ def test_lru_eviction_under_a_small_budget_spares_busy_models() -> None:
             await scheduler.close()
 
     run(body)
+
+
+def test_an_accelerator_budget_evicts_only_models_on_that_device() -> None:
+    async def body() -> None:
+        models = [
+            fake_deployment("cpu", device="CPU"),
+            fake_deployment("gpu1", device="GPU"),
+            fake_deployment("gpu2", device="GPU.0"),  # the same device under its other name
+        ]
+        # RAM has no budget here; the GPU holds one model.
+        scheduler = Scheduler(models, Limits(device_budgets={"GPU": 150}, tick_s=0.02), FakeFactory())
+        await scheduler.start()
+        try:
+            for name in ("cpu", "gpu1", "gpu2"):  # cpu is the least recently used of all
+                (await scheduler.acquire(name)).release()
+            assert states(scheduler) == {"cpu": "loaded", "gpu1": "unloaded", "gpu2": "loaded"}
+            assert scheduler.status().device_budgets_bytes == {"GPU": 150}
+        finally:
+            await scheduler.close()
+
+    run(body)
+
+
+def test_device_budgets_are_a_share_of_what_accelerators_report() -> None:
+    devices = [
+        DeviceInfo(runtime="openvino", id="CPU", kind="cpu", name="a CPU"),
+        DeviceInfo(runtime="openvino", id="GPU.0", kind="gpu", name="a GPU", memory_bytes=8 * 2**30),
+        DeviceInfo(runtime="openvino", id="GPU.1", kind="gpu", name="another", memory_bytes=2**30),
+        DeviceInfo(runtime="openvino", id="NPU", kind="npu", name="an NPU"),
+    ]
+    settings = load_settings({"device_memory_fraction": 0.5}, env={})
+    assert device_budgets(settings, devices) == {"GPU": 4 * 2**30, "GPU.1": 2**29}
 
 
 def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:

@@ -72,7 +72,7 @@ def test_run_a_stored_workflow_with_an_uploaded_pdf(tmp_path: Path, hearth_serve
     pdf.write_bytes(pdf_bytes("The tool shall print the current date in ISO format."))
     result = hearth(
         "workflow", "run", "requirements-to-code",
-        "--url", hearth_server.base_url, "--file", f"document={pdf}", "--json",
+        "--url", hearth_server.base_url, "--file", f"document={pdf}", "--json", "--priority", "-10",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -88,5 +88,8 @@ def test_run_errors_are_reported_not_raised(hearth_server: HearthServer) -> None
         "workflow", "run", "requirements-to-code", "--url", hearth_server.base_url, "--input", "nonsense"
     )
     assert bad_input.returncode == 2 and "KEY=VALUE" in bad_input.stderr
+    base = hearth_server.base_url
+    too_urgent = hearth("workflow", "run", "requirements-to-code", "--url", base, "--priority", "2000")
+    assert too_urgent.returncode == 1 and "priority" in too_urgent.stderr, too_urgent.stderr
     down = hearth("workflow", "run", "x", "--url", "http://127.0.0.1:9")
     assert down.returncode == 2 and "cannot reach the server" in down.stderr
