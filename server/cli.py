@@ -52,6 +52,9 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--preload", help="services to load at start-up, separated by commas")
     parser.add_argument("--keep-alive-s", type=float, help="seconds a model stays loaded when idle (default 300)")
     parser.add_argument("--memory-budget-gb", type=float, help="memory for all loaded models (default 60%% of RAM)")
+    parser.add_argument(
+        "--device-memory-fraction", type=float, help="share of each GPU's memory its models may use (default 0.9)"
+    )
     parser.add_argument("--max-queue", type=int, help="requests waiting per model before 429 (default 256)")
     parser.add_argument("--queue-timeout-s", type=float, help="longest wait for a slot before 503 (default 300)")
     parser.add_argument(
