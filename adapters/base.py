@@ -28,6 +28,8 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     # processes (the HTTP server, the user's apps) need the same cores.
     cpu_pinning: bool = False
     kv_cache_precision: str = "u8"
+    # OpenVINO's INFERENCE_PRECISION_HINT ("" leaves the device's default).
+    inference_precision: str = ""
     # Memory reserved for the KV cache, shared by all concurrent requests.
     kv_cache_gb: float = 1.0
     # Upper bound on the context; 0 means the model's own trained context length.

@@ -54,6 +54,8 @@ def pipeline_properties(options: EngineOptions) -> dict[str, object]:
         properties["INFERENCE_NUM_THREADS"] = options.threads
     if options.kv_cache_precision:
         properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
+    if options.inference_precision:
+        properties["INFERENCE_PRECISION_HINT"] = options.inference_precision
     if options.cache_dir:
         properties["CACHE_DIR"] = options.cache_dir
     properties.update(options.extra_properties)

@@ -45,6 +45,11 @@ def _add_serve(commands: Commands) -> None:
     parser.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     parser.add_argument("--context-length", type=int, help="cap on the context window (default: the model's)")
     parser.add_argument("--kv-cache-gb", type=float, help="memory for the KV cache in GB (default 1)")
+    parser.add_argument(
+        "--inference-precision",
+        choices=["f32", "bf16", "f16"],
+        help="activation precision (default: the device's; bf16 on CPUs that have it)",
+    )
     parser.add_argument("--max-num-seqs", type=int, help="most sequences batched at once (default 64)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     # Scheduler and services (docs/scheduler.md, docs/services.md).
