@@ -6,7 +6,7 @@ thread of `adapters/worker.py`. No HTTP. Rounds alternate in-process and worker 
 machine shifts both alike. The server-side CPU per token (the reader thread, dispatch, asyncio
 queues) is the part of the boundary that load on the machine does not blur.
 
-    .venv/bin/python -m benchmarks.runner_boundary --rounds 3 --concurrency 1 8 --max-tokens 128
+    .venv/bin/python -m benchmarks.runner_boundary --rounds 9 --concurrency 1 8 --max-tokens 128
 """
 
 from __future__ import annotations
