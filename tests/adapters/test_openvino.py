@@ -133,14 +133,16 @@ def test_context_length_exceeded(backend: OpenVINOBackend) -> None:
 
 def test_a_small_kv_cache_caps_the_context_and_fills_without_stalling() -> None:
     spec = resolve_model(DEFAULT_MODEL_ID, None)
-    small = OpenVINOBackend(spec, EngineOptions(kv_cache_gb=0.01))
+    small = OpenVINOBackend(spec, EngineOptions(kv_cache_gb=0.002))
     try:
-        # 0.01 GiB holds 25 blocks of 32 tokens at 12,960 bytes per token (u8) for this model.
-        assert small.info().context_length == 800
-        (delta,) = small.submit(_chat(1, "word " * 900))
+        # 0.002 GiB holds 5 blocks of 32 tokens at 12,960 bytes per token (u8) for this model.
+        assert small.info().context_length == 160
+        (delta,) = small.submit(_chat(1, "word " * 200))
         assert delta.error is not None and delta.error.code == "context_length_exceeded"
-        deltas = _run(small, _chat(2, "Count.", max_tokens=740, ignore_eos=True))[2]
-        assert deltas[-1].finish_reason == "length" and sum(d.tokens for d in deltas) == 740
+        # The prompt and the answer fill all but a few of its 160 tokens.
+        deltas = _run(small, _chat(2, "Count.", max_tokens=110, ignore_eos=True))[2]
+        assert deltas[-1].finish_reason == "length" and sum(d.tokens for d in deltas) == 110
+        assert deltas[0].prompt_tokens is not None and deltas[0].prompt_tokens + 110 > 4 * 32
     finally:
         small.close()
 
