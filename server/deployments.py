@@ -63,8 +63,10 @@ def artifact_bytes(path: str) -> int:
 
 def estimate_bytes(spec: ModelSpec, options: EngineOptions) -> int:
     """Memory a model grows to: weights, runtime and its whole KV cache (with prefix caching the
-    engine keeps finished requests' blocks until the cache is full, so it fills and stays full)."""
-    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + int(options.kv_cache_gb * GIB)
+    engine keeps finished requests' blocks until the cache is full, so it fills and stays full).
+    ONNX Runtime GenAI has no shared cache (it allocates per request): its runner is measured."""
+    kv_cache = 0 if spec.format == "onnx" else int(options.kv_cache_gb * GIB)
+    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + kv_cache
 
 
 def device_key(device: str) -> str:
