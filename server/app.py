@@ -21,7 +21,7 @@ from server.deployments import deployments, device_budgets, memory_budget
 from server.embedders import EmbedderRegistry, resolve_embedding_model
 from server.errors import EXCEPTION_HANDLERS
 from server.metrics import Metrics
-from server.observability import observability_middleware
+from server.observability import observability_middleware, unmatched_route_hook
 from server.response_store import ResponseStore
 from server.routes import (
     chat,
@@ -161,6 +161,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         lifespan=[security.lifespan, lifespan, workflows_lifespan(settings)],
         # Outermost first: the request id is set before authentication and auditing read it.
         middleware=[observability_middleware(_count, served), security.middleware()],
+        before_send=[unmatched_route_hook(_count)],
         cors_config=security.cors(),
         dependencies={
             "scheduler": Provide(_scheduler, sync_to_thread=False),

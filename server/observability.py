@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,49 @@ def set_model(scope: Scope, model: str) -> None:
     scope.setdefault("state", {})["model"] = model
 
 
+def _request_id(scope: Scope) -> str:
+    """The client's `X-Request-Id` when it is sane, else a new one."""
+    incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+    return incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _log_request(method: str, path: str, status: int, request_id: str, model: str | None, started: float) -> None:
+    log.info(
+        "%s %s %s",
+        method,
+        path,
+        status,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "model": model,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
+def unmatched_route_hook(count: Callable[[str, str, str], None]) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A `before_send` hook for answers no route produced (an unknown path, a wrong method):
+    Litestar runs middleware only around matched routes, so these get their `X-Request-Id`, their
+    count (endpoint "unmatched": a client's paths must not grow the metrics) and log line here."""
+
+    async def hook(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+            return
+        state = scope.setdefault("state", {})
+        if "request_id" in state:  # the middleware saw it
+            return
+        request_id = state["request_id"] = _request_id(scope)
+        message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+        status = message["status"]
+        count("unmatched", "", str(status))
+        _log_request(str(scope.get("method", "")), scope["path"], status, request_id, None, time.perf_counter())
+
+    return hook
+
+
 def observability_middleware(
     count: Callable[[str, str, str], None], models: Collection[str]
 ) -> Callable[[ASGIApp], ASGIApp]:
@@ -83,8 +126,7 @@ def observability_middleware(
                 await app(scope, receive, send)
                 return
             method = str(scope.get("method", ""))
-            incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-            request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+            request_id = _request_id(scope)
             state = scope.setdefault("state", {})
             state["request_id"] = request_id
             token = _REQUEST_ID.set(request_id)
@@ -106,20 +148,7 @@ def observability_middleware(
                 model = asked if asked in models else ""
                 endpoint = str(scope.get("path_template", scope["path"]))
                 count(endpoint, model, str(status))
-                log.info(
-                    "%s %s %s",
-                    method,
-                    scope["path"],
-                    status,
-                    extra={
-                        "request_id": request_id,
-                        "method": method,
-                        "path": scope["path"],
-                        "status": status,
-                        "model": asked or None,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+                _log_request(method, scope["path"], status, request_id, asked or None, started)
                 _REQUEST_ID.reset(token)
 
         return middleware

@@ -122,6 +122,10 @@ def test_request_ids_are_returned_and_sane_ones_honoured(http: httpx.Client) -> 
     assert fresh.headers["x-request-id"] != "bad id\twith spaces" and len(fresh.headers["x-request-id"]) == 32
     missing = chat(http, "nope")
     assert missing.status_code == 404 and missing.headers["x-request-id"]
+    # No route at all: answered before any route middleware, still with an id (and counted).
+    lost = http.get("/v1/nowhere", headers={"X-Request-Id": "lost-123"})
+    assert lost.status_code == 404 and lost.headers["x-request-id"] == "lost-123"
+    assert len(http.delete("/v1/models").headers["x-request-id"]) == 32  # 405
 
 
 def test_bad_scheduling_fields_are_400(http: httpx.Client) -> None:
@@ -231,6 +235,9 @@ def test_metrics_and_hearth_ps(services_server: HearthServer, http: httpx.Client
     assert value("hearth_model_reserved_bytes", model="chat") >= status(http)["chat"]["estimated_bytes"]
     assert value("hearth_model_loaded", model="batch") == 0
     assert value("hearth_scheduler_events_total", model="batch", event="rejected") >= 1
+    assert value("hearth_requests_total", endpoint="unmatched", model="", status="404") >= 1
+    assert value("hearth_requests_total", endpoint="unmatched", model="", status="405") >= 1
+    assert not any(s[0] == "hearth_requests_total" and ("endpoint", "/v1/nowhere") in s[1] for s in samples)
     assert ("hearth_queue_depth", (("model", "chat"),)) in samples
     ps = subprocess.run(
         [str(HEARTH), "ps", "--port", str(services_server.port)], capture_output=True, text=True, timeout=30
@@ -242,6 +249,7 @@ def test_metrics_and_hearth_ps(services_server: HearthServer, http: httpx.Client
     log = Path(services_server.home / "logs" / "hearth.log").read_text().splitlines()
     entries = [json.loads(line) for line in log]
     assert any(e.get("request_id") == "trace-123" and e.get("status") == 200 for e in entries)
+    assert any(e.get("request_id") == "lost-123" and e.get("status") == 404 for e in entries)
     # Lines logged while serving a request carry its id too: the load the first request caused.
     loads = [e for e in entries if e["logger"] == "server.scheduler" and e["message"].startswith("loaded chat")]
     assert [e.get("request_id") for e in loads] == ["first-load"], loads
