@@ -16,6 +16,7 @@ passed to `progress` as they come; a failure raises ConversionError with the too
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -163,8 +164,27 @@ def _optimum_openvino(
     required: tuple[str, ...] = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml")
     if task == "text-generation":
         required += ("openvino_detokenizer.xml",)
+    else:
+        _keep_sentence_transformers_files(source, out_dir)
     _require_outputs(out_dir, required, "optimum-intel")
     return ConversionRecord(tool="optimum-intel", tool_versions=_versions(_OPTIMUM_PACKAGES), recipe=recipe)
+
+
+# What a sentence-transformers model says about its pooling and longest input; the export leaves
+# them behind and the embedding backend reads them (adapters/embeddings.py). Mirrored in
+# scripts/prepare_embedding_model.py, which runs in an interpreter without Hearth.
+_SENTENCE_TRANSFORMERS_FILES = ("sentence_bert_config.json", "modules.json", "1_Pooling")
+
+
+def _keep_sentence_transformers_files(source: Path, out_dir: Path) -> None:
+    for name in _SENTENCE_TRANSFORMERS_FILES:
+        found, target = source / name, out_dir / name
+        if target.exists() or not found.exists():
+            continue
+        if found.is_dir():
+            shutil.copytree(found, target)
+        else:
+            shutil.copy2(found, target)
 
 
 def _ort_genai(
