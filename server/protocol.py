@@ -28,6 +28,8 @@ NonNegativeInt = Annotated[int, Meta(ge=0), _published(minimum=0)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
 Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], _published(maxItems=4)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+# Hearth's admission priority (higher first): requests, services and workflows share the range.
+Priority = Annotated[int, Meta(ge=-1000, le=1000)]
 TopLogprobs = Annotated[int, Meta(ge=0, le=20), _published(minimum=0)]
 LegacyLogprobs = Annotated[int, Meta(ge=0, le=5), _published(minimum=0)]
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -201,7 +203,7 @@ class GenerationFields(msgspec.Struct, kw_only=True):
     min_p: TopP | None = None
     # Hearth's scheduling extensions: admission priority (higher first; default: the service's)
     # and, as Ollama's, how long the model stays loaded afterwards ("5m", seconds; negative: forever).
-    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
+    priority: Priority | None = None
     keep_alive: float | str | None = None
 
     @property

@@ -28,6 +28,7 @@ from msgspec import Meta
 
 from hub.models import DEFAULT_MODEL_ID, ModelNotFound, ModelSpec, artifact_spec, find_artifact, resolve_model
 from hub.store import ArtifactStore
+from server.protocol import Priority
 
 Precision = Literal["auto", "fp32", "fp16", "int8", "int4"]
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -75,7 +76,7 @@ class Service(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     top_k: Annotated[int, Meta(ge=0)] | None = None
     min_p: Annotated[float, Meta(ge=0, le=1)] | None = None
     # Higher is admitted first; a request's own `priority` overrides it.
-    priority: Annotated[int, Meta(ge=-1000, le=1000)] = 0
+    priority: Priority = 0
     keep_alive: float | int | str | None = None
     # Requests of this service running at once (0: the server's per-model limit).
     max_concurrency: Annotated[int, Meta(ge=0)] = 0

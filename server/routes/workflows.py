@@ -18,6 +18,7 @@ from server import sse
 from server.disconnect import unless_disconnected
 from server.errors import APIError, ErrorResponse, invalid_request
 from server.openapi import StreamingOperation
+from server.protocol import Priority
 from server.workflows.definition import json_schema
 from server.workflows.records import RunEvent, RunRecord, RunRequest
 from server.workflows.runner import Run
@@ -161,7 +162,7 @@ async def _run_request(request: Request[Any, Any, Any]) -> RunRequest:
 def _form_priority(value: str) -> int:
     """A multipart `priority` field, checked as the JSON body's is."""
     try:
-        return msgspec.json.decode(value, type=Annotated[int, msgspec.Meta(ge=-1000, le=1000)])
+        return msgspec.json.decode(value, type=Priority)
     except msgspec.MsgspecError:
         raise invalid_request("`priority` must be an integer from -1000 to 1000.", param="priority") from None
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from server.protocol import Priority
+
 # A workflow, step, input or output name: safe as a file name and as a template identifier.
 NAME_PATTERN = "^[a-z][a-z0-9_-]{0,63}$"
 IDENT_PATTERN = "^[A-Za-z_][A-Za-z0-9_]{0,63}$"
@@ -81,7 +83,7 @@ class Workflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outputs: dict[Ident, str] = msgspec.field(default_factory=dict)
     # Admission priority of every model step (a run's own `priority` overrides it); left out, each
     # step gets its service's priority. Workflows are background work: set it below interactive.
-    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
+    priority: Priority | None = None
 
 
 def json_schema() -> dict[str, Any]:

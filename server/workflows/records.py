@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
-from msgspec import Meta
 
+from server.protocol import Priority
 from server.workflows.definition import Workflow
 from server.workflows.gateway import StepFailed
 from server.workflows.tools import FileInput, extract
@@ -99,7 +99,7 @@ class RunRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     inputs: dict[str, Any] = msgspec.field(default_factory=dict)
     stream: bool = False
     # Admission priority of this run's model steps (overrides the workflow's).
-    priority: Annotated[int, Meta(ge=-1000, le=1000)] | None = None
+    priority: Priority | None = None
 
 
 def _file(name: str, value: Any) -> FileInput:
