@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
+from hub.convert import ConversionRecord, Format, Precision
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEARTH = Path(sys.executable).with_name("hearth")
@@ -234,3 +236,45 @@ def small_context_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
     home = tmp_path_factory.mktemp("hearth-home-small")
     with run_hearth(home, "--context-length", "128", env={"HF_HUB_OFFLINE": "1"}) as server:
         yield server
+
+
+# --- Models built and converted once per session, shared by tests/hub and tests/adapters --------
+
+# A converted artifact: its folder, the converter's record, and the progress lines it printed.
+Converted = tuple[Path, ConversionRecord, list[str]]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Llama (2 layers, a 300-token BPE) as a Hugging Face folder."""
+    from tests.hub.tiny_models import make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def converted(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Converted]]:
+    """Convert the tiny model on a path the first time a test asks for it; later tests reuse it
+    (read-only: the fidelity tests and the adapter conformance servers share the folders)."""
+    from hub.convert import convert
+
+    done: dict[tuple[str, str, bool, str], Converted] = {}
+
+    def get(format: Format, precision: Precision, symmetric: bool = False, device: str = "cpu") -> Converted:
+        key = (format, precision, symmetric, device)
+        if key not in done:
+            out = tmp_path_factory.mktemp(f"{format}-{precision}{'-sym' if symmetric else ''}-{device}")
+            lines: list[str] = []
+            record = convert(
+                tiny_llama,
+                out,
+                format=format,
+                precision=precision,
+                symmetric=symmetric,
+                device=device,
+                progress=lines.append,
+            )
+            done[key] = (out, record, lines)
+        return done[key]
+
+    yield get

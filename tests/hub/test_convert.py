@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hub.convert import ConversionError, ConversionRecord, Format, Precision, SourceError, convert, detect_source
+from hub.convert import ConversionError, Format, Precision, SourceError, convert, detect_source
 from hub.models import default_model_path
+from tests.conftest import Converted
 from tests.hub import fidelity
-from tests.hub.tiny_models import SENTENCES, make_tiny_llama
+from tests.hub.tiny_models import SENTENCES
 
 GREEDY_TOKENS = 20
 INT4_POSITIONS = 48
@@ -38,13 +39,6 @@ INT4_MIN_TOP5 = 0.6
 INT4_MIN_CORRELATION = 0.5
 INT4_MEAN_CORRELATION = 0.8
 FP16_MAX_LOGIT_ERROR = 0.02
-
-Converted = tuple[Path, ConversionRecord, list[str]]
-
-
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")
@@ -59,31 +53,6 @@ def prompt_ids(tiny_llama: Path) -> list[int]:
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     ids: list[int] = tokenizer(SENTENCES[1])["input_ids"]
     return ids
-
-
-@pytest.fixture(scope="session")
-def converted(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Converted]]:
-    """Convert the tiny model on a path the first time a test asks for it; later tests reuse it."""
-    done: dict[tuple[str, str, bool, str], Converted] = {}
-
-    def get(format: Format, precision: Precision, symmetric: bool = False, device: str = "cpu") -> Converted:
-        key = (format, precision, symmetric, device)
-        if key not in done:
-            out = tmp_path_factory.mktemp(f"{format}-{precision}{'-sym' if symmetric else ''}-{device}")
-            lines: list[str] = []
-            record = convert(
-                tiny_llama,
-                out,
-                format=format,
-                precision=precision,
-                symmetric=symmetric,
-                device=device,
-                progress=lines.append,
-            )
-            done[key] = (out, record, lines)
-        return done[key]
-
-    yield get
 
 
 def _greedy(format: Format, folder: Path, ids: list[int]) -> list[int]:
