@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,8 +37,8 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _gguf_shape(path: Path) -> KVShape | None:
-    metadata = read_metadata(path)
+def gguf_shape(metadata: Mapping[str, object]) -> KVShape | None:
+    """The KV-cache shape recorded in a GGUF file's metadata."""
     arch = metadata.get("general.architecture")
     layers = _int(metadata.get(f"{arch}.block_count"))
     heads = _int(metadata.get(f"{arch}.attention.head_count"))
@@ -47,12 +48,13 @@ def _gguf_shape(path: Path) -> KVShape | None:
     return KVShape(layers, kv_heads, head_dim) if layers and kv_heads and head_dim else None
 
 
-def _config_shape(folder: Path) -> KVShape | None:
-    config_path = folder / "config.json"
-    if not config_path.is_file():
+def config_shape(config: object) -> KVShape | None:
+    """The KV-cache shape in a Hugging Face `config.json` (a multimodal one's `text_config`)."""
+    if not isinstance(config, dict):
         return None
-    config = json.loads(config_path.read_text())
-    config = config.get("text_config", config) if isinstance(config, dict) else {}
+    config = config.get("text_config", config)
+    if not isinstance(config, dict):
+        return None
     layers = _int(config.get("num_hidden_layers"))
     heads = _int(config.get("num_attention_heads"))
     kv_heads = _int(config.get("num_key_value_heads")) or heads
@@ -66,7 +68,10 @@ def kv_shape(model_path: str) -> KVShape | None:
     None when its files do not say."""
     path = Path(model_path)
     try:
-        return _gguf_shape(path) if path.is_file() else _config_shape(path)
+        if path.is_file():
+            return gguf_shape(read_metadata(path))
+        config_path = path / "config.json"
+        return config_shape(json.loads(config_path.read_text())) if config_path.is_file() else None
     except (OSError, ValueError, GGUFError):
         return None
 
@@ -89,9 +94,6 @@ def kv_cache_blocks(kv_cache_gb: float, shape: KVShape, precision: str, device: 
     return max(1, math.floor(kv_cache_gb * GIB / block_bytes))
 
 
-def kv_cache_tokens(model_path: str, kv_cache_gb: float, precision: str, device: str) -> int | None:
-    """Tokens the KV cache of `kv_cache_gb` holds for this model (None when its shape is unknown)."""
-    shape = kv_shape(model_path)
-    if shape is None:
-        return None
+def kv_cache_tokens(shape: KVShape, kv_cache_gb: float, precision: str, device: str) -> int:
+    """Tokens a KV cache of `kv_cache_gb` holds for a model of this shape."""
     return kv_cache_blocks(kv_cache_gb, shape, precision, device) * block_tokens(device)

@@ -29,7 +29,7 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
-from adapters.kv_cache import kv_cache_blocks, kv_cache_tokens, kv_shape
+from adapters.kv_cache import KVShape, config_shape, gguf_shape, kv_cache_blocks, kv_cache_tokens, kv_shape
 from adapters.stops import StopMatcher
 from adapters.structured import structured_output_config
 from adapters.tool_prompt import template_history, text_history
@@ -62,12 +62,15 @@ def pipeline_properties(options: EngineOptions) -> dict[str, object]:
     return properties
 
 
-def create_pipeline(model_path: str, options: EngineOptions) -> ov_genai.ContinuousBatchingPipeline:
-    """Build the continuous-batching pipeline Hearth serves with (also used by the benchmarks)."""
+def create_pipeline(
+    model_path: str, options: EngineOptions, shape: KVShape | None = None
+) -> ov_genai.ContinuousBatchingPipeline:
+    """Build the continuous-batching pipeline Hearth serves with (also used by the benchmarks);
+    `shape` sizes the KV cache (read from the model's files when not given)."""
     import openvino_genai as ov_genai
 
     scheduler = ov_genai.SchedulerConfig()
-    shape = kv_shape(model_path)
+    shape = shape or kv_shape(model_path)
     if shape is not None:
         # In blocks, so that any size works (cache_size takes whole gigabytes only).
         blocks = kv_cache_blocks(options.kv_cache_gb, shape, options.kv_cache_precision, options.device)
@@ -87,6 +90,7 @@ class ModelLimits(NamedTuple):
     context_length: int
     vocab_size: int | None
     fim_tokens: tuple[str, str, str] | None = None
+    kv_shape: KVShape | None = None
 
 
 # Fill-in-the-middle tokens (prefix, suffix, middle) of the model families that have them.
@@ -107,7 +111,8 @@ def fim_tokens(vocabulary: object) -> tuple[str, str, str] | None:
 
 
 def model_limits(spec: ModelSpec) -> ModelLimits:
-    """The trained context length and vocabulary size recorded in the model's files."""
+    """The trained context length, vocabulary size, FIM tokens and KV-cache shape recorded in the
+    model's files (read once: a GGUF's metadata takes ~0.1 s to parse)."""
     if spec.format == "gguf":
         metadata = read_metadata(spec.path)
         tokens = metadata.get("tokenizer.ggml.tokens")
@@ -115,6 +120,7 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
             gguf_context_length(metadata) or _FALLBACK_CONTEXT,
             len(tokens) if isinstance(tokens, list) else None,
             fim_tokens(tokens),
+            gguf_shape(metadata),
         )
     config_path = Path(spec.path) / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
@@ -126,6 +132,7 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
         context if isinstance(context, int) else _FALLBACK_CONTEXT,
         vocab if isinstance(vocab, int) else None,
         fim_tokens([t.get("content") for t in added if isinstance(t, dict)]),
+        config_shape(config),
     )
 
 
@@ -136,10 +143,10 @@ def served_context(limits: ModelLimits, spec: ModelSpec, options: EngineOptions)
     context = limits.context_length
     if options.context_length > 0:
         context = min(context, options.context_length)
-    if spec.format == "onnx":
+    if spec.format == "onnx" or limits.kv_shape is None:
         return context
-    capacity = kv_cache_tokens(spec.path, options.kv_cache_gb, options.kv_cache_precision, options.device)
-    return min(context, capacity) if capacity else context
+    capacity = kv_cache_tokens(limits.kv_shape, options.kv_cache_gb, options.kv_cache_precision, options.device)
+    return min(context, capacity)
 
 
 class _Running:
@@ -169,9 +176,9 @@ class OpenVINOBackend:
         self._ov = ov_genai
         self._tensor = openvino.Tensor
         started = time.monotonic()
-        self._pipe = create_pipeline(spec.path, options)
-        self._tokenizer = self._pipe.get_tokenizer()
         limits = model_limits(spec)
+        self._pipe = create_pipeline(spec.path, options, limits.kv_shape)
+        self._tokenizer = self._pipe.get_tokenizer()
         self._vocab_size = limits.vocab_size
         context = served_context(limits, spec, options)
         template = self._tokenizer.chat_template or ""

@@ -29,7 +29,6 @@ def test_unknown_shape_is_none(tmp_path: Path, contents: str | None) -> None:
     if contents is not None:
         (tmp_path / "config.json").write_text(contents)
     assert kv_shape(str(tmp_path)) is None
-    assert kv_cache_tokens(str(tmp_path), 1.0, "u8", "CPU") is None
 
 
 def test_bytes_and_blocks() -> None:
@@ -40,4 +39,4 @@ def test_bytes_and_blocks() -> None:
     assert (block_tokens("CPU"), block_tokens("GPU.1")) == (32, 16)
     assert kv_cache_blocks(1.0, shape, "u8", "CPU") == GIB // (12960 * 32)
     assert kv_cache_blocks(1e-9, shape, "u8", "CPU") == 1
-    assert kv_cache_tokens(str(default_model_path()), 0.25, "u8", "CPU") == 647 * 32
+    assert kv_cache_tokens(shape, 0.25, "u8", "CPU") == 647 * 32

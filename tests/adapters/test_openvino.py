@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from adapters.base import ChatMessage, Delta, EngineOptions, GenerationRequest, SamplingParams
+from adapters.kv_cache import KVShape
 from adapters.openvino import OpenVINOBackend, model_limits, pipeline_properties
 from hub.models import DEFAULT_MODEL_ID, resolve_model
 from server.settings import Settings
@@ -49,6 +50,7 @@ def test_model_limits_from_gguf() -> None:
     limits = model_limits(resolve_model(DEFAULT_MODEL_ID, None))
     assert limits.context_length == 8192
     assert limits.vocab_size == 49152
+    assert limits.kv_shape == KVShape(layers=30, kv_heads=3, head_dim=64)
 
 
 def test_context_cap_applies(backend: OpenVINOBackend) -> None:
