@@ -37,15 +37,25 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def _shape(layers: object, heads: object, kv_heads: object, width: object, head_dim: object) -> KVShape | None:
+    """The shape from raw values: KV heads default to the query heads (no grouped-query attention),
+    the head size to width / heads."""
+    n_layers, n_heads, width_ = _int(layers), _int(heads), _int(width)
+    n_kv = _int(kv_heads) or n_heads
+    size = _int(head_dim) or (width_ // n_heads if width_ and n_heads else None)
+    return KVShape(n_layers, n_kv, size) if n_layers and n_kv and size else None
+
+
 def gguf_shape(metadata: Mapping[str, object]) -> KVShape | None:
     """The KV-cache shape recorded in a GGUF file's metadata."""
     arch = metadata.get("general.architecture")
-    layers = _int(metadata.get(f"{arch}.block_count"))
-    heads = _int(metadata.get(f"{arch}.attention.head_count"))
-    kv_heads = _int(metadata.get(f"{arch}.attention.head_count_kv")) or heads
-    width = _int(metadata.get(f"{arch}.embedding_length"))
-    head_dim = _int(metadata.get(f"{arch}.attention.key_length")) or (width // heads if width and heads else None)
-    return KVShape(layers, kv_heads, head_dim) if layers and kv_heads and head_dim else None
+    return _shape(
+        layers=metadata.get(f"{arch}.block_count"),
+        heads=metadata.get(f"{arch}.attention.head_count"),
+        kv_heads=metadata.get(f"{arch}.attention.head_count_kv"),
+        width=metadata.get(f"{arch}.embedding_length"),
+        head_dim=metadata.get(f"{arch}.attention.key_length"),
+    )
 
 
 def config_shape(config: object) -> KVShape | None:
@@ -55,12 +65,13 @@ def config_shape(config: object) -> KVShape | None:
     config = config.get("text_config", config)
     if not isinstance(config, dict):
         return None
-    layers = _int(config.get("num_hidden_layers"))
-    heads = _int(config.get("num_attention_heads"))
-    kv_heads = _int(config.get("num_key_value_heads")) or heads
-    width = _int(config.get("hidden_size"))
-    head_dim = _int(config.get("head_dim")) or (width // heads if width and heads else None)
-    return KVShape(layers, kv_heads, head_dim) if layers and kv_heads and head_dim else None
+    return _shape(
+        layers=config.get("num_hidden_layers"),
+        heads=config.get("num_attention_heads"),
+        kv_heads=config.get("num_key_value_heads"),
+        width=config.get("hidden_size"),
+        head_dim=config.get("head_dim"),
+    )
 
 
 def kv_shape(model_path: str) -> KVShape | None:
