@@ -17,33 +17,26 @@ from litestar.openapi import OpenAPIConfig
 from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
-from server.deployments import deployments, device_budgets, memory_budget
-from server.embedders import EmbedderRegistry, resolve_embedding_model
-from server.errors import EXCEPTION_HANDLERS
-from server.metrics import Metrics
-from server.observability import observability_middleware, unmatched_route_hook
-from server.response_store import ResponseStore
-from server.routes import (
-    chat,
-    completions,
-    embeddings,
-    health,
-    keys,
-    models,
-    rerank,
-    responses,
-    status,
-    system,
-    tokenize,
-    workflows,
-)
+from server.http.errors import EXCEPTION_HANDLERS
+from server.http.observability import observability_middleware, unmatched_route_hook
+from server.inference.chat import route as chat
+from server.inference.completions import route as completions
+from server.inference.embeddings import rerank
+from server.inference.embeddings import route as embeddings
+from server.inference.responses import route as responses
+from server.inference.responses.history import ResponseStore
+from server.inference.tokenize import route as tokenize
+from server.inference.translate import SamplingDefaults
+from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
-from server.runner import EngineFactory, Limits, confined_worker_factory, start_worker
-from server.scheduler import Scheduler
-from server.security.service import Security
+from server.security.app_security import Security
+from server.serving.deployments import deployments, device_budgets, memory_budget
+from server.serving.embedders import EmbedderRegistry, resolve_embedding_model
+from server.serving.metrics import Metrics
+from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
+from server.serving.scheduler import Scheduler
 from server.settings import Settings
-from server.translate import SamplingDefaults
-from server.workflows.service import workflows_lifespan
+from server.workflows.manager import workflows_lifespan
 
 log = logging.getLogger(__name__)
 

@@ -85,7 +85,7 @@ def configure_logging(settings: Settings) -> None:
     """Log to stderr and to $HEARTH_HOME/logs/hearth.log."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     level = settings.log_level.upper()
-    from server.observability import JsonFormatter, RequestIdFilter
+    from server.http.observability import JsonFormatter, RequestIdFilter
 
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     stderr = logging.StreamHandler(sys.stderr)
@@ -105,9 +105,9 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.security.service import bind_refusal
+    from server.security.app_security import bind_refusal
     from server.security.tls import TLSError, server_context
-    from server.services import ServicesError
+    from server.serving.services import ServicesError
 
     refusal = bind_refusal(settings)
     if refusal is not None:

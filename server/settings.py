@@ -18,7 +18,7 @@ from msgspec import Meta
 from adapters.base import EngineOptions
 from adapters.embeddings import DEFAULT_EMBEDDING_MODEL_ID
 from hub.models import DEFAULT_MODEL_ID
-from server.translate import SamplingDefaults
+from server.inference.translate import SamplingDefaults
 
 ENV_PREFIX = "HEARTH_"
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from server.security.app_security import audit_dir
 from server.security.audit import CURRENT, log_files, parse, read_records, verify
 from server.security.keys import KeyStoreError, parse_duration
-from server.security.service import audit_dir
 from server.settings import Settings
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError
+from server.security.app_security import audit_writer, keys_path
 from server.security.audit import AuditLog
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
-from server.security.service import audit_writer, keys_path
 from server.settings import Settings
 
 if TYPE_CHECKING:

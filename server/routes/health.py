@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from server.embedders import EmbedderRegistry
-from server.protocol import Health
-from server.scheduler import Scheduler
+from server.inference.protocol import Health
+from server.serving.embedders import EmbedderRegistry
+from server.serving.scheduler import Scheduler
 
 
 @get(

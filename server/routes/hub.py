@@ -28,9 +28,9 @@ from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
 from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
-from server.errors import APIError, ErrorResponse, invalid_request
-from server.scheduler import Scheduler
-from server.sse import DONE, EventEncoder, EventStream
+from server.http.errors import APIError, ErrorResponse, invalid_request
+from server.http.sse import DONE, EventEncoder, EventStream
+from server.serving.scheduler import Scheduler
 
 _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 _DESCRIPTIONS = {

@@ -14,9 +14,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Meta
 
 from hub.names import InvalidNameError
-from server.errors import APIError, ErrorResponse
+from server.http.errors import APIError, ErrorResponse
+from server.security.app_security import Security
 from server.security.keys import ApiKey, KeyStoreError, parse_duration
-from server.security.service import Security
 
 KeyName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="letters, digits, . _ -")]
 

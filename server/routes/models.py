@@ -8,12 +8,12 @@ from litestar import Router, get
 
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import artifact_context_length
-from server.embedders import EmbedderRegistry
-from server.errors import model_not_found
-from server.openapi import NOT_FOUND
-from server.protocol import ModelCard, ModelList
+from server.http.errors import model_not_found
+from server.http.openapi import NOT_FOUND
+from server.inference.protocol import ModelCard, ModelList
 from server.routes.hub import HubState
-from server.scheduler import Scheduler
+from server.serving.embedders import EmbedderRegistry
+from server.serving.scheduler import Scheduler
 
 
 def _card(scheduler: Scheduler, name: str) -> ModelCard:

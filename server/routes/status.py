@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from litestar import Response, get
 
-from server.metrics import CONTENT_TYPE, Metrics
-from server.protocol_status import Status
-from server.scheduler import Scheduler
+from server.serving.metrics import CONTENT_TYPE, Metrics
+from server.serving.scheduler import Scheduler
+from server.serving.status import Status
 
 
 @get("/v1/status", summary="Loaded models, memory and queues", tags=["status"])

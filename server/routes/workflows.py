@@ -14,15 +14,15 @@ from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from server import sse
-from server.disconnect import unless_disconnected
-from server.errors import APIError, ErrorResponse, invalid_request
-from server.openapi import StreamingOperation
-from server.protocol import Priority
+from server.http import sse
+from server.http.disconnect import unless_disconnected
+from server.http.errors import APIError, ErrorResponse, invalid_request
+from server.http.openapi import StreamingOperation
+from server.inference.protocol import Priority
 from server.workflows.definition import json_schema
+from server.workflows.executor import Run
+from server.workflows.manager import WorkflowManager
 from server.workflows.records import RunEvent, RunRecord, RunRequest
-from server.workflows.runner import Run
-from server.workflows.service import WorkflowService
 from server.workflows.tools import FileInput
 from server.workflows.validate import Plan
 
@@ -39,8 +39,8 @@ _TAKEN = {409: _error("A workflow of that name exists")}
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
 
-def _service(state: State) -> WorkflowService:
-    service: WorkflowService = state.workflows
+def _service(state: State) -> WorkflowManager:
+    service: WorkflowManager = state.workflows
     return service
 
 
@@ -80,7 +80,7 @@ async def workflow_schema() -> dict[str, Any]:
 
 
 @get("/", summary="List workflows")
-async def list_workflows(workflows: WorkflowService) -> dict[str, Any]:
+async def list_workflows(workflows: WorkflowManager) -> dict[str, Any]:
     """Every stored workflow; one that no longer validates is listed with its problems."""
     data: list[dict[str, Any]] = []
     for name in await asyncio.to_thread(workflows.store.names):
@@ -92,21 +92,21 @@ async def list_workflows(workflows: WorkflowService) -> dict[str, Any]:
 
 
 @post("/", summary="Create a workflow", status_code=201, responses={**_BAD, **_YAML, **_TAKEN})
-async def create_workflow(request: Request[Any, Any, Any], workflows: WorkflowService) -> dict[str, Any]:
+async def create_workflow(request: Request[Any, Any, Any], workflows: WorkflowManager) -> dict[str, Any]:
     """Validate and store a new workflow (409 if the name is taken)."""
     text = await _yaml_body(request)
     return _summary(await workflows.save(text, None, replace=False), text)
 
 
 @get("/{name:str}", summary="Get a workflow", responses={**_BAD, **_MISSING})
-async def get_workflow(name: str, workflows: WorkflowService) -> dict[str, Any]:
+async def get_workflow(name: str, workflows: WorkflowManager) -> dict[str, Any]:
     """A stored workflow: its inputs, steps, outputs and YAML."""
     text, plan = workflows.stored_plan(name)
     return _summary(plan, text)
 
 
 @put("/{name:str}", summary="Create or replace a workflow", responses={**_BAD, **_YAML})
-async def put_workflow(name: str, request: Request[Any, Any, Any], workflows: WorkflowService) -> dict[str, Any]:
+async def put_workflow(name: str, request: Request[Any, Any, Any], workflows: WorkflowManager) -> dict[str, Any]:
     """Validate and store the workflow `name`, replacing any earlier definition."""
     workflows.check_name(name)
     text = await _yaml_body(request)
@@ -114,7 +114,7 @@ async def put_workflow(name: str, request: Request[Any, Any, Any], workflows: Wo
 
 
 @delete("/{name:str}", summary="Delete a workflow", status_code=200, responses={**_BAD, **_MISSING})
-async def delete_workflow(name: str, workflows: WorkflowService) -> dict[str, Any]:
+async def delete_workflow(name: str, workflows: WorkflowManager) -> dict[str, Any]:
     """Remove a stored workflow; its run records stay."""
     workflows.check_name(name)
     if not await asyncio.to_thread(workflows.store.delete, name):
@@ -202,7 +202,7 @@ async def _whole(run: Run) -> RunRecord:
     },
 )
 async def create_run(
-    name: str, request: Request[Any, Any, Any], workflows: WorkflowService
+    name: str, request: Request[Any, Any, Any], workflows: WorkflowManager
 ) -> RunRecord | sse.EventStream:
     """Run a stored workflow: the run's record once it ends, or with `stream: true` its events."""
     _, plan = workflows.stored_plan(name)
@@ -218,7 +218,7 @@ async def create_run(
 
 @get("/{name:str}/runs", summary="List runs of a workflow", responses={**_BAD})
 async def list_runs(
-    name: str, workflows: WorkflowService, limit: Annotated[int, Parameter(ge=1, le=200)] = 20
+    name: str, workflows: WorkflowManager, limit: Annotated[int, Parameter(ge=1, le=200)] = 20
 ) -> dict[str, Any]:
     """Runs in flight, then the newest finished ones (at most `limit`)."""
     workflows.check_name(name)
@@ -226,13 +226,13 @@ async def list_runs(
 
 
 @get("/{name:str}/runs/{run_id:str}", summary="Get a run", responses={**_BAD, **_MISSING})
-async def get_run(name: str, run_id: str, workflows: WorkflowService) -> RunRecord:
+async def get_run(name: str, run_id: str, workflows: WorkflowManager) -> RunRecord:
     """The record of a run: inputs, each step's output, timings and token counts (live while it runs)."""
     return await workflows.record(name, run_id)
 
 
 @post("/{name:str}/runs/{run_id:str}/cancel", summary="Cancel a run", status_code=200, responses={**_BAD, **_MISSING})
-async def cancel_run(name: str, run_id: str, workflows: WorkflowService) -> RunRecord:
+async def cancel_run(name: str, run_id: str, workflows: WorkflowManager) -> RunRecord:
     """Stop a run in flight; its record keeps the steps that finished."""
     return await workflows.cancel(name, run_id)
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from server.errors import ErrorDetail, ErrorResponse
+from server.http.errors import ErrorDetail, ErrorResponse
 from server.security.audit import AuditLog
 from server.security.auth import Authenticator, Denied, required_scope
 from server.security.limits import RateLimiter

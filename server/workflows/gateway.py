@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import msgspec
 
 from adapters.base import ChatMessage, Engine, GenerationRequest, SamplingParams
-from server.errors import APIError
-from server.translate import SamplingDefaults
+from server.http.errors import APIError
+from server.inference.translate import SamplingDefaults
 
 
 class StepFailed(Exception):
@@ -78,7 +78,7 @@ class _EmbedResult(Protocol):
 
 
 class _Embedders(Protocol):
-    """The server's embedding models (server/embedders.py's `EmbedderRegistry`)."""
+    """The server's embedding models (server/serving/embedders.py's `EmbedderRegistry`)."""
 
     @property
     def model_ids(self) -> list[str]: ...

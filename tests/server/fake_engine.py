@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from adapters.base import Delta, EngineOptions, GenerationRequest, ModelInfo
 from adapters.worker import Tokenize, Tokens
 from hub.models import ModelSpec
-from server.deployments import Deployment
-from server.services import Service
-from server.translate import SamplingDefaults
+from server.inference.translate import SamplingDefaults
+from server.serving.deployments import Deployment
+from server.serving.services import Service
 
 
 class FakeEngine:

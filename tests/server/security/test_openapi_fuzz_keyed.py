@@ -3,15 +3,15 @@ operation (including /v1/keys) answers < 500 and as documented; with no key ever
 operation answers 401 and nothing answers 5xx.
 
 Bodies are not steered to the served model here: generation under fuzzing is covered by
-tests/server/test_openapi_fuzz.py, and this file is about what keys change (and stays fast)."""
+tests/server/http/test_openapi_fuzz.py, and this file is about what keys change (and stays fast)."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, Phase, settings
 
 from server.security.auth import required_scope
+from tests.server.http.test_openapi_fuzz import CHECKS, OpenApiCase, check_stream, full_schema
 from tests.server.security.conftest import KeyedServer
-from tests.server.test_openapi_fuzz import CHECKS, OpenApiCase, check_stream, full_schema
 
 
 def fuzz_settings(examples: int) -> settings:

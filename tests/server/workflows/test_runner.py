@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from adapters.base import ChatMessage, SamplingParams
-from server.translate import SamplingDefaults
+from server.inference.translate import SamplingDefaults
+from server.workflows.executor import MAP_CONCURRENCY, Run
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.records import RunEvent, RunRecord
-from server.workflows.runner import MAP_CONCURRENCY, Run
 from server.workflows.validate import load
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from adapters.base import ChatMessage, SamplingParams
-from server.translate import SamplingDefaults
+from server.inference.translate import SamplingDefaults
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.tools import FileInput, extract, run_tool, split
 from tests.server.workflows.documents import docx_bytes, pdf_bytes

@@ -1,0 +1,117 @@
+"""POST /v1/completions (legacy): a prompt string or a list of them, streamed or whole."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Router, post
+from litestar.openapi.datastructures import ResponseSpec
+
+from adapters.base import Delta
+from server.http import sse
+from server.http.disconnect import unless_disconnected
+from server.http.openapi import ERRORS, StreamingOperation
+from server.inference import protocol as p
+from server.inference.admission import admit
+from server.inference.call import Call, event_stream
+from server.inference.fanin import FanIn
+from server.inference.translate import PromptChoice, completion_logprobs, completion_requests, finish_reason
+from server.serving.metrics import Metrics
+from server.serving.scheduler import Scheduler
+
+
+def _chunk(
+    call: Call,
+    index: int,
+    text: str,
+    finish: p.FinishReason | None = None,
+    logprobs: p.CompletionLogprobs | None = None,
+) -> p.Completion:
+    choice = p.CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
+    return p.Completion(**call.chunk_fields(), choices=[choice])
+
+
+async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> AsyncIterator[p.Completion]:
+    started: set[int] = set()
+    offsets = [len(choice.echo) for choice in choices]
+    async for index, delta in call.deltas():
+        text = delta.text
+        if index not in started:
+            started.add(index)
+            text = choices[index].echo + text
+        if text or delta.logprobs:
+            lp = completion_logprobs([delta], offsets[index]) if logprobs else None
+            offsets[index] += sum(len(t.token) for t in delta.logprobs)
+            yield _chunk(call, index, text, logprobs=lp)
+        if delta.final:
+            yield _chunk(call, index, "", finish_reason(delta))
+
+
+async def _whole(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.Completion:
+    deltas: list[list[Delta]] = [[] for _ in choices]
+    async for index, delta in call.deltas():
+        deltas[index].append(delta)
+    out = [
+        p.CompletionChoice(
+            index=i,
+            text=choice.echo + "".join(d.text for d in parts),
+            finish_reason=finish_reason(parts[-1]),
+            logprobs=completion_logprobs(parts, len(choice.echo)) if logprobs else None,
+        )
+        for i, (choice, parts) in enumerate(zip(choices, deltas, strict=True))
+    ]
+    return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
+
+
+@post(
+    "/completions",
+    summary="Create a completion (legacy)",
+    status_code=200,
+    operation_class=StreamingOperation,
+    responses={
+        **ERRORS,
+        200: ResponseSpec(
+            data_container=p.Completion,
+            description="The completion; with `stream: true`, a text/event-stream of text_completion events",
+        ),
+    },
+)
+async def create_completion(
+    data: p.CompletionRequest,
+    request: Request[Any, Any, Any],
+    scheduler: Scheduler,
+    metrics: Metrics,
+    fingerprint: str,
+) -> p.Completion | sse.EventStream:
+    """Continue one or several text prompts."""
+    lease, watcher = await admit(request, data, scheduler, metrics)
+    try:
+        engine = lease.engine
+        requests, choices = completion_requests(
+            data, iter(engine.next_request_id, None), lease.deployment.sampling, engine.info.fim_tokens
+        )
+        fan = FanIn(engine, requests, prompt_param="prompt")
+        await fan.start()
+    except BaseException:
+        watcher.done()
+        raise
+    call = Call(
+        prefix="cmpl",
+        model=data.model,
+        fingerprint=fingerprint,
+        fan=fan,
+        prompt_of_choice=[c.prompt_index for c in choices],
+        include_usage=data.include_usage,
+        watcher=watcher,
+    )
+    if data.stream:
+        usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
+        return sse.EventStream(event_stream(call, _chunks(call, choices, data.logprobs is not None), usage_chunk))
+    try:
+        return await unless_disconnected(request, _whole(call, choices, data.logprobs is not None))
+    finally:
+        await call.close()
+
+
+router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])

@@ -1,0 +1,60 @@
+"""Runs the engine requests of one API call (n choices, several prompts) as one stream.
+
+Each request is pumped by its own task into a shared queue, so choices interleave as the engine
+produces them. `start()` waits for every request's first delta before anything is sent, so that a
+request the engine refuses (context too long, bad template) becomes an HTTP error, not a broken
+stream. Closing the fan-in cancels every request still running in the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from adapters.base import Delta, Engine, GenerationRequest
+from server.inference.translate import require_no_error
+
+
+class FanIn:
+    """The merged deltas of several requests, tagged with their choice index."""
+
+    def __init__(self, engine: Engine, requests: list[GenerationRequest], prompt_param: str = "messages") -> None:
+        self.prompt_param = prompt_param
+        self._queue: asyncio.Queue[tuple[int, Delta]] = asyncio.Queue()
+        self._pending: list[tuple[int, Delta]] = []
+        self._open = len(requests)
+        self._tasks = [asyncio.create_task(self._pump(i, engine.generate(r))) for i, r in enumerate(requests)]
+
+    async def _pump(self, index: int, deltas: AsyncIterator[Delta]) -> None:
+        async for delta in deltas:
+            self._queue.put_nowait((index, delta))
+
+    async def start(self) -> None:
+        """Wait for the first delta of every request; raise the API error of the first refusal."""
+        seen: set[int] = set()
+        try:
+            while len(seen) < len(self._tasks):
+                index, delta = await self._queue.get()
+                require_no_error(delta, self.prompt_param)
+                seen.add(index)
+                self._pending.append((index, delta))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, Delta]]:
+        """Every delta, first those `start()` looked at, until each request has finished."""
+        while self._open:
+            if self._pending:
+                index, delta = self._pending.pop(0)
+            else:
+                index, delta = await self._queue.get()
+            if delta.final:
+                self._open -= 1
+            yield index, delta
+
+    async def close(self) -> None:
+        """Cancel whatever is still running."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,226 @@
+"""Tool calling: OpenAI tools and tool_choice -> a prompt and a grammar; generated text -> tool calls.
+
+The model writes calls in the Hermes format (`adapters.tool_prompt`), and generation is constrained
+so that each call's arguments are a JSON document matching the function's `parameters` schema: the
+grammar spells out `<tool_call>{"name": "<a listed function>", "arguments": ` itself and leaves the
+model only the arguments. `ToolCallParser` reads calls back out of the text as it streams.
+These are plain functions of the request's data, so the Responses API can reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from adapters.base import OutputConstraint, ToolTag
+from adapters.tool_prompt import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, call_begin, call_end
+from server.http.errors import invalid_request
+from server.inference import protocol as p
+from server.inference.schemas import check_schema
+
+# A function without `parameters` takes an empty object, as OpenAI documents.
+_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What a request's tools mean for generation: the tools the prompt shows, and the grammar."""
+
+    tools: tuple[dict[str, Any], ...] = ()
+    constraint: OutputConstraint | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the model may call tools in this request."""
+        return self.constraint is not None
+
+
+def _tag(function: p.FunctionDefinition, index: int) -> ToolTag:
+    parameters = function.parameters if function.parameters is not None else _NO_PARAMETERS
+    schema = check_schema(parameters, f"tools[{index}].function.parameters")
+    return ToolTag(begin=call_begin(function.name), parameters=schema, end=call_end())
+
+
+def tool_plan(tools: list[p.Tool] | None, tool_choice: p.ToolChoice | None, parallel: bool | None) -> ToolPlan:
+    """The prompt's tools and the grammar for `tools` under `tool_choice` (400 for what cannot be done)."""
+    if not tools:
+        if tool_choice is not None and tool_choice != "none":
+            raise invalid_request("tool_choice requires tools.", param="tool_choice")
+        return ToolPlan()
+    names = [tool.function.name for tool in tools]
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate is not None:
+        raise invalid_request(f"Function names must be unique; '{duplicate}' appears twice.", param="tools")
+    tags = tuple(_tag(tool.function, i) for i, tool in enumerate(tools))
+    listed = tuple(msgspec.to_builtins(tool) for tool in tools)
+    choice = tool_choice or "auto"
+    if choice == "none":
+        return ToolPlan()
+    single = parallel is False
+    if isinstance(choice, p.NamedToolChoice):
+        if choice.function.name not in names:
+            raise invalid_request(
+                f"tool_choice names the function '{choice.function.name}', which is not in tools.",
+                param="tool_choice",
+            )
+        forced = (tags[names.index(choice.function.name)],)
+        return ToolPlan(listed, OutputConstraint(tags=forced, tags_only=True, single=True))
+    if choice == "required":
+        return ToolPlan(listed, OutputConstraint(tags=tags, tags_only=True, single=single))
+    return ToolPlan(listed, OutputConstraint(tags=tags, trigger=TOOL_CALL_OPEN, single=single))
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id in OpenAI's style."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+@dataclass
+class ParsedCall:
+    """A tool call read so far."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+
+_HEADER = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
+
+
+def _held_back(text: str, marker: str) -> int:
+    """How many trailing characters of `text` could be the start of `marker`."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if marker.startswith(text[-n:]):
+            return n
+    return 0
+
+
+@dataclass
+class ToolCallParser:
+    """Splits generated text into content and tool calls, incrementally.
+
+    `feed` returns what the new text adds: content, and for each call its start (index, id, name)
+    or a piece of its arguments, so that streamed and whole answers come from the same parse."""
+
+    calls: list[ParsedCall] = field(default_factory=list)
+    _buffer: str = ""
+    _state: str = "text"  # text | header | arguments | tail
+    _depth: int = 0
+    _in_string: bool = False
+    _escaped: bool = False
+    _pending_space: str = ""
+
+    def feed(self, text: str) -> tuple[str, list[p.ToolCallDelta]]:
+        """Content and tool-call deltas that `text` completes."""
+        self._buffer += text
+        content: list[str] = []
+        deltas: list[p.ToolCallDelta] = []
+        progressed = True
+        while progressed and self._buffer:
+            step = {
+                "text": self._in_text,
+                "header": self._in_header,
+                "arguments": self._in_arguments,
+                "tail": self._in_tail,
+            }[self._state]
+            progressed = step(content, deltas)
+        return "".join(content), deltas
+
+    def _content(self, text: str, before_call: bool) -> str:
+        # Trailing whitespace is held back: before a call (and between calls) it is not content.
+        text = self._pending_space + text
+        kept = text.rstrip()
+        self._pending_space = "" if before_call else text[len(kept) :]
+        return kept
+
+    def _in_text(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+        start = self._buffer.find(TOOL_CALL_OPEN)
+        if start < 0:
+            keep = _held_back(self._buffer, TOOL_CALL_OPEN)
+            content.append(self._content(self._buffer[: len(self._buffer) - keep], before_call=False))
+            self._buffer = self._buffer[len(self._buffer) - keep :]
+            return False
+        content.append(self._content(self._buffer[:start], before_call=True))
+        self._buffer = self._buffer[start + len(TOOL_CALL_OPEN) :]
+        self._state = "header"
+        return True
+
+    def _in_header(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+        match = _HEADER.match(self._buffer)
+        if match is None:
+            return False
+        name = json.loads(match.group(1))
+        call = ParsedCall(id=new_call_id(), name=name)
+        self.calls.append(call)
+        deltas.append(
+            p.ToolCallDelta(
+                index=len(self.calls) - 1,
+                id=call.id,
+                type="function",
+                function=p.FunctionCallDelta(name=name, arguments=""),
+            )
+        )
+        self._buffer = self._buffer[match.end() :]
+        self._state, self._depth, self._in_string, self._escaped = "arguments", 0, False, False
+        return True
+
+    def _in_arguments(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+        if not self.calls[-1].arguments:
+            self._buffer = self._buffer.lstrip()  # whitespace before the arguments object
+        end = None
+        for i, char in enumerate(self._buffer):
+            if self._in_string:
+                if self._escaped:
+                    self._escaped = False
+                elif char == "\\":
+                    self._escaped = True
+                elif char == '"':
+                    self._in_string = False
+            elif char == '"':
+                self._in_string = True
+            elif char in "{[":
+                self._depth += 1
+            elif char in "}]":
+                self._depth -= 1
+                if self._depth == 0:
+                    end = i + 1
+                    break
+        piece = self._buffer if end is None else self._buffer[:end]
+        if piece:
+            self.calls[-1].arguments += piece
+            deltas.append(p.ToolCallDelta(index=len(self.calls) - 1, function=p.FunctionCallDelta(arguments=piece)))
+        self._buffer = "" if end is None else self._buffer[end:]
+        if end is not None:
+            self._state = "tail"
+        return end is not None
+
+    def _in_tail(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+        close = self._buffer.find(TOOL_CALL_CLOSE)
+        if close < 0:
+            return False
+        self._buffer = self._buffer[close + len(TOOL_CALL_CLOSE) :]
+        self._state = "text"
+        return True
+
+    def finish(self) -> str:
+        """Content still held back when generation ended; the text of a call cut off before its
+        arguments began is dropped (finish_reason "length" says why)."""
+        rest = self._buffer if self._state == "text" else ""
+        text, self._buffer, self._pending_space = self._pending_space + rest, "", ""
+        return "" if self.calls and not text.strip() else text
+
+    def tool_calls(self) -> list[p.ToolCall]:
+        """Every call read, in OpenAI's shape."""
+        return [p.ToolCall(id=c.id, function=p.FunctionCall(name=c.name, arguments=c.arguments)) for c in self.calls]
+
+
+def parse_tool_calls(text: str) -> tuple[str, list[p.ToolCall]]:
+    """A whole generated text -> its content and tool calls (for callers that do not stream)."""
+    parser = ToolCallParser()
+    content, _ = parser.feed(text)
+    return content + parser.finish(), parser.tool_calls()

@@ -1,0 +1,139 @@
+"""From services and settings to `Deployment`s: everything the scheduler needs to run one service."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import psutil
+
+from adapters.base import EngineOptions
+from adapters.hardware import DeviceInfo, openvino_devices
+from adapters.openvino import model_limits, served_context
+from hub.models import ModelSpec
+from hub.store import ArtifactStore
+from server.inference.translate import SamplingDefaults
+from server.serving.services import Service, default_service, load_services
+from server.settings import Settings
+
+GIB = 1024**3
+# Beyond its weights and KV cache a runner holds the runtime, the tokenizer, compiled kernels and
+# work buffers: measured 320 MiB for the default model's worker (a 135M GGUF of 86 MiB: 338 MiB
+# after load, 1436 MiB once its 1 GiB KV cache had filled).
+_RUNTIME_OVERHEAD_BYTES = 320 * 1024**2
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One service ready to run: its model files, engine options and request defaults."""
+
+    service: Service
+    spec: ModelSpec
+    options: EngineOptions
+    sampling: SamplingDefaults
+    # Seconds a model stays loaded after its last request (inf: forever).
+    keep_alive_s: float
+    # Requests of this service running at once (0: no limit).
+    max_concurrency: int
+    estimated_bytes: int
+    # The context window its engine will have (read from the model's files before it loads).
+    context_length: int
+
+    @property
+    def name(self) -> str:
+        """The model id clients use."""
+        return self.service.name
+
+    @property
+    def device(self) -> str:
+        """The device its engine runs on."""
+        return self.options.device
+
+
+def artifact_bytes(path: str) -> int:
+    """Size on disk of a model file or folder."""
+    root = Path(path)
+    if root.is_file():
+        return root.stat().st_size
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def estimate_bytes(spec: ModelSpec, options: EngineOptions) -> int:
+    """Memory a model grows to: weights, runtime and its whole KV cache (with prefix caching the
+    engine keeps finished requests' blocks until the cache is full, so it fills and stays full).
+    ONNX Runtime GenAI has no shared cache (it allocates per request): its runner is measured."""
+    kv_cache = 0 if spec.format == "onnx" else int(options.kv_cache_gb * GIB)
+    return artifact_bytes(spec.path) + _RUNTIME_OVERHEAD_BYTES + kv_cache
+
+
+def device_key(device: str) -> str:
+    """One name per device: "GPU" and "GPU.0" are the same (OpenVINO's first GPU)."""
+    return device.upper().removesuffix(".0")
+
+
+def device_budgets(settings: Settings, devices: Sequence[DeviceInfo] | None = None) -> dict[str, int]:
+    """Bytes the models on each accelerator that reports its memory may use together: a share of
+    it (`device_memory_fraction`). `devices` defaults to what OpenVINO sees here."""
+    if devices is None:
+        devices = openvino_devices()[1]
+    fraction = settings.device_memory_fraction
+    return {device_key(d.id): int(d.memory_bytes * fraction) for d in devices if d.memory_bytes and d.kind != "cpu"}
+
+
+def memory_budget(settings: Settings) -> int:
+    """Bytes all resident models may use together: the setting, or a safe share of RAM."""
+    if settings.memory_budget_gb > 0:
+        return int(settings.memory_budget_gb * GIB)
+    return int(psutil.virtual_memory().total * 0.6)
+
+
+def deployment(service: Service, settings: Settings, store: ArtifactStore | None = None) -> Deployment:
+    """The deployment of `service`: its own defaults over the server's."""
+    spec = service.spec(store)
+    base = settings.engine_options()
+    device = (service.device or settings.device).upper()
+    options = msgspec.structs.replace(
+        base,
+        device="AUTO" if device == "AUTO" else device,
+        context_length=base.context_length if service.context is None else service.context,
+        kv_cache_gb=base.kv_cache_gb if service.kv_cache_gb is None else service.kv_cache_gb,
+    )
+    server = settings.sampling_defaults()
+    sampling = SamplingDefaults(
+        temperature=server.temperature if service.temperature is None else service.temperature,
+        top_p=server.top_p if service.top_p is None else service.top_p,
+        top_k=server.top_k if service.top_k is None else service.top_k,
+        min_p=server.min_p if service.min_p is None else service.min_p,
+        max_tokens=service.max_tokens,
+    )
+    limits = model_limits(spec)
+    keep_alive = service.keep_alive_s
+    if keep_alive is None:
+        keep_alive = math.inf if settings.keep_alive_s < 0 else settings.keep_alive_s
+    return Deployment(
+        service=service,
+        spec=spec,
+        options=options,
+        sampling=sampling,
+        keep_alive_s=keep_alive,
+        max_concurrency=service.max_concurrency or settings.max_concurrency_per_model,
+        estimated_bytes=estimate_bytes(spec, options),
+        context_length=served_context(limits, spec, options),
+    )
+
+
+def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[Deployment]:
+    """Every service this server runs: the services file's, or `--model` alone (loaded at start
+    and kept loaded unless a request's keep_alive says otherwise)."""
+    if settings.services is not None:
+        services = load_services(settings.services)
+    else:
+        # A server started for one model keeps it loaded, as before services existed.
+        implicit = default_service(settings.model, settings.model_path)
+        services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
+    preload = set(settings.preload_names)
+    services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
+    return [deployment(s, settings, store) for s in services]

@@ -1,0 +1,273 @@
+"""Runs a validated workflow: a DAG of steps on asyncio, with events as it goes.
+
+Steps whose dependencies are done start at once, so independent steps run concurrently; a `map`
+step runs its items concurrently too (bounded). The first step to fail cancels whatever still
+runs and fails the run with that step named; the record keeps every step that finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import graphlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jinja2 import TemplateError
+
+from adapters.base import ChatMessage, SamplingParams
+from server.inference.translate import SamplingDefaults
+from server.workflows.definition import Step
+from server.workflows.gateway import ModelGateway, StepFailed
+from server.workflows.records import RunError, RunEvent, RunRecord, StepRecord, TokenCounts, recorded_inputs
+from server.workflows.templates import environment, render, render_text, sole_expression
+from server.workflows.tools import run_tool
+from server.workflows.validate import Plan
+
+# Items of one `map` step generating at once; more would only queue inside the engine.
+MAP_CONCURRENCY = 8
+# Items of one `map` step in all: each becomes a task and a slot in the run record.
+MAX_MAP_ITEMS = 1000
+
+
+def sampling(step: Step, defaults: SamplingDefaults) -> SamplingParams:
+    """A model step's decoding settings, the server's defaults for what it leaves out."""
+    p = step.params
+    return SamplingParams(
+        max_tokens=p.max_tokens,
+        temperature=defaults.temperature if p.temperature is None else p.temperature,
+        top_p=defaults.top_p if p.top_p is None else p.top_p,
+        top_k=defaults.top_k if p.top_k is None else p.top_k,
+        min_p=defaults.min_p,
+        seed=p.seed,
+        stop=tuple(p.stop or ()),
+    )
+
+
+class Run:
+    """One run of a plan. `start()` it, read `events()` and/or `wait()` for the record."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: dict[str, Any],
+        gateway: ModelGateway,
+        defaults: SamplingDefaults,
+        priority: int | None = None,
+    ) -> None:
+        self.plan = plan
+        self.inputs = inputs
+        self.gateway = gateway
+        self.defaults = defaults
+        # Admission priority of its model steps (None: each service's own).
+        self.priority = plan.workflow.priority if priority is None else priority
+        self.env = environment()
+        self.record = RunRecord(
+            id=f"run_{uuid.uuid4().hex[:24]}",
+            workflow=plan.workflow.name,
+            created_at=time.time(),
+            inputs=recorded_inputs(inputs),
+            steps={name: StepRecord() for name in plan.workflow.steps},
+        )
+        self.outputs: dict[str, Any] = {}
+        self._listeners: list[asyncio.Queue[RunEvent | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._cancel_requested = False
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+        return self.record.id
+
+    def start(self) -> None:
+        """Begin running in the background."""
+        self._task = asyncio.create_task(self._main())
+
+    def cancel(self) -> bool:
+        """Stop the run; False if it had already ended."""
+        if self._task is None or self._task.done():
+            return False
+        self._cancel_requested = True
+        self._task.cancel()
+        return True
+
+    async def wait(self) -> RunRecord:
+        """The record once the run has ended."""
+        assert self._task is not None
+        # asyncio.wait neither raises the run's own outcome nor cancels the run when the waiter
+        # is cancelled (a client that went away): that is for the waiter to decide.
+        await asyncio.wait({self._task})
+        return self.record
+
+    def subscribe(self) -> asyncio.Queue[RunEvent | None]:
+        """A queue of every event from now on; None marks the end."""
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        self._listeners.append(queue)
+        if self.record.status != "running":
+            queue.put_nowait(None)
+        return queue
+
+    async def events(self, queue: asyncio.Queue[RunEvent | None]) -> AsyncIterator[RunEvent]:
+        """The events of a subscription, until the run has ended."""
+        while (event := await queue.get()) is not None:
+            yield event
+
+    def _emit(self, type: Any, **fields: Any) -> None:
+        event = RunEvent(type=type, run_id=self.id, **fields)
+        for queue in self._listeners:
+            queue.put_nowait(event)
+
+    async def _main(self) -> None:
+        self._emit("run.started")
+        running: dict[asyncio.Task[Any], str] = {}
+        sorter = graphlib.TopologicalSorter(self.plan.needs)
+        sorter.prepare()
+        try:
+            while sorter.is_active():
+                for name in sorter.get_ready():
+                    running[asyncio.create_task(self._step(name))] = name
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name = running.pop(task)
+                    error = task.exception()
+                    if error is not None:
+                        raise _Failed(name, str(error) or type(error).__name__) from error
+                    sorter.done(name)
+            self.record.outputs = {k: self._render(v, None) for k, v in self.plan.outputs.items()}
+            self._end("succeeded", None)
+        except _Failed as failure:
+            await self._stop(running, "cancelled")
+            self._end("failed", RunError(message=failure.message, step=failure.step))
+        except StepFailed as exc:
+            self._end("failed", RunError(message=f"outputs: {exc}"))
+        except asyncio.CancelledError:
+            await self._stop(running, "cancelled")
+            self._end("cancelled", RunError(message="the run was cancelled"))
+        except Exception as exc:
+            await self._stop(running, "cancelled")
+            self._end("failed", RunError(message=f"internal error: {exc!r}"))
+
+    async def _stop(self, running: dict[asyncio.Task[Any], str], status: Any) -> None:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for step in self.record.steps.values():
+            if step.status == "running":
+                step.status = status
+                self._finish_timing(step)
+            elif step.status == "pending":
+                step.status = "skipped"
+
+    def _end(self, status: Any, error: RunError | None) -> None:
+        record = self.record
+        record.status = status
+        record.error = error
+        record.finished_at = time.time()
+        record.duration_s = round(record.finished_at - record.created_at, 4)
+        record.usage = TokenCounts(
+            prompt_tokens=sum(s.usage.prompt_tokens for s in record.steps.values()),
+            completion_tokens=sum(s.usage.completion_tokens for s in record.steps.values()),
+        )
+        kind = {"succeeded": "run.finished", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
+        self._emit(kind, run=record, error=error.message if error else None, step=error.step if error else None)
+        for queue in self._listeners:
+            queue.put_nowait(None)
+
+    def _context(self, extra: dict[str, Any] | None) -> dict[str, Any]:
+        return {"inputs": self.inputs, "steps": dict(self.outputs), **(extra or {})}
+
+    def _render(self, value: Any, extra: dict[str, Any] | None) -> Any:
+        try:
+            return render(self.env, value, self._context(extra))
+        except TemplateError as exc:
+            raise StepFailed(f"template error: {exc}") from exc
+
+    async def _step(self, name: str) -> None:
+        step = self.plan.workflow.steps[name]
+        record = self.record.steps[name]
+        record.status = "running"
+        record.started_at = time.time()
+        self._emit("step.started", step=name)
+        try:
+            if step.map is None:
+                output = await self._once(name, step, record, None, None)
+            else:
+                items = self._render("{{ " + (sole_expression(step.map) or step.map) + " }}", None)
+                if not isinstance(items, list):
+                    raise StepFailed(f"`map` must give a list, it gave {type(items).__name__}")
+                if len(items) > MAX_MAP_ITEMS:
+                    raise StepFailed(f"`map` gave {len(items)} items; at most {MAX_MAP_ITEMS} are allowed")
+                record.items = len(items)
+                limit = asyncio.Semaphore(MAP_CONCURRENCY)
+
+                async def one(index: int, item: Any) -> Any:
+                    async with limit:
+                        return await self._once(name, step, record, index, {"item": item, "index": index})
+
+                output = await _gather(*(one(i, item) for i, item in enumerate(items)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            record.status = "failed"
+            record.error = str(exc) if isinstance(exc, StepFailed) else f"internal error: {exc!r}"
+            self._finish_timing(record)
+            self._emit("step.failed", step=name, error=record.error)
+            raise StepFailed(record.error) from exc
+        self.outputs[name] = output
+        record.output = output
+        record.status = "succeeded"
+        self._finish_timing(record)
+        self._emit("step.finished", step=name, output=output, duration_s=record.duration_s)
+
+    @staticmethod
+    def _finish_timing(record: StepRecord) -> None:
+        record.finished_at = time.time()
+        record.duration_s = round(record.finished_at - (record.started_at or record.finished_at), 4)
+
+    async def _once(
+        self, name: str, step: Step, record: StepRecord, item: int | None, extra: dict[str, Any] | None
+    ) -> Any:
+        if step.tool is not None:
+            return await run_tool(step.tool, self.gateway, self._render(step.args, extra))
+        assert step.model is not None and step.prompt is not None
+        context = self._context(extra)
+        try:
+            prompt = render_text(self.env, step.prompt, context)
+            system = render_text(self.env, step.system, context) if step.system is not None else None
+        except TemplateError as exc:
+            raise StepFailed(f"template error: {exc}") from exc
+        params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
+        if step.mode == "chat":
+            messages = [ChatMessage("system", system)] if system else []
+            turns = [*messages, ChatMessage("user", prompt)]
+            stream = self.gateway.generate(step.model, params, messages=turns, priority=self.priority)
+        else:
+            stream = self.gateway.generate(step.model, params, prompt=prompt, priority=self.priority)
+        parts: list[str] = []
+        async for chunk in stream:
+            record.usage.completion_tokens += chunk.tokens
+            if chunk.prompt_tokens is not None:
+                record.usage.prompt_tokens += chunk.prompt_tokens
+            if chunk.text:
+                parts.append(chunk.text)
+                self._emit("step.delta", step=name, item=item, text=chunk.text)
+        return "".join(parts)
+
+
+class _Failed(Exception):
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.message = message
+
+
+async def _gather(*coros: Any) -> list[Any]:
+    """Like asyncio.gather, but the first failure cancels the other items."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

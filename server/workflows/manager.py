@@ -1,0 +1,161 @@
+"""The workflows of one server: stored definitions, runs in flight, finished records.
+
+`WorkflowManager` is built by `workflows_lifespan` once the engines are up and reaches the routes
+by dependency injection; nothing here knows about HTTP beyond raising `APIError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+
+from server.http.errors import APIError, invalid_request
+from server.inference.translate import SamplingDefaults
+from server.settings import Settings
+from server.workflows.executor import Run
+from server.workflows.gateway import ModelGateway, gateway_for
+from server.workflows.loader import WorkflowError
+from server.workflows.records import InputError, RunRecord, bind_inputs
+from server.workflows.store import WorkflowStore, valid_name
+from server.workflows.validate import Plan, load
+
+log = logging.getLogger(__name__)
+
+
+def workflow_problems(error: WorkflowError) -> APIError:
+    """400 listing every problem of a definition, one per line."""
+    lines = "\n".join(f"- {p}" for p in error.problems)
+    count = len(error.problems)
+    noun = "problem" if count == 1 else "problems"
+    return invalid_request(f"The workflow is not valid ({count} {noun}):\n{lines}", code="invalid_workflow")
+
+
+def workflow_not_found(name: str) -> APIError:
+    """404 for a workflow that is not stored."""
+    return APIError(404, f"No workflow named `{name}`.", param="name", code="workflow_not_found")
+
+
+class WorkflowManager:
+    """Definitions on disk, validated against the models this server has; runs of them."""
+
+    def __init__(self, store: WorkflowStore, gateway: ModelGateway, defaults: SamplingDefaults) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.defaults = defaults
+        self.active: dict[str, Run] = {}
+        self._finishers: set[asyncio.Task[None]] = set()
+
+    def check_name(self, name: str) -> None:
+        """400 for a name that cannot be stored."""
+        if not valid_name(name):
+            raise invalid_request(
+                f"Invalid workflow name `{name}`: lower-case letters, digits, `_` and `-`, starting with a letter.",
+                param="name",
+            )
+
+    def plan(self, text: str, file: str = "<workflow>") -> Plan:
+        """Parse and validate YAML against this server's models (400 with every problem)."""
+        try:
+            return load(text, self.gateway.known_models(), file)
+        except WorkflowError as exc:
+            raise workflow_problems(exc) from exc
+
+    def stored_plan(self, name: str) -> tuple[str, Plan]:
+        """The YAML and plan of a stored workflow (404 if there is none)."""
+        self.check_name(name)
+        text = self.store.read(name)
+        if text is None:
+            raise workflow_not_found(name)
+        return text, self.plan(text, f"{name}.yaml")
+
+    async def save(self, text: str, name: str | None, replace: bool) -> Plan:
+        """Validate and store a definition; `name` (from the URL) must match the one inside."""
+        plan = self.plan(text, f"{name}.yaml" if name else "<request body>")
+        stored = plan.workflow.name
+        if name is not None and name != stored:
+            raise invalid_request(f"The URL names `{name}` but the definition is named `{stored}`.", param="name")
+        self.check_name(stored)
+        if not replace and self.store.read(stored) is not None:
+            raise APIError(409, f"A workflow named `{stored}` exists; PUT it to replace it.", code="workflow_exists")
+        await asyncio.to_thread(self.store.write, stored, text)
+        return plan
+
+    def start(self, plan: Plan, inputs: dict[str, Any], priority: int | None = None) -> Run:
+        """Start a run of `plan` (400 for inputs that do not fit it) whose model steps are admitted
+        at `priority` (None: the workflow's, else each service's)."""
+        try:
+            bound = bind_inputs(plan.workflow, inputs)
+        except InputError as exc:
+            raise invalid_request(str(exc), param=exc.param, code="invalid_input") from exc
+        run = Run(plan, bound, self.gateway, self.defaults, priority)
+        self.active[run.id] = run
+        return run
+
+    def launch(self, run: Run) -> None:
+        """Begin `run`, and keep its record once it ends."""
+        run.start()
+        task = asyncio.create_task(self._keep(run))
+        self._finishers.add(task)
+        task.add_done_callback(self._finishers.discard)
+
+    async def _keep(self, run: Run) -> None:
+        record = await run.wait()
+        try:
+            await asyncio.to_thread(self.store.save_run, record)
+        except OSError as exc:
+            log.error("cannot keep the record of %s: %s", run.id, exc)
+        self.active.pop(run.id, None)
+
+    async def record(self, workflow: str, run_id: str) -> RunRecord:
+        """A run's record, live while it runs (404 if unknown)."""
+        run = self.active.get(run_id)
+        record = run.record if run is not None else await asyncio.to_thread(self.store.load_run, run_id)
+        if record is None or record.workflow != workflow:
+            raise APIError(404, f"No run `{run_id}` of workflow `{workflow}`.", param="run_id", code="run_not_found")
+        return record
+
+    async def runs(self, workflow: str, limit: int) -> list[RunRecord]:
+        """Runs of `workflow`, those in flight first, then the newest finished ones."""
+        active = [run.record for run in self.active.values() if run.record.workflow == workflow]
+        active.sort(key=lambda r: r.created_at, reverse=True)
+        finished = await asyncio.to_thread(self.store.recent_runs, workflow, limit)
+        seen = {r.id for r in active}
+        return [*active, *(r for r in finished if r.id not in seen)][:limit]
+
+    async def cancel(self, workflow: str, run_id: str) -> RunRecord:
+        """Cancel a run in flight and return its record (a finished run's record is returned as is)."""
+        record = await self.record(workflow, run_id)
+        run = self.active.get(run_id)
+        if run is not None and run.cancel():
+            return await run.wait()
+        return record
+
+    async def close(self) -> None:
+        """Cancel every run in flight and keep their records."""
+        for run in list(self.active.values()):
+            run.cancel()
+        await asyncio.gather(*self._finishers, return_exceptions=True)
+
+
+def workflows_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The lifespan hook that builds the app's `WorkflowManager` (after the engines' lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        gateway = gateway_for(app.state)
+        store = WorkflowStore(settings.home_path, settings.workflow_runs_kept)
+        service = WorkflowManager(store, gateway, settings.sampling_defaults())
+        app.state.workflows = service
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await service.close()
+
+    return lifespan
