@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -26,11 +27,10 @@ from server.inference.embeddings import route as embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
-from server.inference.translate import SamplingDefaults
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
-from server.serving.deployments import deployments, device_budgets, memory_budget
+from server.serving.deployments import Deployment, deployments, device_budgets, installed_resolver, memory_budget
 from server.serving.embedders import EmbedderRegistry, resolve_embedding_model
 from server.serving.metrics import Metrics
 from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
@@ -49,24 +49,22 @@ def hearth_version() -> str:
         return "0.0.0"
 
 
-def _scheduler(state: State) -> Scheduler:
-    scheduler: Scheduler = state.scheduler
-    return scheduler
+def _from_state(name: str) -> Provide:
+    """A dependency answered by the app state's `name` (set by the lifespan)."""
+
+    def provide(state: State) -> Any:
+        return getattr(state, name)
+
+    return Provide(provide, sync_to_thread=False)
 
 
-def _metrics(state: State) -> Metrics:
-    metrics: Metrics = state.metrics
-    return metrics
+def _constant(value: object) -> Provide:
+    """A dependency that is always `value`."""
 
+    def provide() -> Any:
+        return value
 
-def _embedders(state: State) -> EmbedderRegistry:
-    registry: EmbedderRegistry = state.embedders
-    return registry
-
-
-def _response_store(state: State) -> ResponseStore:
-    store: ResponseStore = state.responses
-    return store
+    return Provide(provide, sync_to_thread=False)
 
 
 def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
@@ -88,7 +86,15 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
     embedding_spec = resolve_embedding_model(settings.embedding_model, settings.embedding_model_path, store)
-    served = frozenset(d.name for d in services)
+    # Model ids that may become metric labels: the services, and installed models once asked for.
+    served = {d.name for d in services}
+    find_installed = installed_resolver(settings, store)
+
+    def resolve(name: str) -> Deployment | None:
+        found = find_installed(name)
+        if found is not None:
+            served.add(name)
+        return found
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -96,7 +102,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         if any(d.device != "CPU" for d in services):
             # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
             budgets = await asyncio.to_thread(device_budgets, settings)
-        scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory)
+        scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory, resolve)
         embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
@@ -125,14 +131,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         if metrics is not None:
             metrics.requests.labels(endpoint, model, code).inc()
 
-    sampling = settings.sampling_defaults()
-
-    def _fingerprint() -> str:
-        return fingerprint
-
-    def _sampling() -> SamplingDefaults:
-        return sampling
-
     app = Litestar(
         route_handlers=[
             chat.router,
@@ -157,12 +155,12 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         before_send=[unmatched_route_hook(_count)],
         cors_config=security.cors(),
         dependencies={
-            "scheduler": Provide(_scheduler, sync_to_thread=False),
-            "metrics": Provide(_metrics, sync_to_thread=False),
-            "embedders": Provide(_embedders, sync_to_thread=False),
-            "response_store": Provide(_response_store, sync_to_thread=False),
-            "fingerprint": Provide(_fingerprint, sync_to_thread=False),
-            "sampling": Provide(_sampling, sync_to_thread=False),
+            "scheduler": _from_state("scheduler"),
+            "metrics": _from_state("metrics"),
+            "embedders": _from_state("embedders"),
+            "response_store": _from_state("responses"),
+            "fingerprint": _constant(fingerprint),
+            "sampling": _constant(settings.sampling_defaults()),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,9 @@ import psutil
 from adapters.base import EngineOptions
 from adapters.hardware import DeviceInfo, openvino_devices
 from adapters.openvino import model_limits, served_context
+from hub.manifest import SERVABLE_FORMATS
 from hub.models import ModelSpec
-from hub.store import ArtifactStore
+from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
 from server.inference.translate import SamplingDefaults
 from server.serving.services import Service, default_service, load_services
 from server.settings import Settings
@@ -137,3 +138,21 @@ def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[
     preload = set(settings.preload_names)
     services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
     return [deployment(s, settings, store) for s in services]
+
+
+def installed_resolver(settings: Settings, store: ArtifactStore) -> Callable[[str], Deployment | None]:
+    """The scheduler's resolver for names it does not serve: an installed, servable chat artifact
+    of that name becomes a service with the server's defaults (loaded on first use, kept for the
+    server's keep-alive), as `/v1/models` lists it; anything else is None (a 404). Embedding
+    artifacts are left to the embedding endpoints."""
+
+    def resolve(name: str) -> Deployment | None:
+        try:
+            manifest = store.get(name)
+        except (ArtifactNotFound, InvalidName):
+            return None
+        if manifest.format not in SERVABLE_FORMATS or manifest.task == "embeddings":
+            return None
+        return deployment(default_service(name, None), settings, store)
+
+    return resolve

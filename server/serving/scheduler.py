@@ -2,10 +2,14 @@
 
 Every service has a `Runner`: its engine (a worker process) while loaded, the requests running on
 it, and a priority queue of requests waiting for a slot. A request `acquire`s a `Lease` (a slot on
-a loaded engine) and releases it when its last delta is sent. Slots are limited per model and per
-device; waiting requests are admitted highest priority first, first come first served within a
+a loaded engine) and releases it when its last delta is sent. A model has as many slots as its
+engine batches (`max_num_seqs`), or its service's limit when lower, so the overflow waits here,
+where it can be seen and ordered, not inside the engine; slots may also be limited per device.
+Waiting requests are admitted highest priority first, first come first served within a
 priority, across every model, except that a request waiting longer than the starvation limit goes
-ahead of the rest. A model loads on first use, stays loaded for its keep-alive after
+ahead of the rest. A name the scheduler does not serve yet is given to its resolver (the installed
+hub artifacts), and a model found there becomes an ordinary one from then on. A model loads on
+first use, stays loaded for its keep-alive after
 its last request, and is evicted least-recently-used when a model that must load would not fit the
 memory budget; a model with a running request is never evicted. A runner that dies is noticed,
 counted, and loaded again on next use. Engines come from a factory, so tests can script them.
@@ -48,6 +52,18 @@ class Lease:
             self._scheduler._release(self._runner, self._keep_alive_s)
 
 
+def slots(deployment: Deployment) -> int:
+    """Requests `deployment` runs at once: as many as its engine batches (`max_num_seqs`; ONNX
+    Runtime GenAI interleaves that many generators), or its service's limit when that is lower."""
+    batch = deployment.options.max_num_seqs
+    limit = deployment.max_concurrency
+    return min(limit, batch) if limit else batch
+
+
+# A deployment for a model id the scheduler does not serve yet (None: there is no such model).
+Resolver = Callable[[str], Deployment | None]
+
+
 def _unavailable(name: str, why: str) -> APIError:
     return APIError(
         503, f"The model `{name}` is not available right now: {why}", type="server_error", code="model_unavailable"
@@ -57,12 +73,19 @@ def _unavailable(name: str, why: str) -> APIError:
 class Scheduler:
     """Owns every runner; created and closed by the app's lifespan."""
 
-    def __init__(self, deployments: list[Deployment], limits: Limits, factory: EngineFactory = start_worker) -> None:
+    def __init__(
+        self,
+        deployments: list[Deployment],
+        limits: Limits,
+        factory: EngineFactory = start_worker,
+        resolve: Resolver | None = None,
+    ) -> None:
         self.limits = limits
         self.created = int(time.time())
         # Ids that other endpoints serve (embedding models), with the 400 to answer here.
         self._refusals: dict[str, str] = {}
         self._factory = factory
+        self._resolve = resolve
         self._runners = {d.name: Runner(d) for d in deployments}
         self._seq = itertools.count()
         self._device_active: dict[str, int] = {}
@@ -77,7 +100,8 @@ class Scheduler:
         return self._runner(name).deployment
 
     def names(self) -> list[str]:
-        """Every model id served, in the services file's order."""
+        """Every model id served, in the services file's order, then the models resolved on first
+        use, in the order they were first asked for."""
         return list(self._runners)
 
     def device_of(self, name: str) -> str | None:
@@ -94,16 +118,30 @@ class Scheduler:
         if runner is None:
             if name in self._refusals:
                 raise invalid_request(self._refusals[name], param="model", code="model_not_supported")
-            raise model_not_found(name)
+            found = self._resolved(name)
+            if found is None:
+                raise model_not_found(name)
+            # No await since the lookup: two first requests for a model cannot both add it.
+            runner = self._runners[name] = Runner(found)
+            log.info("serving the installed model %s from now on (it loads on first use)", name)
         return runner
+
+    def _resolved(self, name: str) -> Deployment | None:
+        if self._resolve is None:
+            return None
+        try:
+            # Reads a manifest and the model's metadata (~0.1 s), once per model: not worth a thread.
+            return self._resolve(name)
+        except Exception as exc:
+            log.error("cannot serve the installed model %s: %s", name, exc)
+            raise _unavailable(name, "its files cannot be read.") from exc
 
     # --- admission -------------------------------------------------------------------------------
 
     def _can_run(self, runner: Runner) -> bool:
-        limit = runner.deployment.max_concurrency
         device_limit = self.limits.max_concurrency_per_device
         device_active = self._device_active.get(runner.deployment.device, 0)
-        return (not limit or runner.active < limit) and (not device_limit or device_active < device_limit)
+        return runner.active < slots(runner.deployment) and (not device_limit or device_active < device_limit)
 
     def _take(self, runner: Runner) -> None:
         runner.active += 1
@@ -355,6 +393,7 @@ class Scheduler:
                     rss_bytes=r.rss_bytes if r.measured else None,
                     memory_measured=r.measured,
                     estimated_bytes=r.deployment.estimated_bytes,
+                    slots=slots(r.deployment),
                     active=r.active,
                     queued=len(r.waiters),
                     idle_seconds=None if idle is None else round(idle, 3),
