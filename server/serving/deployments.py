@@ -37,7 +37,7 @@ class Deployment:
     sampling: SamplingDefaults
     # Seconds a model stays loaded after its last request (inf: forever).
     keep_alive_s: float
-    # Requests of this service running at once (0: no limit).
+    # Requests of this service running at once (0: as many as its engine batches; see `slots`).
     max_concurrency: int
     estimated_bytes: int
     # The context window its engine will have (read from the model's files before it loads).
@@ -52,6 +52,13 @@ class Deployment:
     def device(self) -> str:
         """The device its engine runs on."""
         return self.options.device
+
+    @property
+    def slots(self) -> int:
+        """Requests it runs at once: as many as its engine batches (`max_num_seqs`; ONNX Runtime
+        GenAI interleaves that many generators), or its service's limit when that is lower."""
+        batch = self.options.max_num_seqs
+        return min(self.max_concurrency, batch) if self.max_concurrency else batch
 
 
 def artifact_bytes(path: str) -> int:
@@ -140,7 +147,11 @@ def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[
     return [deployment(s, settings, store) for s in services]
 
 
-def installed_resolver(settings: Settings, store: ArtifactStore) -> Callable[[str], Deployment | None]:
+# A deployment for a model id the scheduler does not serve yet (None: there is no such model).
+Resolver = Callable[[str], Deployment | None]
+
+
+def installed_resolver(settings: Settings, store: ArtifactStore) -> Resolver:
     """The scheduler's resolver for names it does not serve: an installed, servable chat artifact
     of that name becomes a service with the server's defaults (loaded on first use, kept for the
     server's keep-alive), as `/v1/models` lists it; anything else is None (a 404). Embedding

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from adapters.worker import EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
-from server.serving.deployments import Deployment
+from server.serving.deployments import Deployment, Resolver
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
 from server.serving.status import ModelStatus, Status
 
@@ -50,18 +50,6 @@ class Lease:
         if not self._released:
             self._released = True
             self._scheduler._release(self._runner, self._keep_alive_s)
-
-
-def slots(deployment: Deployment) -> int:
-    """Requests `deployment` runs at once: as many as its engine batches (`max_num_seqs`; ONNX
-    Runtime GenAI interleaves that many generators), or its service's limit when that is lower."""
-    batch = deployment.options.max_num_seqs
-    limit = deployment.max_concurrency
-    return min(limit, batch) if limit else batch
-
-
-# A deployment for a model id the scheduler does not serve yet (None: there is no such model).
-Resolver = Callable[[str], Deployment | None]
 
 
 def _unavailable(name: str, why: str) -> APIError:
@@ -141,7 +129,7 @@ class Scheduler:
     def _can_run(self, runner: Runner) -> bool:
         device_limit = self.limits.max_concurrency_per_device
         device_active = self._device_active.get(runner.deployment.device, 0)
-        return runner.active < slots(runner.deployment) and (not device_limit or device_active < device_limit)
+        return runner.active < runner.deployment.slots and (not device_limit or device_active < device_limit)
 
     def _take(self, runner: Runner) -> None:
         runner.active += 1
@@ -393,7 +381,7 @@ class Scheduler:
                     rss_bytes=r.rss_bytes if r.measured else None,
                     memory_measured=r.measured,
                     estimated_bytes=r.deployment.estimated_bytes,
-                    slots=slots(r.deployment),
+                    slots=r.deployment.slots,
                     active=r.active,
                     queued=len(r.waiters),
                     idle_seconds=None if idle is None else round(idle, 3),

@@ -15,9 +15,9 @@ import pytest
 from adapters.base import EngineOptions
 from adapters.hardware import DeviceInfo
 from server.http.errors import APIError
-from server.serving.deployments import Deployment, device_budgets
+from server.serving.deployments import Deployment, Resolver, device_budgets
 from server.serving.runner import EngineFactory, Limits
-from server.serving.scheduler import Lease, Resolver, Scheduler
+from server.serving.scheduler import Lease, Scheduler
 from server.settings import load_settings
 from tests.server.fake_engine import FakeFactory, fake_deployment
 
