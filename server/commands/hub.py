@@ -18,9 +18,10 @@ from hub.download import DownloadError
 from hub.manifest import Manifest, encode
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
 from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, StoreError
+from server.commands.common import add_home_flag
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
     from server.settings import Settings
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -193,7 +194,7 @@ def _catalog(settings: Settings, args: argparse.Namespace) -> int:
 def register(commands: Commands) -> None:
     """Add the hub's subcommands."""
     home = argparse.ArgumentParser(add_help=False)
-    home.add_argument("--home", help="Hearth's data directory (default ~/.hearth)")
+    add_home_flag(home)
 
     p = commands.add_parser("pull", parents=[home], help="download (and convert) a catalog model or HF repo")
     p.add_argument("model", help="a catalog name (see `hearth catalog`) or a Hugging Face repo id")
