@@ -26,6 +26,7 @@ from hub.catalog import (
     suitable_recipes,
 )
 from hub.download import ProgressFn, download_snapshot
+from hub.errors import HubFailure
 from hub.manifest import ArtifactFormat, Conversion, Manifest, Source, Task
 from hub.store import ArtifactInfo, ArtifactStore, validate_name
 
@@ -37,8 +38,11 @@ _SOURCE_IGNORE = ["*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack", "*.ot"
 _GGUF_QUANT = re.compile(r"(?i)(iq\d_\w+|q\d_k_[sml]|q\d_k|q\d_\d|q\d_k_xs|bf16|f16|f32)")
 
 
-class HubError(ValueError):
+class HubError(HubFailure, ValueError):
     """A request the hub cannot carry out (unknown model, unsuitable options, missing converters)."""
+
+    code = "invalid_request"
+    bad_request = True
 
 
 def converters_available() -> bool:

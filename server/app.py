@@ -106,7 +106,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         app.state.metrics = Metrics(scheduler)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(hub_routes.classify), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
             embedders.note_chat_models(scheduler.names())

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hub.catalog import Catalog, local_targets, suitable_recipes
-from hub.download import DownloadError
+from hub.errors import HubFailure
 from hub.manifest import Manifest, encode
-from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
-from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, StoreError
+from hub.operations import convert_artifact, converters_available, import_path, pull
+from hub.store import ArtifactStore
 from server.commands.common import add_home_flag
 
 if TYPE_CHECKING:
@@ -49,21 +49,9 @@ def _run(action: str, op: Callable[[], object]) -> int:
     """Run `op()`, turning the hub's errors into a message and an exit code."""
     try:
         result = op()
-    except (InvalidName, HubError, ArtifactNotFound, ArtifactExists) as exc:
+    except (HubFailure, OSError) as exc:
         _say(f"hearth {action}: {exc}")
-        return USAGE
-    except (DownloadError, StoreError, OSError) as exc:
-        _say(f"hearth {action}: {exc}")
-        return FAILED
-    except Exception as exc:
-        # Converter failures (hub.convert's SourceError / ConversionError) carry their own message.
-        if type(exc).__name__ == "SourceError":
-            _say(f"hearth {action}: {exc}")
-            return USAGE
-        if type(exc).__name__ == "ConversionError":
-            _say(f"hearth {action}: {exc}")
-            return FAILED
-        raise
+        return USAGE if isinstance(exc, HubFailure) and exc.bad_request else FAILED
     if isinstance(result, Manifest):
         print(f"installed {result.name} ({result.format} {result.precision or ''}, {_size(result.size)})".strip())
     return result if isinstance(result, int) else OK

@@ -23,11 +23,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
-from hub.download import DownloadError
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
-from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
+from hub.store import ArtifactNotFound, ArtifactStore, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.http.sse import DONE, EventEncoder, EventStream
 from server.serving.scheduler import Scheduler
@@ -61,15 +60,6 @@ class HubState:
     # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
     targets: list[Target]
     catalog: Catalog
-
-
-def classify(exc: BaseException) -> str | None:
-    """A job failure's error code, in the API's vocabulary."""
-    if isinstance(exc, DownloadError):
-        return exc.code
-    if isinstance(exc, InvalidName | HubError | ArtifactExists | ArtifactNotFound):
-        return "invalid_request"
-    return type(exc).__name__.lower() if type(exc).__name__ in ("SourceError", "ConversionError") else "failed"
 
 
 def provide_hub(state: State) -> HubState:
