@@ -77,15 +77,17 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         # for is audited.
         engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
     limits = Limits(
-        max_queue=settings.max_queue,
-        queue_timeout_s=settings.queue_timeout_s,
-        starvation_s=settings.starvation_s,
+        max_queue=settings.scheduler.max_queue,
+        queue_timeout_s=settings.scheduler.queue_timeout_s,
+        starvation_s=settings.scheduler.starvation_s,
         memory_budget_bytes=memory_budget(settings),
-        max_concurrency_per_device=settings.max_concurrency_per_device,
+        max_concurrency_per_device=settings.scheduler.max_concurrency_per_device,
     )
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
-    embedding_spec = resolve_embedding_model(settings.embedding_model, settings.embedding_model_path, store)
+    embedding_spec = resolve_embedding_model(
+        settings.embeddings.embedding_model, settings.embeddings.embedding_model_path, store
+    )
     # Model ids that may become metric labels: the services, and installed models once asked for.
     served = {d.name for d in services}
     find_installed = installed_resolver(settings, store)
@@ -108,14 +110,14 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         security.guard.device_of = scheduler.device_of
         app.state.embedders = embedders
         app.state.metrics = Metrics(scheduler)
-        app.state.responses = ResponseStore(settings.responses_store_size)
+        app.state.responses = ResponseStore(settings.responses.responses_store_size)
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
             embedders.note_chat_models(scheduler.names())
             if embedding_spec is not None:
-                await embedders.start(embedding_spec, settings.device)
+                await embedders.start(embedding_spec, settings.engine.device)
                 scheduler.refuse(
                     embedding_spec.id,
                     f"The model `{embedding_spec.id}` is an embedding model; use /v1/embeddings or /v1/rerank.",
@@ -164,7 +166,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Hearth",
             version=hearth_version(),

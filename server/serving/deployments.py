@@ -87,14 +87,14 @@ def device_budgets(settings: Settings, devices: Sequence[DeviceInfo] | None = No
     it (`device_memory_fraction`). `devices` defaults to what OpenVINO sees here."""
     if devices is None:
         devices = openvino_devices()[1]
-    fraction = settings.device_memory_fraction
+    fraction = settings.scheduler.device_memory_fraction
     return {device_key(d.id): int(d.memory_bytes * fraction) for d in devices if d.memory_bytes and d.kind != "cpu"}
 
 
 def memory_budget(settings: Settings) -> int:
     """Bytes all resident models may use together: the setting, or a safe share of RAM."""
-    if settings.memory_budget_gb > 0:
-        return int(settings.memory_budget_gb * GIB)
+    if settings.scheduler.memory_budget_gb > 0:
+        return int(settings.scheduler.memory_budget_gb * GIB)
     return int(psutil.virtual_memory().total * 0.6)
 
 
@@ -102,7 +102,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
     """The deployment of `service`: its own defaults over the server's."""
     spec = service.spec(store)
     base = settings.engine_options()
-    device = (service.device or settings.device).upper()
+    device = (service.device or settings.engine.device).upper()
     options = msgspec.structs.replace(
         base,
         device="AUTO" if device == "AUTO" else device,
@@ -120,14 +120,14 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
     limits = model_limits(spec)
     keep_alive = service.keep_alive_s
     if keep_alive is None:
-        keep_alive = math.inf if settings.keep_alive_s < 0 else settings.keep_alive_s
+        keep_alive = math.inf if settings.scheduler.keep_alive_s < 0 else settings.scheduler.keep_alive_s
     return Deployment(
         service=service,
         spec=spec,
         options=options,
         sampling=sampling,
         keep_alive_s=keep_alive,
-        max_concurrency=service.max_concurrency or settings.max_concurrency_per_model,
+        max_concurrency=service.max_concurrency or settings.scheduler.max_concurrency_per_model,
         estimated_bytes=estimate_bytes(spec, options),
         context_length=served_context(limits, spec, options),
     )
@@ -136,13 +136,13 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
 def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[Deployment]:
     """Every service this server runs: the services file's, or `--model` alone (loaded at start
     and kept loaded unless a request's keep_alive says otherwise)."""
-    if settings.services is not None:
-        services = load_services(settings.services)
+    if settings.scheduler.services is not None:
+        services = load_services(settings.scheduler.services)
     else:
         # A server started for one model keeps it loaded, as before services existed.
-        implicit = default_service(settings.model, settings.model_path)
+        implicit = default_service(settings.engine.model, settings.engine.model_path)
         services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
-    preload = set(settings.preload_names)
+    preload = set(settings.scheduler.preload_names)
     services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
     return [deployment(s, settings, store) for s in services]
 
