@@ -23,6 +23,7 @@ from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
 from server.inference.embeddings import route as embeddings
+from server.inference.embeddings.call import Embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
@@ -30,8 +31,7 @@ from server.inference.translate import SamplingDefaults
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
-from server.serving.deployments import deployments, device_budgets, memory_budget
-from server.serving.embedders import EmbedderRegistry, resolve_embedding_model
+from server.serving.deployments import deployments, device_budgets, embedding_deployment, memory_budget
 from server.serving.metrics import Metrics
 from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
 from server.serving.scheduler import Scheduler
@@ -59,9 +59,9 @@ def _metrics(state: State) -> Metrics:
     return metrics
 
 
-def _embedders(state: State) -> EmbedderRegistry:
-    registry: EmbedderRegistry = state.embedders
-    return registry
+def _embeddings(state: State) -> Embeddings:
+    embeddings: Embeddings = state.embedders
+    return embeddings
 
 
 def _response_store(state: State) -> ResponseStore:
@@ -87,7 +87,10 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     )
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
-    embedding_spec = resolve_embedding_model(settings.embedding_model, settings.embedding_model_path, store)
+    embedding = embedding_deployment(settings, store)
+    if embedding is not None and embedding.name not in {d.name for d in services}:
+        # The embedding model is scheduled like the services: budgeted, evictable, in /v1/status.
+        services.append(embedding)
     served = frozenset(d.name for d in services)
 
     @asynccontextmanager
@@ -97,28 +100,21 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
             budgets = await asyncio.to_thread(device_budgets, settings)
         scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory)
-        embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
-        app.state.embedders = embedders
+        # Named `embedders` for the workflow gateway (server/workflows/gateway.py reads it).
+        app.state.embedders = Embeddings(scheduler)
         app.state.metrics = Metrics(scheduler)
         app.state.responses = ResponseStore(settings.responses_store_size)
         app.state.hub = hub_routes.HubState(
             store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
-            embedders.note_chat_models(scheduler.names())
-            if embedding_spec is not None:
-                await embedders.start(embedding_spec, settings.device)
-                scheduler.refuse(
-                    embedding_spec.id,
-                    f"The model `{embedding_spec.id}` is an embedding model; use /v1/embeddings or /v1/rerank.",
-                )
             await scheduler.start()
             yield
         finally:
             app.state.hub.jobs.close()
-            await asyncio.gather(scheduler.close(), embedders.close())
+            await scheduler.close()
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)
@@ -159,7 +155,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         dependencies={
             "scheduler": Provide(_scheduler, sync_to_thread=False),
             "metrics": Provide(_metrics, sync_to_thread=False),
-            "embedders": Provide(_embedders, sync_to_thread=False),
+            "embeddings": Provide(_embeddings, sync_to_thread=False),
             "response_store": Provide(_response_store, sync_to_thread=False),
             "fingerprint": Provide(_fingerprint, sync_to_thread=False),
             "sampling": Provide(_sampling, sync_to_thread=False),

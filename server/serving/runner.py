@@ -1,7 +1,7 @@
 """A runner: one service's model as the scheduler sees it, and the limits it is scheduled under.
 
 The runner's engine comes from an `EngineFactory`: in production a worker process per model
-(`adapters/worker.py`); in tests a scripted fake.
+(`adapters/engines.py`: a text generation or an embedding engine); in tests a scripted fake.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Protocol
 
 import psutil
 
-from adapters.base import Engine, EngineOptions
+from adapters.base import Engine, EngineKind, EngineOptions, RunnerExitHook, Tokenize, Tokens
+from adapters.engines import start_engine
 from adapters.sandbox import Confinement
-from adapters.worker import RunnerExitHook, Tokenize, Tokens, WorkerEngine
 from hub.models import ModelSpec
 from server.serving.deployments import Deployment, device_key
 from server.serving.status import RunnerState
@@ -40,8 +40,8 @@ EngineFactory = Callable[[ModelSpec, EngineOptions], Awaitable[ManagedEngine]]
 
 
 async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-    """The production factory: a model in its own worker process."""
-    return await WorkerEngine.start(spec, options)
+    """The production factory: a model (either kind) in its own worker process."""
+    return await start_engine(spec, options)
 
 
 def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExitHook | None) -> EngineFactory:
@@ -49,7 +49,7 @@ def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExit
     nobody asked for to `on_exit`."""
 
     async def start(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-        return await WorkerEngine.start(spec, options, confinement=confinement, on_exit=on_exit)
+        return await start_engine(spec, options, confinement, on_exit)
 
     return start
 
@@ -121,6 +121,11 @@ class Runner:
     def device(self) -> str:
         """The device it runs on (where it would load, while it is not loaded)."""
         return self.engine.info.device if self.engine is not None else self.deployment.device
+
+    @property
+    def kind(self) -> EngineKind:
+        """What its engine serves: text generation or embeddings."""
+        return self.deployment.kind
 
     @property
     def resident(self) -> bool:

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable
 
-from adapters.worker import EngineStartError
+from adapters.base import EngineKind, EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
 from server.serving.deployments import Deployment
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
@@ -60,8 +60,6 @@ class Scheduler:
     def __init__(self, deployments: list[Deployment], limits: Limits, factory: EngineFactory = start_worker) -> None:
         self.limits = limits
         self.created = int(time.time())
-        # Ids that other endpoints serve (embedding models), with the 400 to answer here.
-        self._refusals: dict[str, str] = {}
         self._factory = factory
         self._runners = {d.name: Runner(d) for d in deployments}
         self._seq = itertools.count()
@@ -85,17 +83,30 @@ class Scheduler:
         runner = self._runners.get(name)
         return runner.device if runner is not None else None
 
-    def refuse(self, name: str, message: str) -> None:
-        """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
-        self._refusals[name] = message
+    def names_of_kind(self, kind: EngineKind) -> list[str]:
+        """The model ids whose engines serve `kind`."""
+        return [n for n, r in self._runners.items() if r.kind == kind]
 
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
         if runner is None:
-            if name in self._refusals:
-                raise invalid_request(self._refusals[name], param="model", code="model_not_supported")
             raise model_not_found(name)
         return runner
+
+    def _runner_of_kind(self, name: str, kind: EngineKind) -> Runner:
+        """`name`'s runner; a 400 naming the right endpoint when its engine serves another kind."""
+        runner = self._runner(name)
+        if runner.kind == kind:
+            return runner
+        if runner.kind == "embeddings":
+            message = f"The model `{name}` is an embedding model; use /v1/embeddings or /v1/rerank."
+        else:
+            available = ", ".join(self.names_of_kind("embeddings")) or "none is loaded"
+            message = (
+                f"The model `{name}` is a chat model and cannot create embeddings; "
+                f"use an embedding model ({available})."
+            )
+        raise invalid_request(message, param="model", code="model_not_supported")
 
     # --- admission -------------------------------------------------------------------------------
 
@@ -130,14 +141,17 @@ class Scheduler:
                 self._take(runner)
                 waiter.future.set_result(None)
 
-    async def acquire(self, name: str, priority: int | None = None, keep_alive_s: float | None = None) -> Lease:
+    async def acquire(
+        self, name: str, priority: int | None = None, keep_alive_s: float | None = None, kind: EngineKind = "chat"
+    ) -> Lease:
         """Wait for a slot on `name`'s engine (loading it if needed) and return the lease.
 
-        Raises 404 for an unknown model, 429 with Retry-After when its queue is full, 503 when the
-        wait exceeds the queue timeout or the model cannot load. Cancelling the caller (a client
-        that went away) removes the request from the queue.
+        Raises 404 for an unknown model, 400 for a model whose engine is not of `kind`, 429 with
+        Retry-After when its queue is full, 503 when the wait exceeds the queue timeout or the
+        model cannot load. Cancelling the caller (a client that went away) removes the request
+        from the queue.
         """
-        runner = self._runner(name)
+        runner = self._runner_of_kind(name, kind)
         if not runner.waiters and self._can_run(runner):
             self._take(runner)
         else:
