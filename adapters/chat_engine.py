@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 from collections.abc import AsyncIterator
-from multiprocessing.connection import Connection
 
 from adapters.base import (
     Delta,
     EngineError,
     EngineOptions,
     GenerationRequest,
-    ModelInfo,
     RunnerExitHook,
     Tokenize,
     Tokens,
@@ -31,17 +28,11 @@ from hub.models import ModelSpec
 class ChatEngine(WorkerEngine):
     """An `Engine` whose model generates text in a child process."""
 
-    def __init__(
-        self,
-        process: subprocess.Popen[bytes],
-        conn: Connection,
-        info: ModelInfo,
-        loop: asyncio.AbstractEventLoop,
-        on_exit: RunnerExitHook | None = None,
-    ) -> None:
-        self._queues: dict[int, asyncio.Queue[Delta]] = {}
-        self._tokenizing: dict[int, asyncio.Future[Tokens]] = {}
-        super().__init__(process, conn, info, loop, on_exit)
+    _queues: dict[int, asyncio.Queue[Delta]]
+    _tokenizing: dict[int, asyncio.Future[Tokens]]
+
+    def _open(self) -> None:
+        self._queues, self._tokenizing = {}, {}
 
     @classmethod
     async def start(

@@ -7,9 +7,7 @@ engine call, so concurrent API calls share engine calls.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
-from multiprocessing.connection import Connection
 
 from adapters.base import (
     Delta,
@@ -19,7 +17,6 @@ from adapters.base import (
     EngineError,
     EngineOptions,
     GenerationRequest,
-    ModelInfo,
     RunnerExitHook,
     Tokenize,
     Tokens,
@@ -34,16 +31,10 @@ _NO_TEXT = "an embedding model makes vectors, not text; use /v1/embeddings or /v
 class EmbeddingEngine(WorkerEngine):
     """An `Embedder` whose model runs in a child process."""
 
-    def __init__(
-        self,
-        process: subprocess.Popen[bytes],
-        conn: Connection,
-        info: ModelInfo,
-        loop: asyncio.AbstractEventLoop,
-        on_exit: RunnerExitHook | None = None,
-    ) -> None:
-        self._waiting: dict[int, asyncio.Future[EmbedResult]] = {}
-        super().__init__(process, conn, info, loop, on_exit)
+    _waiting: dict[int, asyncio.Future[EmbedResult]]
+
+    def _open(self) -> None:
+        self._waiting = {}
 
     @classmethod
     async def start(

@@ -54,6 +54,7 @@ class WorkerEngine(ABC):
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._alive = True
+        self._open()
         self._reader = threading.Thread(target=self._read_events, name=f"engine-reader-{info.model_id}", daemon=True)
         self._reader.start()
 
@@ -103,6 +104,10 @@ class WorkerEngine(ABC):
     def next_request_id(self) -> int:
         """A fresh id for a request to this engine."""
         return next(self._ids)
+
+    @abstractmethod
+    def _open(self) -> None:
+        """Create the tables of calls in flight (before the reader can answer any)."""
 
     @abstractmethod
     def _on_event(self, event: Deltas | Results | Tokens) -> None:
