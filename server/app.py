@@ -24,14 +24,21 @@ from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
 from server.inference.embeddings import route as embeddings
+from server.inference.embeddings.call import Embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
-from server.serving.deployments import Deployment, deployments, device_budgets, installed_resolver, memory_budget
-from server.serving.embedders import EmbedderRegistry, resolve_embedding_model
+from server.serving.deployments import (
+    Deployment,
+    deployments,
+    device_budgets,
+    embedding_deployment,
+    installed_resolver,
+    memory_budget,
+)
 from server.serving.metrics import Metrics
 from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
 from server.serving.scheduler import Scheduler
@@ -85,9 +92,10 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     )
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
-    embedding_spec = resolve_embedding_model(
-        settings.embeddings.embedding_model, settings.embeddings.embedding_model_path, store
-    )
+    embedding = embedding_deployment(settings, store)
+    if embedding is not None and embedding.name not in {d.name for d in services}:
+        # The embedding model is scheduled like the services: budgeted, evictable, in /v1/status.
+        services.append(embedding)
     # Model ids that may become metric labels: the services, and installed models once asked for.
     served = {d.name for d in services}
     find_installed = installed_resolver(settings, store)
@@ -105,28 +113,21 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
             budgets = await asyncio.to_thread(device_budgets, settings)
         scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory, resolve)
-        embedders = EmbedderRegistry()
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
-        app.state.embedders = embedders
+        # Named `embedders` for the workflow gateway (server/workflows/gateway.py reads it).
+        app.state.embedders = Embeddings(scheduler)
         app.state.metrics = Metrics(scheduler)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
         app.state.hub = hub_routes.HubState(
             store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
-            embedders.note_chat_models(scheduler.names())
-            if embedding_spec is not None:
-                await embedders.start(embedding_spec, settings.engine.device)
-                scheduler.refuse(
-                    embedding_spec.id,
-                    f"The model `{embedding_spec.id}` is an embedding model; use /v1/embeddings or /v1/rerank.",
-                )
             await scheduler.start()
             yield
         finally:
             app.state.hub.jobs.close()
-            await asyncio.gather(scheduler.close(), embedders.close())
+            await scheduler.close()
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)
@@ -159,7 +160,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         dependencies={
             "scheduler": _from_state("scheduler"),
             "metrics": _from_state("metrics"),
-            "embedders": _from_state("embedders"),
+            "embeddings": _from_state("embedders"),
             "response_store": _from_state("responses"),
             "fingerprint": _constant(fingerprint),
             "sampling": _constant(settings.sampling_defaults()),

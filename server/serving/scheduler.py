@@ -25,11 +25,11 @@ import math
 import time
 from collections.abc import Callable
 
-from adapters.worker import EngineStartError
+from adapters.base import EngineKind, EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
 from server.serving.deployments import Deployment, Resolver
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
-from server.serving.status import ModelStatus, Status
+from server.serving.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ class Scheduler:
     ) -> None:
         self.limits = limits
         self.created = int(time.time())
-        # Ids that other endpoints serve (embedding models), with the 400 to answer here.
-        self._refusals: dict[str, str] = {}
         self._factory = factory
         self._resolve = resolve
         self._runners = {d.name: Runner(d) for d in deployments}
@@ -97,15 +95,13 @@ class Scheduler:
         runner = self._runners.get(name)
         return runner.device if runner is not None else None
 
-    def refuse(self, name: str, message: str) -> None:
-        """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
-        self._refusals[name] = message
+    def names_of_kind(self, kind: EngineKind) -> list[str]:
+        """The model ids whose engines serve `kind`."""
+        return [n for n, r in self._runners.items() if r.kind == kind]
 
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
         if runner is None:
-            if name in self._refusals:
-                raise invalid_request(self._refusals[name], param="model", code="model_not_supported")
             found = self._resolved(name)
             if found is None:
                 raise model_not_found(name)
@@ -123,6 +119,21 @@ class Scheduler:
         except Exception as exc:
             log.error("cannot serve the installed model %s: %s", name, exc)
             raise _unavailable(name, "its files cannot be read.") from exc
+
+    def _runner_of_kind(self, name: str, kind: EngineKind) -> Runner:
+        """`name`'s runner; a 400 naming the right endpoint when its engine serves another kind."""
+        runner = self._runner(name)
+        if runner.kind == kind:
+            return runner
+        if runner.kind == "embeddings":
+            message = f"The model `{name}` is an embedding model; use /v1/embeddings or /v1/rerank."
+        else:
+            available = ", ".join(self.names_of_kind("embeddings")) or "none is loaded"
+            message = (
+                f"The model `{name}` is a chat model and cannot create embeddings; "
+                f"use an embedding model ({available})."
+            )
+        raise invalid_request(message, param="model", code="model_not_supported")
 
     # --- admission -------------------------------------------------------------------------------
 
@@ -156,14 +167,17 @@ class Scheduler:
                 self._take(runner)
                 waiter.future.set_result(None)
 
-    async def acquire(self, name: str, priority: int | None = None, keep_alive_s: float | None = None) -> Lease:
+    async def acquire(
+        self, name: str, priority: int | None = None, keep_alive_s: float | None = None, kind: EngineKind = "chat"
+    ) -> Lease:
         """Wait for a slot on `name`'s engine (loading it if needed) and return the lease.
 
-        Raises 404 for an unknown model, 429 with Retry-After when its queue is full, 503 when the
-        wait exceeds the queue timeout or the model cannot load. Cancelling the caller (a client
-        that went away) removes the request from the queue.
+        Raises 404 for an unknown model, 400 for a model whose engine is not of `kind`, 429 with
+        Retry-After when its queue is full, 503 when the wait exceeds the queue timeout or the
+        model cannot load. Cancelling the caller (a client that went away) removes the request
+        from the queue.
         """
-        runner = self._runner(name)
+        runner = self._runner_of_kind(name, kind)
         if not runner.waiters and self._can_run(runner):
             self._take(runner)
         else:
@@ -365,33 +379,7 @@ class Scheduler:
     def status(self) -> Status:
         """A snapshot for GET /v1/status and the metrics."""
         now = time.monotonic()
-        models = []
-        for name, r in self._runners.items():
-            idle = now - r.last_used if r.state == "loaded" and r.active == 0 else None
-            forever = math.isinf(r.keep_alive_s)
-            models.append(
-                ModelStatus(
-                    id=name,
-                    model=r.deployment.service.model,
-                    state=r.state,
-                    device=r.device,
-                    priority=r.deployment.service.priority,
-                    pid=r.engine.pid if r.engine is not None else None,
-                    memory_bytes=r.memory_bytes if r.resident else 0,
-                    rss_bytes=r.rss_bytes if r.measured else None,
-                    memory_measured=r.measured,
-                    estimated_bytes=r.deployment.estimated_bytes,
-                    slots=r.deployment.slots,
-                    active=r.active,
-                    queued=len(r.waiters),
-                    idle_seconds=None if idle is None else round(idle, 3),
-                    keep_alive_seconds=None if forever else r.keep_alive_s,
-                    expires_in_seconds=None if idle is None or forever else round(max(0.0, r.keep_alive_s - idle), 3),
-                    loads=r.loads,
-                    evictions=r.evictions,
-                    crashes=r.crashes,
-                )
-            )
+        models = [r.snapshot(name, now) for name, r in self._runners.items()]
         return Status(
             memory_budget_bytes=self.limits.memory_budget_bytes,
             memory_used_bytes=self.memory_used(),

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Router, post
 
-from adapters.worker import Tokenize, Tokens
+from adapters.base import Tokenize, Tokens
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
 from server.inference.tokenize.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse

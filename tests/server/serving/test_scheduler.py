@@ -360,16 +360,12 @@ def test_an_installed_model_is_resolved_once_on_first_use_then_scheduled_like_th
     run(body)
 
 
-def test_an_installed_model_that_cannot_be_read_is_503_and_refused_names_are_not_resolved() -> None:
+def test_an_installed_model_that_cannot_be_read_is_503() -> None:
     def resolve(name: str) -> Deployment | None:
         raise ValueError(f"{name}: truncated file")
 
     async def body() -> None:
         async with scheduled([], Limits(tick_s=0.02), FakeFactory(), resolve) as scheduler:
-            scheduler.refuse("embedder", "an embedding model")
-            with pytest.raises(APIError) as refused:
-                await scheduler.acquire("embedder")
-            assert refused.value.status == 400
             with pytest.raises(APIError) as broken:
                 await scheduler.acquire("broken")
             assert (broken.value.status, broken.value.detail.code) == (503, "model_unavailable")
