@@ -17,6 +17,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from tests.completion_body import checked_body
 from tests.conftest import HearthServer, parse_sse
 from tests.openai_schema import validate
 
@@ -29,14 +30,8 @@ def chat(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]:
     """A non-streamed chat completion, schema-checked, as the wire dict."""
     kwargs.setdefault("messages", PROMPT)
     response = client.chat.completions.create(model=model, **kwargs)
-    body: dict[str, Any] = response.to_dict()
-    validate("CreateChatCompletionResponse", body)
-    assert body["object"] == "chat.completion"
-    assert body["model"] == model
-    assert body["id"].startswith("chatcmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert usage["prompt_tokens"] > 0
+    body = checked_body(response, "CreateChatCompletionResponse", "chat.completion", model, "chatcmpl-")
+    assert body["usage"]["prompt_tokens"] > 0
     for choice in body["choices"]:
         assert choice["message"]["role"] == "assistant"
         assert isinstance(choice["message"]["content"], str)

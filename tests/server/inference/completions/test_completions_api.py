@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from tests.completion_body import checked_body
 from tests.conftest import parse_sse
 from tests.openai_schema import COMPLETION_CHUNK, validate
 
@@ -25,13 +26,7 @@ def complete(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]
     """A non-streamed completion, schema-checked, as the wire dict."""
     kwargs.setdefault("prompt", PROMPT)
     response = client.completions.create(model=model, **kwargs)
-    body: dict[str, Any] = response.to_dict()
-    validate("CreateCompletionResponse", body)
-    assert body["object"] == "text_completion"
-    assert body["model"] == model
-    assert body["id"].startswith("cmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    body = checked_body(response, "CreateCompletionResponse", "text_completion", model, "cmpl-")
     for choice in body["choices"]:
         assert choice["finish_reason"] in ("stop", "length")
     return body
