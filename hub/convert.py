@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -66,6 +67,30 @@ class ConversionRecord(msgspec.Struct, frozen=True):
     tool: str
     tool_versions: dict[str, str]
     recipe: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One conversion as `convert` validated it; `recipe` is filled in as the converter is chosen."""
+
+    source: Path
+    out_dir: Path
+    precision: Precision
+    device: str
+    task: Task
+    symmetric: bool
+    recipe: dict[str, str]
+    progress: Callable[[str], None] | None
+
+
+def _run_tool(
+    job: _Job, cmd: list[str], command: str, tool: str, packages: tuple[str, ...], required: tuple[str, ...]
+) -> ConversionRecord:
+    """Run one converter child, check it wrote `required`, and record how (`command` as a user types it)."""
+    job.recipe["command"] = command
+    run_converter(cmd, tool, job.progress)
+    _require_outputs(job.out_dir, required, tool)
+    return ConversionRecord(tool=tool, tool_versions=_versions(packages), recipe=job.recipe)
 
 
 def _versions(packages: tuple[str, ...]) -> dict[str, str]:
@@ -119,16 +144,17 @@ def convert(
         "symmetric": "true" if symmetric else "false",
         "source_kind": kind,
     }
+    job = _Job(source, out_dir, precision, device, task, symmetric, recipe, progress)
     if kind == "hf" and format == "openvino":
-        return _optimum_openvino(source, out_dir, precision, task, symmetric, recipe, progress)
+        return _optimum_openvino(job)
     if kind == "hf" and format == "onnx":
-        return _ort_genai(source, out_dir, precision, device, task, recipe, progress)
+        return _ort_genai(job)
     if kind == "tf-savedmodel" and format == "openvino":
-        return _tf_openvino(source, out_dir, precision, task, symmetric, recipe, progress)
+        return _tf_openvino(job)
     if kind == "tf-savedmodel":
         raise SourceError("a TensorFlow SavedModel converts only to OpenVINO (format openvino)")
     if kind == "gguf" and format == "openvino":
-        return _gguf_openvino(source, out_dir, precision, task, recipe, progress)
+        return _gguf_openvino(job)
     if kind == "gguf":
         raise SourceError(
             "a GGUF file converts only to OpenVINO (through OpenVINO GenAI's GGUF reader); for ONNX, "
@@ -137,37 +163,27 @@ def convert(
     raise SourceError(f"{source} is already converted ({kind}); convert the Hugging Face model it came from instead")
 
 
-def _optimum_openvino(
-    source: Path,
-    out_dir: Path,
-    precision: Precision,
-    task: Task,
-    symmetric: bool,
-    recipe: dict[str, str],
-    progress: Callable[[str], None] | None,
-) -> ConversionRecord:
-    optimum_task = "text-generation-with-past" if task == "text-generation" else "feature-extraction"
+def _optimum_openvino(job: _Job) -> ConversionRecord:
+    optimum_task = "text-generation-with-past" if job.task == "text-generation" else "feature-extraction"
     cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "openvino"]
-    cmd += ["--model", str(source), "--task", optimum_task, "--weight-format", precision]
-    if precision == "int4":
-        group_size = NPU_GROUP_SIZE if symmetric else INT4_GROUP_SIZE
+    cmd += ["--model", str(job.source), "--task", optimum_task, "--weight-format", job.precision]
+    if job.precision == "int4":
+        group_size = NPU_GROUP_SIZE if job.symmetric else INT4_GROUP_SIZE
         # "adjust": a layer whose width the group size does not divide gets the largest group size
         # that does, instead of failing the whole export (small models, odd projection widths).
         cmd += ["--group-size", str(group_size), "--group-size-fallback", "adjust", "--ratio", "1.0"]
-        recipe |= {"group_size": str(group_size), "group_size_fallback": "adjust", "ratio": "1.0"}
-    if symmetric:
+        job.recipe.update(group_size=str(group_size), group_size_fallback="adjust", ratio="1.0")
+    if job.symmetric:
         cmd.append("--sym")
-    cmd.append(str(out_dir))
-    # Recorded as the user would type it, without this machine's interpreter path.
-    recipe["command"] = "optimum-cli " + shlex.join(cmd[3:])
-    run_converter(cmd, "optimum-intel", progress)
+    cmd.append(str(job.out_dir))
     required: tuple[str, ...] = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml")
-    if task == "text-generation":
+    if job.task == "text-generation":
         required += ("openvino_detokenizer.xml",)
-    else:
-        _keep_sentence_transformers_files(source, out_dir)
-    _require_outputs(out_dir, required, "optimum-intel")
-    return ConversionRecord(tool="optimum-intel", tool_versions=_versions(_OPTIMUM_PACKAGES), recipe=recipe)
+    # Recorded as the user would type it, without this machine's interpreter path.
+    record = _run_tool(job, cmd, "optimum-cli " + shlex.join(cmd[3:]), "optimum-intel", _OPTIMUM_PACKAGES, required)
+    if job.task != "text-generation":
+        _keep_sentence_transformers_files(job.source, job.out_dir)
+    return record
 
 
 # What a sentence-transformers model says about its pooling and longest input; the export leaves
@@ -187,22 +203,14 @@ def _keep_sentence_transformers_files(source: Path, out_dir: Path) -> None:
             shutil.copy2(found, target)
 
 
-def _ort_genai(
-    source: Path,
-    out_dir: Path,
-    precision: Precision,
-    device: str,
-    task: Task,
-    recipe: dict[str, str],
-    progress: Callable[[str], None] | None,
-) -> ConversionRecord:
-    if task != "text-generation":
+def _ort_genai(job: _Job) -> ConversionRecord:
+    if job.task != "text-generation":
         raise SourceError("the onnxruntime-genai builder makes text-generation models only: use format openvino")
-    if precision == "int8":
+    if job.precision == "int8":
         raise SourceError("the onnxruntime-genai builder has no int8 recipe: use fp32, fp16 or int4")
-    if device not in ONNX_DEVICES:
-        raise SourceError(f"device {device!r} is not an ONNX target: choose one of {', '.join(ONNX_DEVICES)}")
-    if precision == "fp16" and device == "cpu":
+    if job.device not in ONNX_DEVICES:
+        raise SourceError(f"device {job.device!r} is not an ONNX target: choose one of {', '.join(ONNX_DEVICES)}")
+    if job.precision == "fp16" and job.device == "cpu":
         # The builder writes it, but ONNX Runtime's CPU provider fails on its second decode step
         # (microsoft/onnxruntime-genai#2009: fp16 is a GPU precision there).
         raise SourceError(
@@ -210,61 +218,39 @@ def _ort_genai(
         )
     with tempfile.TemporaryDirectory(prefix="hearth-ort-cache-") as cache:
         cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder"]
-        cmd += ["-i", str(source), "-o", str(out_dir), "-p", precision, "-e", device, "-c", cache]
-        recipe["command"] = "python " + shlex.join(cmd[1:-2])
-        run_converter(cmd, "onnxruntime-genai", progress)
-    _require_outputs(out_dir, ("genai_config.json", "model.onnx", "tokenizer.json"), "onnxruntime-genai")
-    return ConversionRecord(tool="onnxruntime-genai", tool_versions=_versions(_ORT_PACKAGES), recipe=recipe)
+        cmd += ["-i", str(job.source), "-o", str(job.out_dir), "-p", job.precision, "-e", job.device, "-c", cache]
+        required = ("genai_config.json", "model.onnx", "tokenizer.json")
+        return _run_tool(job, cmd, "python " + shlex.join(cmd[1:-2]), "onnxruntime-genai", _ORT_PACKAGES, required)
 
 
-def _gguf_openvino(
-    source: Path,
-    out_dir: Path,
-    precision: Precision,
-    task: Task,
-    recipe: dict[str, str],
-    progress: Callable[[str], None] | None,
-) -> ConversionRecord:
-    if task != "text-generation":
+def _gguf_openvino(job: _Job) -> ConversionRecord:
+    if job.task != "text-generation":
         raise SourceError("a GGUF file converts as a text-generation model only")
-    file_type = read_metadata(source).get("general.file_type")
+    file_type = read_metadata(job.source).get("general.file_type")
     native = _GGUF_PRECISION.get(file_type) if isinstance(file_type, int) else None
     if native is None:
         raise SourceError(
-            f"{source}: GGUF file type {file_type} has no OpenVINO conversion here; serve the GGUF as it is"
+            f"{job.source}: GGUF file type {file_type} has no OpenVINO conversion here; serve the GGUF as it is"
         )
-    if precision != native:
+    if job.precision != native:
         # The reader keeps the GGUF's own quantization; re-quantizing it would stack two roundings.
         raise SourceError(
-            f"{source} holds {native} weights (GGUF file type {file_type}): convert it with precision {native}"
+            f"{job.source} holds {native} weights (GGUF file type {file_type}): convert it with precision {native}"
         )
-    cmd = [sys.executable, "-m", "hub.convert_gguf", str(source), str(out_dir)]
-    recipe |= {"command": "python " + shlex.join(cmd[1:]), "gguf_file_type": str(file_type)}
-    run_converter(cmd, "openvino-genai", progress)
+    cmd = [sys.executable, "-m", "hub.convert_gguf", str(job.source), str(job.out_dir)]
+    job.recipe["gguf_file_type"] = str(file_type)
     required = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml")
-    _require_outputs(out_dir, required, "openvino-genai")
-    return ConversionRecord(tool="openvino-genai", tool_versions=_versions(_GGUF_PACKAGES), recipe=recipe)
+    return _run_tool(job, cmd, "python " + shlex.join(cmd[1:]), "openvino-genai", _GGUF_PACKAGES, required)
 
 
-def _tf_openvino(
-    source: Path,
-    out_dir: Path,
-    precision: Precision,
-    task: Task,
-    symmetric: bool,
-    recipe: dict[str, str],
-    progress: Callable[[str], None] | None,
-) -> ConversionRecord:
-    if not _has_tokenizer(source):
+def _tf_openvino(job: _Job) -> ConversionRecord:
+    if not _has_tokenizer(job.source):
         raise SourceError(
-            f"{source}: a TensorFlow SavedModel needs its tokenizer files (tokenizer.json and "
+            f"{job.source}: a TensorFlow SavedModel needs its tokenizer files (tokenizer.json and "
             "tokenizer_config.json) beside saved_model.pb to be servable"
         )
-    cmd = [sys.executable, "-m", "hub.convert_tf", str(source), str(out_dir), precision, task]
-    if symmetric:
+    cmd = [sys.executable, "-m", "hub.convert_tf", str(job.source), str(job.out_dir), job.precision, job.task]
+    if job.symmetric:
         cmd.append("--sym")
-    recipe["command"] = "python " + shlex.join(cmd[1:])
-    run_converter(cmd, "openvino.convert_model", progress)
     required = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml")
-    _require_outputs(out_dir, required, "openvino.convert_model")
-    return ConversionRecord(tool="openvino.convert_model", tool_versions=_versions(_TF_PACKAGES), recipe=recipe)
+    return _run_tool(job, cmd, "python " + shlex.join(cmd[1:]), "openvino.convert_model", _TF_PACKAGES, required)

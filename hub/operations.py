@@ -210,6 +210,19 @@ def _pull_recipe(
     repo = recipe.repo or source.repo
     downloads = store.downloads_root / (repo or entry.name).replace("/", "--")
 
+    def convert_from(path: Path, partial: Path, src: Source, format: ConvertFormat) -> ArtifactInfo:
+        return _converted(
+            path,
+            partial,
+            src,
+            format=format,
+            precision=recipe.precision,
+            target=recipe.target,
+            task=entry.task,
+            symmetric=recipe.symmetric,
+            log=log,
+        )
+
     def build(partial: Path) -> ArtifactInfo:
         if package:
             root, pkg_version = _package_dir(package)
@@ -220,17 +233,7 @@ def _pull_recipe(
                     raise HubError(f"{file} is missing from the {package} package")
                 entry_name = _copy_in(root / file, partial)
                 return ArtifactInfo(format="gguf", entry=entry_name, source=src, precision=recipe.precision)
-            return _converted(
-                root / (source.file or ""),
-                partial,
-                src,
-                format=recipe.format,
-                precision=recipe.precision,
-                target=recipe.target,
-                task=entry.task,
-                symmetric=recipe.symmetric,
-                log=log,
-            )
+            return convert_from(root / (source.file or ""), partial, src, recipe.format)
         if repo is None:
             raise HubError(f"{entry.name} has no Hugging Face repo, and its package is not installed")
         if recipe.format == "gguf":
@@ -260,17 +263,7 @@ def _pull_recipe(
             repo, downloads, revision=revision or source.revision, ignore_patterns=_SOURCE_IGNORE, progress=transfer
         )
         src = Source(kind="huggingface", ref=repo, revision=snap.revision, files=snap.files)
-        return _converted(
-            Path(snap.path),
-            partial,
-            src,
-            format=recipe.format,
-            precision=recipe.precision,
-            target=recipe.target,
-            task=entry.task,
-            symmetric=recipe.symmetric,
-            log=log,
-        )
+        return convert_from(Path(snap.path), partial, src, recipe.format)
 
     manifest = store.install(name, build)
     shutil.rmtree(downloads, ignore_errors=True)

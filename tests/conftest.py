@@ -52,6 +52,10 @@ class HearthServer:
         """The OpenAI base URL (`.../v1`)."""
         return f"{self.base_url}/v1"
 
+    def openai_client(self) -> openai.OpenAI:
+        """The official synchronous OpenAI client on this server (no retries); close it when done."""
+        return openai.OpenAI(base_url=self.api_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S)
+
     def output(self, tail: int = 20_000) -> str:
         """The last `tail` characters of what the server wrote to stdout and stderr."""
         try:
@@ -204,9 +208,7 @@ def model_id() -> str:
 @pytest.fixture(scope="session")
 def openai_client(hearth_server: HearthServer) -> Iterator[openai.OpenAI]:
     """The official synchronous OpenAI client, pointed at the shared server (no retries)."""
-    with openai.OpenAI(
-        base_url=hearth_server.api_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S
-    ) as sync_client:
+    with hearth_server.openai_client() as sync_client:
         yield sync_client
 
 

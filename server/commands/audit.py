@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from server.commands.common import add_home_flag
+from server.commands.common import add_group
 from server.security.app_security import audit_dir
 from server.security.audit import CURRENT, log_files, parse, read_records, verify
 from server.security.keys import KeyStoreError, parse_duration
@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     """Add `hearth audit`."""
-    audit = commands.add_parser("audit", help="check and read the audit log")
-    add_home_flag(audit)
-    sub = audit.add_subparsers(dest="audit_command", required=True)
+    sub = add_group(commands, "audit", "check and read the audit log")
     check = sub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken record")
     check.set_defaults(run=audit_verify)
     tail = sub.add_parser("tail", help="print the newest records")

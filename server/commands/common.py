@@ -16,6 +16,13 @@ def add_home_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="Hearth's data directory (default ~/.hearth)")
 
 
+def add_group(commands: Commands, name: str, help: str, description: str | None = None) -> Commands:
+    """`hearth NAME SUBCOMMAND ...` working on Hearth's files (`--home`): the group's subcommands go here."""
+    group = commands.add_parser(name, help=help, description=description)
+    add_home_flag(group)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
 def local_url(settings: Settings) -> str:
     """The base URL of the server these settings describe, seen from this machine."""
     host = settings.server.host

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError
-from server.commands.common import add_home_flag
+from server.commands.common import add_group
 from server.security.app_security import audit_writer, keys_path
 from server.security.audit import AuditLog
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     """Add `hearth keys`."""
-    keys = commands.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
-    add_home_flag(keys)
-    sub = keys.add_subparsers(dest="keys_command", required=True)
+    sub = add_group(commands, "keys", "manage API keys", "Create, list and revoke API keys.")
     create = sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True, help="a name for the key (letters, digits, . _ -)")
     create.add_argument("--scope", required=True, choices=SCOPES, help="inference, or admin (everything)")

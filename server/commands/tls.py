@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError, check_name
-from server.commands.common import add_home_flag
+from server.commands.common import add_group
 from server.security.tls import TLSError, init_tls, issue_client, tls_files
 from server.settings import Settings
 
@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     """Add `hearth tls`."""
-    tls = commands.add_parser("tls", help="TLS certificates", description="Make certificates for `hearth serve --tls`.")
-    add_home_flag(tls)
-    sub = tls.add_subparsers(dest="tls_command", required=True)
+    sub = add_group(commands, "tls", "TLS certificates", "Make certificates for `hearth serve --tls`.")
     init = sub.add_parser("init", help="make a local CA (kept if it exists) and a new server certificate")
     init.add_argument("--host", dest="tls_hosts", action="append", default=[], help="another name or address")
     init.add_argument("--days", type=int, default=825, help="validity of the server certificate (default 825)")

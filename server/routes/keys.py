@@ -21,8 +21,12 @@ from server.security.keys import ApiKey, KeyStoreError, parse_duration
 KeyName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="letters, digits, . _ -")]
 
 
-def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorResponse, description=description, generate_examples=False)
+def _refusals(status: int, description: str) -> dict[int, ResponseSpec]:
+    """The documented errors of a key route: a malformed request, and the one refusal its action adds."""
+    return {
+        code: ResponseSpec(data_container=ErrorResponse, description=text, generate_examples=False)
+        for code, text in ((400, "Invalid request"), (status, description))
+    }
 
 
 class KeyCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -84,12 +88,7 @@ async def list_keys(security: Security) -> KeyList:
     return KeyList(data=[KeyInfo(**_info(key)) for key in security.store.records()])
 
 
-@post(
-    "/keys",
-    summary="Create an API key",
-    status_code=201,
-    responses={400: _error("Invalid request"), 409: _error("A key of that name exists")},
-)
+@post("/keys", summary="Create an API key", status_code=201, responses=_refusals(409, "A key of that name exists"))
 async def create_key(data: KeyCreateRequest, request: Request[Any, Any, Any], security: Security) -> CreatedKey:
     """Create a key; the response carries the key itself, once."""
     try:
@@ -106,10 +105,7 @@ async def create_key(data: KeyCreateRequest, request: Request[Any, Any, Any], se
 
 
 @delete(
-    "/keys/{name:str}",
-    summary="Revoke an API key",
-    status_code=200,
-    responses={400: _error("Invalid request"), 404: _error("No key of that name")},
+    "/keys/{name:str}", summary="Revoke an API key", status_code=200, responses=_refusals(404, "No key of that name")
 )
 async def revoke_key(name: str, request: Request[Any, Any, Any], security: Security) -> KeyInfo:
     """Delete a key; requests with it are refused from now on."""

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Literal
 import msgspec
 
 from hub.names import check_name
+from server.atomic_write import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +140,7 @@ class KeyStore:
 
     def _write(self, keys: list[ApiKey]) -> None:
         data = msgspec.json.format(msgspec.json.encode(_KeyFile(keys)), indent=2)
-        fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, data, mode=0o600)
         self._stamp = None  # re-read on next use
 
     def create(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from server.atomic_write import write_atomic
 from server.settings import Settings
 
 
@@ -55,21 +54,6 @@ class TLSFiles:
 def tls_files(settings: Settings) -> TLSFiles:
     """The TLS files of `settings.server.home`."""
     return TLSFiles(settings.home_path / "tls")
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -111,8 +95,8 @@ def _make_ca(files: TLSFiles, days: int) -> tuple[x509.Certificate, ec.EllipticC
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write(files.ca_key, _key_pem(key), 0o600)
-    _write(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(files.ca_key, _key_pem(key), mode=0o600, dir_mode=0o700)
+    write_atomic(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM), mode=0o644, dir_mode=0o700)
     return cert, key
 
 
@@ -164,8 +148,8 @@ def init_tls(files: TLSFiles, hosts: list[str], days: int = 825) -> list[Path]:
     names = ["localhost", "127.0.0.1", "::1", socket.gethostname(), *hosts]
     sans = [_san(h) for h in dict.fromkeys(names)]
     cert, key = _issue(ca, names[3], days, ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    _write(files.key, key, 0o600)
-    _write(files.cert, cert, 0o644)
+    write_atomic(files.key, key, mode=0o600, dir_mode=0o700)
+    write_atomic(files.cert, cert, mode=0o644, dir_mode=0o700)
     return [*written, files.cert, files.key]
 
 
@@ -176,8 +160,8 @@ def issue_client(files: TLSFiles, name: str, days: int = 825) -> tuple[Path, Pat
         raise TLSError("no local CA yet: run `hearth tls init` first")
     cert, key = _issue(_load_ca(files), name, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
     cert_path, key_path = files.directory / "clients" / f"{name}.pem", files.directory / "clients" / f"{name}-key.pem"
-    _write(key_path, key, 0o600)
-    _write(cert_path, cert, 0o644)
+    write_atomic(key_path, key, mode=0o600, dir_mode=0o700)
+    write_atomic(cert_path, cert, mode=0o644, dir_mode=0o700)
     return cert_path, key_path
 
 

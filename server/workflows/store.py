@@ -9,13 +9,12 @@ before they touch a path, which rules out traversal (`..`, `/`, absolute paths).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import msgspec
 
+from server.atomic_write import write_atomic
 from server.workflows.definition import NAME_PATTERN
 from server.workflows.records import RunRecord
 
@@ -33,21 +32,6 @@ def valid_name(name: str) -> bool:
 def valid_run_id(run_id: str) -> bool:
     """Whether `run_id` has the shape of a run id."""
     return bool(_RUN_ID.fullmatch(run_id))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class WorkflowStore:
@@ -81,7 +65,7 @@ class WorkflowStore:
 
     def write(self, name: str, text: str) -> None:
         """Store (or replace) the YAML of `name`."""
-        _write_atomic(self._path(name), text.encode("utf-8"))
+        write_atomic(self._path(name), text.encode("utf-8"))
 
     def delete(self, name: str) -> bool:
         """Remove `name`; False if it did not exist."""
@@ -93,7 +77,7 @@ class WorkflowStore:
 
     def save_run(self, record: RunRecord) -> None:
         """Keep a finished run's record; drop the oldest beyond `keep_runs`."""
-        _write_atomic(self.runs / f"{record.id}.json", self._encoder.encode(record))
+        write_atomic(self.runs / f"{record.id}.json", self._encoder.encode(record))
         records = sorted(self.runs.glob("run_*.json"), key=lambda p: p.stat().st_mtime)
         for old in records[: max(0, len(records) - self.keep_runs)]:
             with contextlib.suppress(OSError):

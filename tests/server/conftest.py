@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from hub.store import ArtifactStore
-from tests.conftest import CLIENT_TIMEOUT_S, HearthServer, run_hearth
+from tests.conftest import HearthServer, run_hearth
 
 EMBEDDING_MODEL = "all-minilm-l6-v2"
 
@@ -32,7 +32,5 @@ def embedding_server(tmp_path_factory: pytest.TempPathFactory, embedding_model_p
 @pytest.fixture(scope="session")
 def embedding_client(embedding_server: HearthServer) -> Iterator[openai.OpenAI]:
     """The official OpenAI client on the embedding server (no retries)."""
-    with openai.OpenAI(
-        base_url=embedding_server.api_url, api_key="unused", max_retries=0, timeout=CLIENT_TIMEOUT_S
-    ) as client:
+    with embedding_server.openai_client() as client:
         yield client

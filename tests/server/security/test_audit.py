@@ -6,12 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from server.security.audit import CURRENT, AuditLog, AuditWriter, head, log_files, seal, verify
+from server.security.audit import CURRENT, AuditLog, AuditWriter, Broken, head, log_files, seal, verify
 
 HEARTH = Path(sys.executable).with_name("hearth")
 
@@ -22,12 +23,18 @@ def _log(directory: Path, count: int, **writer: object) -> None:
         w.append([{"time": f"t{i}", "event": "request", "model": "m", "status": 200, "n": i}])
 
 
-def _lines(directory: Path) -> list[bytes]:
-    return (directory / CURRENT).read_bytes().splitlines(keepends=True)
+def _tamper(directory: Path, change: Callable[[list[bytes]], list[bytes]]) -> None:
+    """Rewrite the current log file as `change` makes its lines."""
+    path = directory / CURRENT
+    path.write_bytes(b"".join(change(path.read_bytes().splitlines(keepends=True))))
 
 
-def _rewrite(directory: Path, lines: list[bytes]) -> None:
-    (directory / CURRENT).write_bytes(b"".join(lines))
+def _broken_after(directory: Path, change: Callable[[list[bytes]], list[bytes]]) -> tuple[int, Broken]:
+    """Tamper with the log, verify it, and return what verification names (it must name something)."""
+    _tamper(directory, change)
+    count, broken = verify(directory)
+    assert broken is not None
+    return count, broken
 
 
 def test_intact_chain_verifies(tmp_path: Path) -> None:
@@ -38,65 +45,72 @@ def test_intact_chain_verifies(tmp_path: Path) -> None:
 
 def test_edit_is_named(tmp_path: Path) -> None:
     _log(tmp_path, 5)
-    lines = _lines(tmp_path)
-    lines[2] = lines[2].replace(b'"status":200', b'"status":201')
-    _rewrite(tmp_path, lines)
-    count, broken = verify(tmp_path)
-    assert count == 2 and broken is not None and broken.line == 3 and "changed" in broken.reason
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        lines[2] = lines[2].replace(b'"status":200', b'"status":201')
+        return lines
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 2 and broken.line == 3 and "changed" in broken.reason
 
 
 def test_edit_with_recomputed_hash_is_caught_by_the_next_record(tmp_path: Path) -> None:
     _log(tmp_path, 5)
-    lines = _lines(tmp_path)
-    fields = msgspec.json.decode(lines[2])
-    fields.pop("hash")
-    seq, prev = fields.pop("seq"), fields.pop("prev")
-    fields["model"] = "forged"
-    lines[2], _ = seal(seq, prev, fields)
-    _rewrite(tmp_path, lines)
-    count, broken = verify(tmp_path)
-    assert count == 3 and broken is not None and broken.line == 4 and "does not follow" in broken.reason
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        fields = msgspec.json.decode(lines[2])
+        fields.pop("hash")
+        seq, prev = fields.pop("seq"), fields.pop("prev")
+        fields["model"] = "forged"
+        lines[2], _ = seal(seq, prev, fields)
+        return lines
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 3 and broken.line == 4 and "does not follow" in broken.reason
 
 
 def test_deletion_is_named(tmp_path: Path) -> None:
     _log(tmp_path, 5)
-    lines = _lines(tmp_path)
-    del lines[1]
-    _rewrite(tmp_path, lines)
-    count, broken = verify(tmp_path)
-    assert (
-        count == 1
-        and broken is not None
-        and broken.line == 2
-        and "record 2 before record 3 was deleted" in (broken.reason)
-    )
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        del lines[1]
+        return lines
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 1 and broken.line == 2 and "record 2 before record 3 was deleted" in (broken.reason)
 
 
 def test_insertion_is_named(tmp_path: Path) -> None:
     _log(tmp_path, 5)
-    lines = _lines(tmp_path)
-    lines.insert(3, lines[1])  # a replay of a real, validly sealed record
-    _rewrite(tmp_path, lines)
-    count, broken = verify(tmp_path)
-    assert count == 3 and broken is not None and broken.line == 4 and "out of order or inserted" in broken.reason
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        lines.insert(3, lines[1])  # a replay of a real, validly sealed record
+        return lines
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 3 and broken.line == 4 and "out of order or inserted" in broken.reason
 
 
 def test_forged_insertion_with_the_right_seq_is_named(tmp_path: Path) -> None:
     _log(tmp_path, 3)
-    lines = _lines(tmp_path)
-    forged, _ = seal(4, "f" * 64, {"event": "request", "model": "forged"})
-    _rewrite(tmp_path, [*lines, forged])
-    count, broken = verify(tmp_path)
-    assert count == 3 and broken is not None and broken.line == 4 and "does not follow" in broken.reason
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        forged, _ = seal(4, "f" * 64, {"event": "request", "model": "forged"})
+        return [*lines, forged]
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 3 and broken.line == 4 and "does not follow" in broken.reason
 
 
 def test_reorder_is_named(tmp_path: Path) -> None:
     _log(tmp_path, 5)
-    lines = _lines(tmp_path)
-    lines[1], lines[2] = lines[2], lines[1]
-    _rewrite(tmp_path, lines)
-    count, broken = verify(tmp_path)
-    assert count == 1 and broken is not None and broken.line == 2
+
+    def change(lines: list[bytes]) -> list[bytes]:
+        lines[1], lines[2] = lines[2], lines[1]
+        return lines
+
+    count, broken = _broken_after(tmp_path, change)
+    assert count == 1 and broken.line == 2
 
 
 def test_rotation_carries_the_chain(tmp_path: Path) -> None:
@@ -132,9 +146,9 @@ def test_cli_verify_names_the_broken_record(tmp_path: Path) -> None:
     ok = subprocess.run([HEARTH, "audit", "--home", str(tmp_path), "verify"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "4 records" in ok.stdout
-    lines = _lines(tmp_path / "audit")
-    lines[1] = lines[1].replace(b'"model":"m"', b'"model":"x"')
-    _rewrite(tmp_path / "audit", lines)
+    _tamper(
+        tmp_path / "audit", lambda lines: [*lines[:1], lines[1].replace(b'"model":"m"', b'"model":"x"'), *lines[2:]]
+    )
     bad = subprocess.run([HEARTH, "audit", "--home", str(tmp_path), "verify"], capture_output=True, text=True)
     assert bad.returncode == 1
     assert f"{tmp_path / 'audit' / CURRENT}:2:" in bad.stderr and "changed" in bad.stderr

@@ -48,7 +48,7 @@ def test_revoke_and_reload_from_another_store(tmp_path: Path) -> None:
     assert not server_side.any_active()
     with pytest.raises(KeyStoreError, match="no key named"):
         cli_side.revoke("k")
-    assert not list(tmp_path.glob(".keys-*"))  # no temporary file left behind
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 
 def test_expiry(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.conftest import HearthServer, parse_sse
+from tests.completion_checks import checked_body, post_sse
+from tests.conftest import HearthServer
 from tests.openai_schema import validate
 
 PROMPT: list[ChatCompletionMessageParam] = [
@@ -29,14 +30,8 @@ def chat(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]:
     """A non-streamed chat completion, schema-checked, as the wire dict."""
     kwargs.setdefault("messages", PROMPT)
     response = client.chat.completions.create(model=model, **kwargs)
-    body: dict[str, Any] = response.to_dict()
-    validate("CreateChatCompletionResponse", body)
-    assert body["object"] == "chat.completion"
-    assert body["model"] == model
-    assert body["id"].startswith("chatcmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert usage["prompt_tokens"] > 0
+    body = checked_body(response, "CreateChatCompletionResponse", "chat.completion", model, "chatcmpl-")
+    assert body["usage"]["prompt_tokens"] > 0
     for choice in body["choices"]:
         assert choice["message"]["role"] == "assistant"
         assert isinstance(choice["message"]["content"], str)
@@ -129,15 +124,10 @@ def test_chat_raw_sse_framing(http: httpx.Client, model_id: str) -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    with http.stream("POST", "/v1/chat/completions", json=body) as response:
-        assert response.status_code == 200
-        content_type = response.headers.get("content-type", "")
-        raw = response.read().decode()
-    chunks = parse_sse(raw)
+    chunks = post_sse(http, "/v1/chat/completions", body)
     for chunk in chunks:
         validate("CreateChatCompletionStreamResponse", chunk)
     check_stream(chunks, include_usage=True)
-    assert content_type.startswith("text/event-stream"), f"SSE served as {content_type!r}"
 
 
 @pytest.mark.parametrize("n", [1, 2])

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import parse_sse
+from tests.completion_checks import checked_body, post_sse
 from tests.openai_schema import COMPLETION_CHUNK, validate
 
 PROMPT = "The capital of France is Paris. The capital of Germany is"
@@ -25,13 +25,7 @@ def complete(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]
     """A non-streamed completion, schema-checked, as the wire dict."""
     kwargs.setdefault("prompt", PROMPT)
     response = client.completions.create(model=model, **kwargs)
-    body: dict[str, Any] = response.to_dict()
-    validate("CreateCompletionResponse", body)
-    assert body["object"] == "text_completion"
-    assert body["model"] == model
-    assert body["id"].startswith("cmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    body = checked_body(response, "CreateCompletionResponse", "text_completion", model, "cmpl-")
     for choice in body["choices"]:
         assert choice["finish_reason"] in ("stop", "length")
     return body
@@ -188,15 +182,10 @@ def test_completion_seed_reproducible(openai_client: openai.OpenAI, model_id: st
 def test_completion_raw_sse_framing(http: httpx.Client, model_id: str) -> None:
     """Raw framing of a streamed completion: data events, then data: [DONE] last."""
     body = {"model": model_id, "prompt": PROMPT, "max_tokens": 6, "stream": True}
-    with http.stream("POST", "/v1/completions", json=body) as response:
-        assert response.status_code == 200
-        content_type = response.headers.get("content-type", "")
-        raw = response.read().decode()
-    chunks = parse_sse(raw)
+    chunks = post_sse(http, "/v1/completions", body)
     for chunk in chunks:
         validate_chunk(chunk)
     check_stream(chunks)
-    assert content_type.startswith("text/event-stream"), f"SSE served as {content_type!r}"
 
 
 @pytest.mark.parametrize(
