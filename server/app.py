@@ -19,6 +19,7 @@ from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
+from server.inference.call import EngineDoor
 from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
@@ -57,6 +58,11 @@ def _scheduler(state: State) -> Scheduler:
 def _metrics(state: State) -> Metrics:
     metrics: Metrics = state.metrics
     return metrics
+
+
+def _door(state: State) -> EngineDoor:
+    door: EngineDoor = state.door
+    return door
 
 
 def _embedders(state: State) -> EmbedderRegistry:
@@ -102,6 +108,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         security.guard.device_of = scheduler.device_of
         app.state.embedders = embedders
         app.state.metrics = Metrics(scheduler)
+        app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         app.state.responses = ResponseStore(settings.responses_store_size)
         app.state.hub = hub_routes.HubState(
             store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
@@ -126,9 +133,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             metrics.requests.labels(endpoint, model, code).inc()
 
     sampling = settings.sampling_defaults()
-
-    def _fingerprint() -> str:
-        return fingerprint
 
     def _sampling() -> SamplingDefaults:
         return sampling
@@ -161,7 +165,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "metrics": Provide(_metrics, sync_to_thread=False),
             "embedders": Provide(_embedders, sync_to_thread=False),
             "response_store": Provide(_response_store, sync_to_thread=False),
-            "fingerprint": Provide(_fingerprint, sync_to_thread=False),
+            "door": Provide(_door, sync_to_thread=False),
             "sampling": Provide(_sampling, sync_to_thread=False),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
