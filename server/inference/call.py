@@ -150,7 +150,7 @@ class EngineDoor:
 
     def __init__(self, scheduler: Scheduler, metrics: Metrics, fingerprint: str) -> None:
         self.scheduler = scheduler
-        self._metrics = metrics
+        self.metrics = metrics
         self._fingerprint = fingerprint
 
     def defaults(self, model: str, request: Request[Any, Any, Any] | None = None) -> SamplingDefaults:
@@ -249,4 +249,4 @@ class EngineDoor:
         asked_at = time.perf_counter()
         acquiring = self.scheduler.acquire(model, priority, keep_alive_s)
         lease = await (acquiring if request is None else unless_disconnected(request, acquiring))
-        return lease, self._metrics.observe(model, lease, asked_at)
+        return lease, self.metrics.observe(model, lease, asked_at)
