@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Request, Router, post
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router
 
 from server.http import sse
-from server.http.openapi import ERRORS, StreamingOperation
+from server.http.openapi import streaming_post
 from server.inference import protocol as p
 from server.inference.call import Call, EngineDoor, event_stream
 from server.inference.chat.output import ChoiceOutput, is_empty
@@ -52,18 +51,11 @@ async def to_chat_completion(call: Call, outputs: list[ChoiceOutput]) -> p.ChatC
     return p.ChatCompletion(**call.fields(), choices=choices, usage=call.usage.usage())
 
 
-@post(
+@streaming_post(
     "/chat/completions",
-    summary="Create a chat completion",
-    status_code=200,
-    operation_class=StreamingOperation,
-    responses={
-        **ERRORS,
-        200: ResponseSpec(
-            data_container=p.ChatCompletion,
-            description="The completion; with `stream: true`, a text/event-stream of chat.completion.chunk events",
-        ),
-    },
+    "Create a chat completion",
+    p.ChatCompletion,
+    "The completion; with `stream: true`, a text/event-stream of chat.completion.chunk events",
 )
 async def create_chat_completion(
     data: p.ChatCompletionRequest, request: Request[Any, Any, Any], door: EngineDoor

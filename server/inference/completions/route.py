@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Request, Router, post
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router
 
 from adapters.base import Delta
 from server.http import sse
-from server.http.openapi import ERRORS, StreamingOperation
+from server.http.openapi import streaming_post
 from server.inference import protocol as p
 from server.inference.call import Call, EngineDoor, event_stream
 from server.inference.translate import (
@@ -67,18 +66,11 @@ async def to_completion(call: Call, choices: list[PromptChoice], logprobs: bool)
     return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
 
 
-@post(
+@streaming_post(
     "/completions",
-    summary="Create a completion (legacy)",
-    status_code=200,
-    operation_class=StreamingOperation,
-    responses={
-        **ERRORS,
-        200: ResponseSpec(
-            data_container=p.Completion,
-            description="The completion; with `stream: true`, a text/event-stream of text_completion events",
-        ),
-    },
+    "Create a completion (legacy)",
+    p.Completion,
+    "The completion; with `stream: true`, a text/event-stream of text_completion events",
 )
 async def create_completion(
     data: p.CompletionRequest, request: Request[Any, Any, Any], door: EngineDoor

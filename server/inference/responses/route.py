@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import msgspec
-from litestar import Request, Router, delete, get, post
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router, delete, get
 
 from server.http import sse
 from server.http.errors import APIError
-from server.http.openapi import ERRORS, NOT_FOUND, StreamingOperation
+from server.http.openapi import NOT_FOUND, streaming_post
 from server.inference import protocol as p
 from server.inference.call import Call, EngineDoor
 from server.inference.responses import protocol as r
@@ -75,17 +74,11 @@ async def _stream(call: Call, response: r.Response, output: OutputBuilder, final
         await call.close()
 
 
-@post(
+@streaming_post(
     "/responses",
-    summary="Create a model response",
-    status_code=200,
-    operation_class=StreamingOperation,
-    responses={
-        **ERRORS,
-        200: ResponseSpec(
-            data_container=r.Response, description="The response; with `stream: true`, typed server-sent events"
-        ),
-    },
+    "Create a model response",
+    r.Response,
+    "The response; with `stream: true`, typed server-sent events",
 )
 async def create_response(
     data: r.CreateResponse, request: Request[Any, Any, Any], door: EngineDoor, response_store: ResponseStore
