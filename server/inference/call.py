@@ -99,8 +99,6 @@ class Call:
         """The result of `work` (which reads `deltas()` to the end), cancelled with a 499 if the
         client goes away first: a whole answer has no stream for the server to notice that by."""
         try:
-            if self._request is None:
-                return await work
             return await unless_disconnected(self._request, work)
         finally:
             await self.close()
@@ -247,6 +245,5 @@ class EngineDoor:
             set_model(request.scope, model)
         keep_alive_s = keep_alive_seconds(keep_alive)
         asked_at = time.perf_counter()
-        acquiring = self.scheduler.acquire(model, priority, keep_alive_s)
-        lease = await (acquiring if request is None else unless_disconnected(request, acquiring))
+        lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s))
         return lease, self.metrics.observe(model, lease, asked_at)
