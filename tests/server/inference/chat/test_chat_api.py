@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import HearthServer, parse_sse
 from tests.openai_schema import validate
+from tests.server.inference.wire import check_answer
 
 PROMPT: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Write a short story about a cat who learns to fly."}
@@ -30,12 +31,7 @@ def chat(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("messages", PROMPT)
     response = client.chat.completions.create(model=model, **kwargs)
     body: dict[str, Any] = response.to_dict()
-    validate("CreateChatCompletionResponse", body)
-    assert body["object"] == "chat.completion"
-    assert body["model"] == model
-    assert body["id"].startswith("chatcmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    usage = check_answer(body, "CreateChatCompletionResponse", "chat.completion", model, "chatcmpl-")
     assert usage["prompt_tokens"] > 0
     for choice in body["choices"]:
         assert choice["message"]["role"] == "assistant"

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import parse_sse
 from tests.openai_schema import COMPLETION_CHUNK, validate
+from tests.server.inference.wire import check_answer
 
 PROMPT = "The capital of France is Paris. The capital of Germany is"
 
@@ -26,12 +27,7 @@ def complete(client: openai.OpenAI, model: str, **kwargs: Any) -> dict[str, Any]
     kwargs.setdefault("prompt", PROMPT)
     response = client.completions.create(model=model, **kwargs)
     body: dict[str, Any] = response.to_dict()
-    validate("CreateCompletionResponse", body)
-    assert body["object"] == "text_completion"
-    assert body["model"] == model
-    assert body["id"].startswith("cmpl-")
-    usage = body["usage"]
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    check_answer(body, "CreateCompletionResponse", "text_completion", model, "cmpl-")
     for choice in body["choices"]:
         assert choice["finish_reason"] in ("stop", "length")
     return body
