@@ -224,7 +224,7 @@ class EngineDoor:
             command = Tokenize(
                 request_id=engine.next_request_id(), text=text, messages=messages, add_special=add_special, ids=ids
             )
-            tokens = await engine.tokenize(command)
+            tokens = await unless_disconnected(request, engine.tokenize(command))
         finally:
             observer.done()
         if tokens.error is not None:
