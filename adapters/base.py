@@ -6,12 +6,17 @@ unchanged: the server talks to engines that run in their own worker process.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
+import numpy as np
+
+from hub.models import ModelFormat, ModelSpec
 
 FinishReason = Literal["stop", "length", "cancelled"]
+# What an engine serves: text generation (chat, completions, tokenize) or vectors (embeddings, rerank).
+EngineKind = Literal["chat", "embeddings"]
 ErrorCode = Literal[
     "context_length_exceeded", "invalid_request", "engine_error", "engine_unavailable", "internal_error"
 ]
@@ -168,6 +173,66 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     reasoning: bool = False
     # Fill-in-the-middle special tokens (prefix, suffix, middle), if the vocabulary has them.
     fim_tokens: tuple[str, str, str] | None = None
+    # Length of an embedding model's vectors (0: a model that generates text). Its context_length
+    # is the most tokens, special tokens included, one input may have.
+    dimensions: int = 0
+
+
+class EmbeddingSpec(ModelSpec, frozen=True):
+    """An embedding model to serve: an OpenVINO IR folder with its tokenizer. Where a `ModelSpec`
+    goes (a deployment, an engine factory) an `EmbeddingSpec` says that an embedding engine runs it."""
+
+    format: ModelFormat = "openvino"
+
+
+class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Embed every text of one API call."""
+
+    request_id: int
+    texts: tuple[str, ...]
+
+
+class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The vectors of one `EmbedRequest` (row-major little-endian float32 bytes: what OpenAI's
+    base64 encoding encodes, a quarter the size of a list of floats) and each input's token count
+    (also when the error is `context_length_exceeded`)."""
+
+    request_id: int
+    vectors: bytes = b""
+    token_counts: tuple[int, ...] = ()
+    error: EngineError | None = None
+
+    def matrix(self, dimensions: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The vectors as an (inputs x dimensions) float32 array."""
+        return np.frombuffer(self.vectors, dtype="<f4").reshape(-1, dimensions)
+
+
+class Tokenize(msgspec.Struct, tag=True):
+    """Token ids of a text or a conversation (`ids` empty), or the text of `ids`."""
+
+    request_id: int
+    text: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
+    add_special: bool = True
+    ids: list[int] | None = None
+
+
+class Tokens(msgspec.Struct, tag=True):
+    """The answer to a `Tokenize`: ids, their text and each id's own text, or why not."""
+
+    request_id: int
+    ids: list[int] = []
+    text: str = ""
+    pieces: list[str] = []
+    error: str | None = None
+
+
+class EngineStartError(RuntimeError):
+    """The worker could not load the model."""
+
+
+# Told when a worker stops that was not asked to: (model id, pid, exit status; negative = signal).
+RunnerExitHook = Callable[[str, int, int | None], None]
 
 
 class Backend(Protocol):
@@ -230,4 +295,15 @@ class Engine(Protocol):
 
     async def close(self) -> None:
         """Stop the engine and release its resources."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """An engine that turns texts into vectors (`info.dimensions` long)."""
+
+    info: ModelInfo
+
+    async def embed(self, texts: list[str]) -> EmbedResult:
+        """The vectors and token counts of `texts`, or an `EmbedResult` with an error."""
         ...

@@ -1,100 +1,28 @@
-"""Text embedding models: the plain data that crosses the worker boundary, and the OpenVINO backend.
+"""The embedding backend: a text embedding model on OpenVINO GenAI, run in a worker process.
 
 An embedding model is an OpenVINO IR folder (as `optimum-cli export openvino --task
 feature-extraction` writes it, tokenizer included) served by `openvino_genai.TextEmbeddingPipeline`.
-Vectors cross the process boundary as little-endian float32 bytes: the exact bytes OpenAI's
-`encoding_format: "base64"` encodes, and a quarter the size of a msgpack list of floats.
+Its data (`EmbeddingSpec`, `EmbedRequest`, `EmbedResult`) is part of the contract in adapters/base.py.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
-from adapters.base import EngineError
+from adapters.base import Capabilities, EmbeddingSpec, EmbedRequest, EmbedResult, EngineError, ModelInfo
+from adapters.limits import max_tokens_of, pooling_of
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
-# Pooling of a sentence-transformers model when its folder does not say (all-MiniLM-L6-v2's).
-_DEFAULT_POOLING = "mean"
 # Texts per engine call. A batch is padded to its longest text and attention memory grows with
 # batch x length^2, so thousands of inputs in one call would take gigabytes.
 MAX_BATCH = 32
-
-
-class EmbeddingSpec(msgspec.Struct, frozen=True):
-    """An embedding model that can be served: its public id and its OpenVINO IR folder."""
-
-    id: str
-    path: str
-    owned_by: str = "hearth"
-
-
-class EmbeddingInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """What a loaded embedding model is."""
-
-    model_id: str
-    device: str
-    dimensions: int
-    # The most tokens (special tokens included) one input may have.
-    max_tokens: int
-    load_seconds: float = 0.0
-
-
-class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """Embed every text of one API call."""
-
-    request_id: int
-    texts: tuple[str, ...]
-
-
-class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
-    """The vectors of one `EmbedRequest` (row-major float32 bytes) and each input's token count
-    (also when the error is `context_length_exceeded`)."""
-
-    request_id: int
-    vectors: bytes = b""
-    token_counts: tuple[int, ...] = ()
-    error: EngineError | None = None
-
-    def matrix(self, dimensions: int) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """The vectors as an (inputs x dimensions) float32 array."""
-        return np.frombuffer(self.vectors, dtype="<f4").reshape(-1, dimensions)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def pooling_of(folder: Path) -> str:
-    """The pooling a sentence-transformers model was trained with (`1_Pooling/config.json`)."""
-    config = _read_json(folder / "1_Pooling" / "config.json")
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    if config.get("pooling_mode_lasttoken"):
-        return "last"
-    return _DEFAULT_POOLING
-
-
-def max_tokens_of(folder: Path) -> int:
-    """The longest input the model was built for: sentence-transformers' `max_seq_length` if the
-    folder has it, else the tokenizer's `model_max_length`, else the position embeddings."""
-    limits = [
-        _read_json(folder / "sentence_bert_config.json").get("max_seq_length"),
-        _read_json(folder / "tokenizer_config.json").get("model_max_length"),
-        _read_json(folder / "config.json").get("max_position_embeddings"),
-    ]
-    # Tokenizers without a limit store a huge sentinel (int(1e30)) as model_max_length.
-    usable = [int(n) for n in limits if isinstance(n, int | float) and 0 < n < 1_000_000]
-    return usable[0] if usable else 512
 
 
 class OpenVINOEmbedder:
@@ -117,15 +45,17 @@ class OpenVINOEmbedder:
         self._pipeline = ov_genai.TextEmbeddingPipeline(str(folder), device, config)
         self._tokenizer = ov_genai.Tokenizer(str(folder))
         probe = np.asarray(self._pipeline.embed_query("probe"), dtype=np.float32)
-        self._info = EmbeddingInfo(
+        self._info = ModelInfo(
             model_id=spec.id,
+            backend="openvino",
             device=device,
-            dimensions=int(probe.shape[-1]),
-            max_tokens=self._max_tokens,
+            context_length=self._max_tokens,
             load_seconds=time.perf_counter() - start,
+            capabilities=Capabilities(batching=True, token_id_prompts=False, chat_template=False),
+            dimensions=int(probe.shape[-1]),
         )
 
-    def info(self) -> EmbeddingInfo:
+    def info(self) -> ModelInfo:
         """Describe the loaded model."""
         return self._info
 
@@ -151,9 +81,27 @@ class OpenVINOEmbedder:
         del self._tokenizer
 
 
+def load_embedder(spec: EmbeddingSpec, device: str) -> OpenVINOEmbedder:
+    """The embedder on `device`; `auto` tries the best accelerator, then the CPU."""
+    from adapters.registry import available_devices, plan_devices
+
+    plan = plan_devices("openvino", device, available_devices("openvino"))
+    if plan.note:
+        log.warning("%s", plan.note)
+    failure: Exception | None = None
+    for candidate in plan.candidates:
+        try:
+            return OpenVINOEmbedder(spec, candidate)
+        except Exception as exc:
+            log.warning("cannot load %s on %s: %s", spec.id, candidate, exc)
+            failure = exc
+    assert failure is not None  # a plan always has a candidate
+    raise failure
+
+
 def embed_batch(embedder: OpenVINOEmbedder, requests: list[EmbedRequest]) -> list[EmbedResult]:
     """Embed several API calls' texts in one engine call; refuse (per call) inputs that are too long."""
-    limit = embedder.info().max_tokens
+    limit = embedder.info().context_length
     accepted: list[tuple[EmbedRequest, list[int]]] = []
     results: dict[int, EmbedResult] = {}
     for request in requests:

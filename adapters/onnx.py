@@ -33,13 +33,12 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
+from adapters.limits import FALLBACK_CONTEXT
 from adapters.stops import StopMatcher
 from hub.models import ModelSpec
 
 if TYPE_CHECKING:
     import onnxruntime_genai as og
-
-_FALLBACK_CONTEXT = 4096
 
 
 def genai_config(path: Path) -> dict[str, Any]:
@@ -106,7 +105,7 @@ class ONNXBackend:
         bos = meta.get("bos_token_id")
         self._bos = bos if isinstance(bos, int) else None
         trained = meta.get("context_length")
-        trained = trained if isinstance(trained, int) else _FALLBACK_CONTEXT
+        trained = trained if isinstance(trained, int) else FALLBACK_CONTEXT
         context = min(trained, options.context_length) if options.context_length > 0 else trained
         self._max_running = options.max_num_seqs
         self._info = ModelInfo(

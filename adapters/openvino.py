@@ -6,13 +6,11 @@ the Python GIL for the whole batch step, so it must not share a process with the
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,12 +27,11 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
-from adapters.kv_cache import KVShape, config_shape, gguf_shape, kv_cache_blocks, kv_cache_tokens, kv_shape
+from adapters.kv_cache import KVShape, kv_cache_blocks, kv_shape
+from adapters.limits import model_limits, served_context
 from adapters.stops import StopMatcher
 from adapters.structured import structured_output_config
 from adapters.tool_prompt import template_history, text_history
-from hub.gguf import context_length as gguf_context_length
-from hub.gguf import read_metadata
 from hub.models import ModelSpec
 
 if TYPE_CHECKING:
@@ -82,71 +79,6 @@ def create_pipeline(
     scheduler.dynamic_split_fuse = True
     scheduler.enable_prefix_caching = options.enable_prefix_caching
     return ov_genai.ContinuousBatchingPipeline(model_path, scheduler, options.device, pipeline_properties(options))
-
-
-class ModelLimits(NamedTuple):
-    """Sizes read from a model's files."""
-
-    context_length: int
-    vocab_size: int | None
-    fim_tokens: tuple[str, str, str] | None = None
-    kv_shape: KVShape | None = None
-
-
-# Fill-in-the-middle tokens (prefix, suffix, middle) of the model families that have them.
-FIM_TOKEN_SETS = (
-    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, StarCoder2, SantaCoder
-    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder
-    # DeepSeek-Coder (its bars are U+FF5C, its spaces U+2581)
-    ("<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>", "<\uff5cfim\u2581end\uff5c>"),
-)
-
-
-def fim_tokens(vocabulary: object) -> tuple[str, str, str] | None:
-    """The first FIM token set that `vocabulary` (token strings) contains completely."""
-    if not isinstance(vocabulary, list | set | dict):
-        return None
-    known = set(vocabulary)
-    return next((tokens for tokens in FIM_TOKEN_SETS if known.issuperset(tokens)), None)
-
-
-def model_limits(spec: ModelSpec) -> ModelLimits:
-    """The trained context length, vocabulary size, FIM tokens and KV-cache shape recorded in the
-    model's files (read once: a GGUF's metadata takes ~0.1 s to parse)."""
-    if spec.format == "gguf":
-        metadata = read_metadata(spec.path)
-        tokens = metadata.get("tokenizer.ggml.tokens")
-        return ModelLimits(
-            gguf_context_length(metadata) or _FALLBACK_CONTEXT,
-            len(tokens) if isinstance(tokens, list) else None,
-            fim_tokens(tokens),
-            gguf_shape(metadata),
-        )
-    config_path = Path(spec.path) / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    context = config.get("max_position_embeddings")
-    vocab = config.get("vocab_size")
-    tokenizer_path = Path(spec.path) / "tokenizer.json"
-    added = json.loads(tokenizer_path.read_text()).get("added_tokens", []) if tokenizer_path.is_file() else []
-    return ModelLimits(
-        context if isinstance(context, int) else _FALLBACK_CONTEXT,
-        vocab if isinstance(vocab, int) else None,
-        fim_tokens([t.get("content") for t in added if isinstance(t, dict)]),
-        config_shape(config),
-    )
-
-
-def served_context(limits: ModelLimits, spec: ModelSpec, options: EngineOptions) -> int:
-    """The context window a model is served with: its trained length, capped by the setting and,
-    on OpenVINO, by what the KV cache holds (a request that outgrew the cache could never finish;
-    ONNX Runtime GenAI sizes its cache per request)."""
-    context = limits.context_length
-    if options.context_length > 0:
-        context = min(context, options.context_length)
-    if spec.format == "onnx" or limits.kv_shape is None:
-        return context
-    capacity = kv_cache_tokens(limits.kv_shape, options.kv_cache_gb, options.kv_cache_precision, options.device)
-    return min(context, capacity)
 
 
 class _Running:

@@ -1,6 +1,6 @@
 """Confinement of a model worker process: no new sockets, no core dumps, bounded resources.
 
-Applied by the worker itself (adapters/worker.py) right after it has read its Load command and
+Applied by every worker itself (adapters/worker_main.py) right after it has read its Load command and
 before it parses any model file, so the model loader and the engine run confined:
 
 - seccomp (Linux x86-64 and arm64): a BPF filter installed on every thread (TSYNC) kills the

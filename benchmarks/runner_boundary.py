@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from adapters.base import Delta, EngineOptions, GenerationRequest, SamplingParams
+from adapters.chat_engine import ChatEngine
 from adapters.openvino import OpenVINOBackend
-from adapters.worker import WorkerEngine
 from benchmarks.raw_engine import prompt_text
 from hub.models import DEFAULT_MODEL_ID, resolve_model
 
@@ -41,7 +41,7 @@ def in_process(backend: OpenVINOBackend, concurrency: int, max_tokens: int) -> t
     return time.perf_counter() - started, tokens
 
 
-async def in_worker(engine: WorkerEngine, concurrency: int, max_tokens: int) -> tuple[float, int, float]:
+async def in_worker(engine: ChatEngine, concurrency: int, max_tokens: int) -> tuple[float, int, float]:
     """Seconds, tokens, and CPU seconds this (the server's) process spent, for `concurrency`
     requests through the worker process."""
 
@@ -59,7 +59,7 @@ async def main_async(args: argparse.Namespace) -> None:
     spec = resolve_model(DEFAULT_MODEL_ID, None)
     options = EngineOptions(context_length=1024)
     backend = OpenVINOBackend(spec, options)
-    engine = await WorkerEngine.start(spec, options)
+    engine = await ChatEngine.start(spec, options)
     try:
         in_process(backend, 1, 8)  # warm both
         await in_worker(engine, 1, 8)

@@ -8,6 +8,8 @@ import subprocess
 from collections import deque
 from collections.abc import Callable
 
+from hub.errors import HubFailure
+
 TAIL_LINES = 25
 # Progress bars (tqdm, rich) redraw with carriage returns and colour codes: split on both newlines
 # and returns, and drop the escape sequences, so each redraw reaches `progress` as one clean line.
@@ -15,8 +17,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _LINE_BREAK = re.compile(r"[\r\n]+")
 
 
-class ConversionError(RuntimeError):
+class ConversionError(HubFailure, RuntimeError):
     """A converter failed; the message carries the tool's last output lines."""
+
+    code = "conversionerror"
 
 
 def _child_env() -> dict[str, str]:

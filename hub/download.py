@@ -33,13 +33,15 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
+from hub.errors import HubFailure
+
 # (what, bytes done, bytes total or None)
 ProgressFn = Callable[[str, int, int | None], None]
 DownloadErrorCode = Literal["repo_not_found", "revision_not_found", "gated", "offline", "unreachable", "failed"]
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(HubFailure, RuntimeError):
     """A download failed; `code` says why, the message says what to do."""
 
     def __init__(self, message: str, code: DownloadErrorCode) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from hub.errors import error_code
 from hub.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class Reporter:
 class JobRunner:
     """Runs hub jobs one at a time in a worker thread and keeps their state and events."""
 
-    def __init__(self, classify: Callable[[BaseException], str | None] = lambda exc: None) -> None:
+    def __init__(self, classify: Callable[[BaseException], str | None] = error_code) -> None:
         # One at a time: two conversions at once would fight over the CPU and the disk.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-hub-job")
         self._lock = threading.Lock()

@@ -12,14 +12,21 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from hub.errors import HubFailure
+
 MAX_NAME_LENGTH = 128
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Artifact names may also have `+` (`llama-3.2-1b+ov`), as the hub has always allowed.
+_ARTIFACT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
-NameKind = Literal["model", "service", "workflow", "file", "key"]
+NameKind = Literal["model", "artifact", "service", "workflow", "file", "key"]
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(HubFailure, ValueError):
     """A name that must not be used: its message says why, for an API error or a CLI message."""
+
+    code = "invalid_request"
+    bad_request = True
 
     def __init__(self, kind: str, name: str, reason: str) -> None:
         super().__init__(f"invalid {kind} name {name!r}: {reason}")
@@ -41,8 +48,9 @@ def check_name(name: str, kind: NameKind = "file") -> str:
     for segment in segments:
         if segment in ("", ".", ".."):
             raise InvalidNameError(kind, name, "it has an empty, '.' or '..' path segment")
-        if not _SEGMENT.fullmatch(segment):
-            raise InvalidNameError(kind, name, "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+        if not (_ARTIFACT if kind == "artifact" else _SEGMENT).fullmatch(segment):
+            allowed = "'.', '_', '+' and '-'" if kind == "artifact" else "'.', '_' and '-'"
+            raise InvalidNameError(kind, name, f"use letters, digits, {allowed}, starting with a letter or digit")
     return name
 
 

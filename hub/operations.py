@@ -26,19 +26,23 @@ from hub.catalog import (
     suitable_recipes,
 )
 from hub.download import ProgressFn, download_snapshot
+from hub.errors import HubFailure
 from hub.manifest import ArtifactFormat, Conversion, Manifest, Source, Task
+from hub.options import ConvertFormat, ConvertOptions, PullOptions
 from hub.store import ArtifactInfo, ArtifactStore, validate_name
 
 LogFn = Callable[[str], None]
-ConvertFormat = Literal["openvino", "onnx"]
 # What a conversion needs from a Hugging Face repo (weights, configs, tokenizer), not other formats.
 _SOURCE_IGNORE = ["*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack", "*.ot", "*.pth", "original/*", "onnx/*"]
 
 _GGUF_QUANT = re.compile(r"(?i)(iq\d_\w+|q\d_k_[sml]|q\d_k|q\d_\d|q\d_k_xs|bf16|f16|f32)")
 
 
-class HubError(ValueError):
+class HubError(HubFailure, ValueError):
     """A request the hub cannot carry out (unknown model, unsuitable options, missing converters)."""
+
+    code = "invalid_request"
+    bad_request = True
 
 
 def converters_available() -> bool:
@@ -152,18 +156,11 @@ def _pick_recipe(entry: CatalogEntry, format: str | None, precision: str | None,
 
 
 def pull(
-    store: ArtifactStore,
-    ref: str,
-    *,
-    name: str | None = None,
-    format: str | None = None,
-    precision: str | None = None,
-    target: str | None = None,
-    revision: str | None = None,
-    log: LogFn = _log_nothing,
-    transfer: ProgressFn | None = None,
+    store: ArtifactStore, options: PullOptions, *, log: LogFn = _log_nothing, transfer: ProgressFn | None = None
 ) -> Manifest:
     """Install a catalog model (by alias) or a Hugging Face repo (`org/name`) in the right form."""
+    ref, name, format, precision = options.model, options.name, options.format, options.precision
+    target, revision = options.target, options.revision
     entry = Catalog.load().get(ref)
     if entry is not None:
         recipe = _pick_recipe(entry, format, precision, target)
@@ -186,8 +183,8 @@ def pull(
     # GGUF repos are named so by convention (`...-GGUF`); anything else is converted (int4 unless told).
     chosen = format or ("gguf" if ref.lower().endswith("gguf") else "openvino")
     recipe = Recipe(
-        target=target or "cpu",  # type: ignore[arg-type]
-        format=chosen,  # type: ignore[arg-type]
+        target=target or "cpu",
+        format=chosen,
         precision=precision or ("auto" if chosen == "gguf" else "int4"),
     )
     default = _slug(f"{repo_entry.name}-{recipe.format}-{recipe.precision}")
@@ -325,18 +322,10 @@ def import_path(
     return store.install(name, copy)
 
 
-def convert_artifact(
-    store: ArtifactStore,
-    name: str,
-    *,
-    format: ConvertFormat,
-    precision: str,
-    target: str = "cpu",
-    symmetric: bool = False,
-    new_name: str | None = None,
-    log: LogFn = _log_nothing,
-) -> Manifest:
-    """Convert installed artifact `name` into a new artifact (default `NAME-FORMAT-PRECISION`)."""
+def convert_artifact(store: ArtifactStore, options: ConvertOptions, *, log: LogFn = _log_nothing) -> Manifest:
+    """Convert an installed artifact into a new artifact (default `NAME-FORMAT-PRECISION`)."""
+    name, format, precision, target = options.model, options.format, options.precision, options.device
+    symmetric, new_name = options.symmetric, options.name
     original = store.get(name)
     suffix = f"-{format}-{precision}" + ("-sym" if symmetric else "") + (f"-{target}" if target != "cpu" else "")
     out = new_name or _slug(name + suffix)

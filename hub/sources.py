@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Literal
 
+from hub.errors import HubFailure
 from hub.gguf import GGUFError, read_metadata
 
 SourceKind = Literal["gguf", "hf", "tf-savedmodel", "openvino", "onnx"]
@@ -22,8 +23,11 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTOCOL_2_PLUS = 0x80
 
 
-class SourceError(ValueError):
+class SourceError(HubFailure, ValueError):
     """The input is not a model Hearth can import; the message names what is wrong."""
+
+    code = "sourceerror"
+    bad_request = True
 
 
 def detect_source(path: Path) -> SourceKind:

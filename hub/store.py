@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from hub.errors import HubFailure
 from hub.manifest import (
     MANIFEST_FILE,
     ArtifactFormat,
@@ -38,28 +38,32 @@ from hub.manifest import (
     mismatches,
     scan_files,
 )
+from hub.names import InvalidNameError, check_name
 
 PARTIAL_DIR = ".partial"
 DOWNLOADS_DIR = ".downloads"
-# A name is one path component: no separators, no leading dot (hidden and internal directories),
-# no control characters or spaces, at most 128 characters.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
-class StoreError(Exception):
+class StoreError(HubFailure):
     """Base of the store's errors."""
 
 
-class InvalidName(StoreError, ValueError):
-    """An artifact name that could escape the store or confuse a shell."""
+# An artifact name that could escape the store or confuse a shell (hub.names says which are safe).
+InvalidName = InvalidNameError
 
 
 class ArtifactNotFound(StoreError, LookupError):
     """No artifact of that name is installed."""
 
+    code = "invalid_request"
+    bad_request = True
+
 
 class ArtifactExists(StoreError):
     """An artifact of that name is already installed."""
+
+    code = "invalid_request"
+    bad_request = True
 
 
 class ArtifactInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,14 +86,8 @@ class GcReport(msgspec.Struct, frozen=True):
 
 
 def validate_name(name: str) -> str:
-    """Return `name` if it is a safe artifact name, else raise InvalidName saying why."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        shown = repr(name)[:80]
-        raise InvalidName(
-            f"invalid artifact name {shown}: use 1-128 letters, digits, '.', '_', '+' or '-', "
-            "starting with a letter or digit (no path separators, spaces or control characters)"
-        )
-    return name
+    """Return `name` if it is a safe artifact name (one path component), else raise InvalidName saying why."""
+    return check_name(name, "artifact")
 
 
 def _tree_size(path: Path) -> int:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -24,15 +25,21 @@ from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
 from server.inference.embeddings import route as embeddings
+from server.inference.embeddings.call import Embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
-from server.inference.translate import SamplingDefaults
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
-from server.serving.deployments import deployments, device_budgets, memory_budget
-from server.serving.embedders import EmbedderRegistry, resolve_embedding_model
+from server.serving.deployments import (
+    Deployment,
+    deployments,
+    device_budgets,
+    embedding_deployment,
+    installed_resolver,
+    memory_budget,
+)
 from server.serving.metrics import Metrics
 from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
 from server.serving.scheduler import Scheduler
@@ -50,29 +57,22 @@ def hearth_version() -> str:
         return "0.0.0"
 
 
-def _scheduler(state: State) -> Scheduler:
-    scheduler: Scheduler = state.scheduler
-    return scheduler
+def _from_state(name: str) -> Provide:
+    """A dependency answered by the app state's `name` (set by the lifespan)."""
+
+    def provide(state: State) -> Any:
+        return getattr(state, name)
+
+    return Provide(provide, sync_to_thread=False)
 
 
-def _metrics(state: State) -> Metrics:
-    metrics: Metrics = state.metrics
-    return metrics
+def _constant(value: object) -> Provide:
+    """A dependency that is always `value`."""
 
+    def provide() -> Any:
+        return value
 
-def _door(state: State) -> EngineDoor:
-    door: EngineDoor = state.door
-    return door
-
-
-def _embedders(state: State) -> EmbedderRegistry:
-    registry: EmbedderRegistry = state.embedders
-    return registry
-
-
-def _response_store(state: State) -> ResponseStore:
-    store: ResponseStore = state.responses
-    return store
+    return Provide(provide, sync_to_thread=False)
 
 
 def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
@@ -85,16 +85,27 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         # for is audited.
         engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
     limits = Limits(
-        max_queue=settings.max_queue,
-        queue_timeout_s=settings.queue_timeout_s,
-        starvation_s=settings.starvation_s,
+        max_queue=settings.scheduler.max_queue,
+        queue_timeout_s=settings.scheduler.queue_timeout_s,
+        starvation_s=settings.scheduler.starvation_s,
         memory_budget_bytes=memory_budget(settings),
-        max_concurrency_per_device=settings.max_concurrency_per_device,
+        max_concurrency_per_device=settings.scheduler.max_concurrency_per_device,
     )
     store = ArtifactStore(settings.models_dir)
     services = deployments(settings, store)
-    embedding_spec = resolve_embedding_model(settings.embedding_model, settings.embedding_model_path, store)
-    served = frozenset(d.name for d in services)
+    embedding = embedding_deployment(settings, store)
+    if embedding is not None and embedding.name not in {d.name for d in services}:
+        # The embedding model is scheduled like the services: budgeted, evictable, in /v1/status.
+        services.append(embedding)
+    # Model ids that may become metric labels: the services, and installed models once asked for.
+    served = {d.name for d in services}
+    find_installed = installed_resolver(settings, store)
+
+    def resolve(name: str) -> Deployment | None:
+        found = find_installed(name)
+        if found is not None:
+            served.add(name)
+        return found
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -102,40 +113,28 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         if any(d.device != "CPU" for d in services):
             # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
             budgets = await asyncio.to_thread(device_budgets, settings)
-        scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory)
-        embedders = EmbedderRegistry()
+        scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory, resolve)
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
-        app.state.embedders = embedders
+        # Named `embedders` for the workflow gateway (server/workflows/gateway.py reads it).
+        app.state.embedders = Embeddings(scheduler)
         app.state.metrics = Metrics(scheduler)
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
-        app.state.responses = ResponseStore(settings.responses_store_size)
+        app.state.responses = ResponseStore(settings.responses.responses_store_size)
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(hub_routes.classify), settings.hub_max_upload_bytes, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
         try:
-            embedders.note_chat_models(scheduler.names())
-            if embedding_spec is not None:
-                await embedders.start(embedding_spec, settings.device)
-                scheduler.refuse(
-                    embedding_spec.id,
-                    f"The model `{embedding_spec.id}` is an embedding model; use /v1/embeddings or /v1/rerank.",
-                )
             await scheduler.start()
             yield
         finally:
             app.state.hub.jobs.close()
-            await asyncio.gather(scheduler.close(), embedders.close())
+            await scheduler.close()
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)
         if metrics is not None:
             metrics.requests.labels(endpoint, model, code).inc()
-
-    sampling = settings.sampling_defaults()
-
-    def _sampling() -> SamplingDefaults:
-        return sampling
 
     app = Litestar(
         route_handlers=[
@@ -161,16 +160,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         before_send=[unmatched_route_hook(_count)],
         cors_config=security.cors(),
         dependencies={
-            "scheduler": Provide(_scheduler, sync_to_thread=False),
-            "metrics": Provide(_metrics, sync_to_thread=False),
-            "embedders": Provide(_embedders, sync_to_thread=False),
-            "response_store": Provide(_response_store, sync_to_thread=False),
-            "door": Provide(_door, sync_to_thread=False),
-            "sampling": Provide(_sampling, sync_to_thread=False),
+            "scheduler": _from_state("scheduler"),
+            "metrics": _from_state("metrics"),
+            "embeddings": _from_state("embedders"),
+            "response_store": _from_state("responses"),
+            "door": _from_state("door"),
+            "sampling": _constant(settings.sampling_defaults()),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.server.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Hearth",
             version=hearth_version(),

@@ -2,6 +2,11 @@
 
 `HEARTH_HOME` (default `~/.hearth`) holds everything Hearth writes: models, config, logs. The
 config file is `$HEARTH_HOME/config.yaml` unless `--config` / `HEARTH_CONFIG` names another.
+
+`Settings` is nested in sections (`settings.scheduler.max_queue`). Every field name is unique
+across the sections, so each field also has one flat name: the flag `--max-queue`, the variable
+`HEARTH_MAX_QUEUE` and the config key `max_queue` (or nested, `scheduler: {max_queue: 4}`). Each
+field's `Meta(description=...)` is its documentation and the help of its generated flag.
 """
 
 from __future__ import annotations
@@ -27,70 +32,95 @@ class SettingsError(ValueError):
     """A setting has a wrong name, type or value."""
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Everything `hearth serve` can be told."""
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A group of settings."""
 
-    host: str = "127.0.0.1"
-    port: Annotated[int, Meta(ge=0, le=65535)] = 8000
-    home: str = "~/.hearth"
-    # The model served by default, and optionally its file (a .gguf or an OpenVINO folder).
-    model: str = DEFAULT_MODEL_ID
-    model_path: str | None = None
-    # Adapters and devices: "auto" picks the best device present and falls back to the CPU; an
-    # explicit device (CPU, GPU, GPU.1, NPU, HETERO:GPU,CPU; cpu/cuda/dml for ONNX) must be present.
-    device: str = "auto"
-    # Cache compiled models in $HEARTH_HOME/cache so the second load of a model skips compilation.
-    model_cache: bool = True
-    threads: Annotated[int, Meta(ge=0)] = 0
-    performance_hint: str = "LATENCY"
-    cpu_pinning: bool = False
-    kv_cache_precision: str = "u8"
-    # Activations: "" is the runtime's choice (on CPUs with AVX512-BF16 or AMX that is bf16, ~7%
-    # faster than f32 here but noisier: see docs/adapters.md); f32 for the most exact answers.
-    inference_precision: Literal["", "f32", "bf16", "f16"] = ""
-    kv_cache_gb: Annotated[float, Meta(gt=0)] = 1.0
-    context_length: Annotated[int, Meta(ge=0)] = 0
-    max_num_seqs: Annotated[int, Meta(ge=1)] = 64
-    max_num_batched_tokens: Annotated[int, Meta(ge=16)] = 256
-    # Sampling for parameters a request leaves out. llama.cpp's defaults, as local servers use:
-    # OpenAI's own (temperature 1, no truncation) turn small local models' answers into noise.
-    default_temperature: Annotated[float, Meta(ge=0, le=2)] = 0.8
-    default_top_p: Annotated[float, Meta(ge=0, le=1)] = 0.95
-    default_top_k: Annotated[int, Meta(ge=0)] = 40
-    default_min_p: Annotated[float, Meta(ge=0, le=1)] = 0.05
-    # Embeddings and rerank: an OpenVINO IR folder (optimum-cli export --task feature-extraction),
-    # served under `embedding_model` beside the chat model when set.
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL_ID
-    embedding_model_path: str | None = None
-    # Responses API: how many stored responses (previous_response_id, GET /v1/responses/{id}) are
-    # kept in memory; past it the least recently used is forgotten.
-    responses_store_size: Annotated[int, Meta(ge=1)] = 1000
-    max_body_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
-    log_level: str = "info"
-    # Model hub: the largest model file or archive POST /v1/hub/upload accepts.
-    hub_max_upload_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024**3
-    # --- scheduler and services (docs/scheduler.md, docs/services.md) ---
-    # A services file (or, in the config file, the list itself); without one `model` is served.
-    services: str | list[Any] | None = None
-    # Services loaded at start-up rather than on first use (a list, or names separated by commas).
-    preload: str | list[str] = ""
 
-    # Seconds a model stays loaded after its last request; negative keeps it loaded forever.
-    keep_alive_s: float = 300.0
-    # Memory all resident models may use together; 0 means 60% of RAM.
-    memory_budget_gb: Annotated[float, Meta(ge=0)] = 0.0
-    # Share of each accelerator's own memory (GPUs that report it) its models may use together.
-    device_memory_fraction: Annotated[float, Meta(gt=0, le=1)] = 0.9
-    # Requests waiting per model before 429, and how long one may wait before a 503.
-    max_queue: Annotated[int, Meta(ge=0)] = 256
-    queue_timeout_s: Annotated[float, Meta(gt=0)] = 300.0
-    # A request waiting this long goes ahead of all that have not (0: strict priority order).
-    starvation_s: Annotated[float, Meta(ge=0)] = 60.0
-    # Requests running at once per model and per device (0: no limit beyond continuous batching).
-    max_concurrency_per_model: Annotated[int, Meta(ge=0)] = 0
-    max_concurrency_per_device: Annotated[int, Meta(ge=0)] = 0
-    # The log file's format; stderr stays human-readable text.
-    log_file_format: Literal["json", "text"] = "json"
+class ServerSettings(_Section, frozen=True):
+    """Where and how the HTTP server listens and logs."""
+
+    host: Annotated[str, Meta(description="address to bind")] = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535, description="port to listen on")] = 8000
+    home: Annotated[str, Meta(description="directory for models, config and logs")] = "~/.hearth"
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error", "critical"], Meta(description="the least severe log records kept")
+    ] = "info"
+    # stderr stays human-readable text whatever this says.
+    log_file_format: Annotated[Literal["json", "text"], Meta(description="format of $HEARTH_HOME/logs/hearth.log")] = (
+        "json"
+    )
+    max_body_bytes: Annotated[int, Meta(ge=1024, description="largest request body accepted")] = 8 * 1024 * 1024
+
+
+class EngineSettings(_Section, frozen=True):
+    """The model served by default, and how engines run models."""
+
+    model: Annotated[str, Meta(description="id to serve the default model under")] = DEFAULT_MODEL_ID
+    model_path: Annotated[
+        str | None, Meta(description="a .gguf file or OpenVINO model folder (none: the bundled model)")
+    ] = None
+    device: Annotated[
+        str,
+        Meta(
+            description="auto (the best device present, CPU fallback), or CPU, GPU, GPU.1, NPU, HETERO:GPU,CPU "
+            "(OpenVINO) / cpu, cuda, dml (ONNX), which must be present; see `hearth devices`"
+        ),
+    ] = "auto"
+    model_cache: Annotated[
+        bool, Meta(description="cache compiled models in $HEARTH_HOME/cache (the second load skips compiling)")
+    ] = True
+    threads: Annotated[int, Meta(ge=0, description="inference threads (0: all cores)")] = 0
+    performance_hint: Annotated[str, Meta(description="OpenVINO performance hint (LATENCY or THROUGHPUT)")] = "LATENCY"
+    cpu_pinning: Annotated[
+        bool, Meta(description="pin inference threads to cores (faster only on an idle machine)")
+    ] = False
+    kv_cache_precision: Annotated[str, Meta(description="element type of the KV cache (u8, f16, f32)")] = "u8"
+    # The runtime's choice is bf16 on CPUs with AVX512-BF16 or AMX: ~7% faster than f32 here but
+    # noisier (docs/adapters.md).
+    inference_precision: Annotated[
+        Literal["", "f32", "bf16", "f16"], Meta(description="activation precision ('': the device's; f32 most exact)")
+    ] = ""
+    kv_cache_gb: Annotated[float, Meta(gt=0, description="memory for the KV cache in GB")] = 1.0
+    context_length: Annotated[int, Meta(ge=0, description="cap on the context window (0: the model's)")] = 0
+    max_num_seqs: Annotated[int, Meta(ge=1, description="most sequences batched at once")] = 64
+    max_num_batched_tokens: Annotated[int, Meta(ge=16, description="most tokens one engine step processes")] = 256
+
+
+class SamplingSettings(_Section, frozen=True):
+    """Sampling for the parameters a request leaves out.
+
+    llama.cpp's defaults, as local servers use: OpenAI's own (temperature 1, no truncation) turn
+    small local models' answers into noise.
+    """
+
+    default_temperature: Annotated[float, Meta(ge=0, le=2, description="temperature of requests that send none")] = 0.8
+    default_top_p: Annotated[float, Meta(ge=0, le=1, description="top_p of requests that send none")] = 0.95
+    default_top_k: Annotated[int, Meta(ge=0, description="top_k of requests that send none")] = 40
+    default_min_p: Annotated[float, Meta(ge=0, le=1, description="min_p of requests that send none")] = 0.05
+
+
+class SchedulerSettings(_Section, frozen=True):
+    """Services, and which models stay loaded and who waits (docs/scheduler.md, docs/services.md)."""
+
+    services: Annotated[
+        str | list[Any] | None,
+        Meta(description="services file: named deployments of models (docs/services.md); in the config file, the list"),
+    ] = None
+    preload: Annotated[str | list[str], Meta(description="services to load at start-up, separated by commas")] = ""
+    keep_alive_s: Annotated[
+        float, Meta(description="seconds a model stays loaded after its last request (negative: forever)")
+    ] = 300.0
+    memory_budget_gb: Annotated[float, Meta(ge=0, description="memory for all loaded models (0: 60% of RAM)")] = 0.0
+    device_memory_fraction: Annotated[
+        float, Meta(gt=0, le=1, description="share of each GPU's own memory its models may use")
+    ] = 0.9
+    max_queue: Annotated[int, Meta(ge=0, description="requests waiting per model before 429")] = 256
+    queue_timeout_s: Annotated[float, Meta(gt=0, description="longest wait for a slot before 503")] = 300.0
+    starvation_s: Annotated[
+        float, Meta(ge=0, description="a request waiting this long goes ahead of all newer ones (0: priority only)")
+    ] = 60.0
+    max_concurrency_per_model: Annotated[int, Meta(ge=0, description="requests running per model (0: no limit)")] = 0
+    max_concurrency_per_device: Annotated[int, Meta(ge=0, description="requests running per device (0: no limit)")] = 0
 
     @property
     def preload_names(self) -> list[str]:
@@ -98,26 +128,87 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         names = self.preload.split(",") if isinstance(self.preload, str) else self.preload
         return [n.strip() for n in names if n.strip()]
 
-    # Workflows (server/workflows): how many finished run records $HEARTH_HOME/workflows/runs keeps.
-    workflow_runs_kept: Annotated[int, Meta(ge=1)] = 200
-    # Security (docs/security.md): TLS, public binding, CORS, the audit log and runner confinement.
-    tls: bool = False
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_client_ca: str | None = None
-    insecure: bool = False
-    cors_origins: str = ""
-    audit: bool = True
-    audit_text: Literal["off", "sha256", "full"] = "off"
-    audit_fsync: bool = True
-    audit_max_bytes: Annotated[int, Meta(ge=4096)] = 64 * 1024 * 1024
-    sandbox: bool = True
-    worker_max_memory_gb: Annotated[float, Meta(ge=0)] = 0.0
+
+class HubSettings(_Section, frozen=True):
+    """The model hub's API."""
+
+    hub_max_upload_bytes: Annotated[
+        int, Meta(ge=1, description="largest model file or archive POST /v1/hub/upload accepts")
+    ] = 64 * 1024**3
+
+
+class EmbeddingSettings(_Section, frozen=True):
+    """Embeddings and rerank, served beside the chat model."""
+
+    embedding_model: Annotated[str, Meta(description="id to serve the embedding model under")] = (
+        DEFAULT_EMBEDDING_MODEL_ID
+    )
+    embedding_model_path: Annotated[
+        str | None,
+        Meta(description="OpenVINO IR folder of an embedding model (optimum-cli export --task feature-extraction)"),
+    ] = None
+
+
+class ResponsesSettings(_Section, frozen=True):
+    """The Responses API."""
+
+    responses_store_size: Annotated[
+        int, Meta(ge=1, description="stored responses kept in memory (previous_response_id); past it, LRU")
+    ] = 1000
+
+
+class WorkflowSettings(_Section, frozen=True):
+    """Workflows (server/workflows)."""
+
+    workflow_runs_kept: Annotated[
+        int, Meta(ge=1, description="finished run records $HEARTH_HOME/workflows/runs keeps")
+    ] = 200
+
+
+class SecuritySettings(_Section, frozen=True):
+    """TLS, public binding, CORS, the audit log and runner confinement (docs/security.md)."""
+
+    tls: Annotated[bool, Meta(description="serve HTTPS with `hearth tls init`'s files")] = False
+    tls_cert: Annotated[str | None, Meta(description="your own server certificate (PEM); implies --tls")] = None
+    tls_key: Annotated[str | None, Meta(description="the key of --tls-cert (PEM)")] = None
+    tls_client_ca: Annotated[
+        str | None, Meta(description="require client certificates signed by this CA (mutual TLS)")
+    ] = None
+    insecure: Annotated[bool, Meta(description="allow a non-loopback address with no API keys")] = False
+    cors_origins: Annotated[str, Meta(description="comma-separated origins browsers may call from")] = ""
+    audit: Annotated[bool, Meta(description="keep the audit log in $HEARTH_HOME/audit")] = True
+    audit_text: Annotated[
+        Literal["off", "sha256", "full"], Meta(description="what the audit log keeps of prompts and answers")
+    ] = "off"
+    audit_fsync: Annotated[bool, Meta(description="fsync every audit record")] = True
+    audit_max_bytes: Annotated[int, Meta(ge=4096, description="size at which an audit file is rotated")] = (
+        64 * 1024 * 1024
+    )
+    sandbox: Annotated[bool, Meta(description="confine engine workers (seccomp, no network)")] = True
+    worker_max_memory_gb: Annotated[float, Meta(ge=0, description="memory limit of each worker (0: none)")] = 0.0
+
+
+def _section(cls: type[_Section]) -> Any:
+    return msgspec.field(default_factory=cls)
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything `hearth serve` can be told, by section."""
+
+    server: ServerSettings = _section(ServerSettings)
+    engine: EngineSettings = _section(EngineSettings)
+    sampling: SamplingSettings = _section(SamplingSettings)
+    scheduler: SchedulerSettings = _section(SchedulerSettings)
+    hub: HubSettings = _section(HubSettings)
+    embeddings: EmbeddingSettings = _section(EmbeddingSettings)
+    responses: ResponsesSettings = _section(ResponsesSettings)
+    workflows: WorkflowSettings = _section(WorkflowSettings)
+    security: SecuritySettings = _section(SecuritySettings)
 
     @property
     def home_path(self) -> Path:
-        """`home` with `~` expanded."""
-        return Path(self.home).expanduser()
+        """`server.home` with `~` expanded."""
+        return Path(self.server.home).expanduser()
 
     @property
     def models_dir(self) -> Path:
@@ -131,43 +222,69 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def sampling_defaults(self) -> SamplingDefaults:
         """What a request gets for the sampling parameters it does not send."""
+        s = self.sampling
         return SamplingDefaults(
-            temperature=self.default_temperature,
-            top_p=self.default_top_p,
-            top_k=self.default_top_k,
-            min_p=self.default_min_p,
+            temperature=s.default_temperature, top_p=s.default_top_p, top_k=s.default_top_k, min_p=s.default_min_p
         )
 
     def engine_options(self) -> EngineOptions:
         """The engine settings these settings ask for."""
+        e = self.engine
         return EngineOptions(
-            device=self.device,
-            threads=self.threads,
-            performance_hint=self.performance_hint,
-            cpu_pinning=self.cpu_pinning,
-            kv_cache_precision=self.kv_cache_precision,
-            inference_precision=self.inference_precision,
-            kv_cache_gb=self.kv_cache_gb,
-            context_length=self.context_length,
-            max_num_seqs=self.max_num_seqs,
-            max_num_batched_tokens=self.max_num_batched_tokens,
-            cache_dir=str(self.home_path / "cache") if self.model_cache else "",
+            device=e.device,
+            threads=e.threads,
+            performance_hint=e.performance_hint,
+            cpu_pinning=e.cpu_pinning,
+            kv_cache_precision=e.kv_cache_precision,
+            inference_precision=e.inference_precision,
+            kv_cache_gb=e.kv_cache_gb,
+            context_length=e.context_length,
+            max_num_seqs=e.max_num_seqs,
+            max_num_batched_tokens=e.max_num_batched_tokens,
+            cache_dir=str(self.home_path / "cache") if e.model_cache else "",
         )
 
 
-FIELDS: tuple[str, ...] = Settings.__struct_fields__
+def sections() -> dict[str, type[_Section]]:
+    """Each section's name and type, in order."""
+    return {f.name: f.default_factory for f in msgspec.structs.fields(Settings)}
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in FIELDS:
-        raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None and raw != "":
-            values[name] = raw
-    return values
+def flat_names() -> dict[str, str]:
+    """Every field's flat name (flag, `HEARTH_*` variable, config key) and the section that holds it."""
+    return {name: section for section, cls in sections().items() for name in cls.__struct_fields__}
 
 
-def _from_file(path: Path, required: bool) -> dict[str, Any]:
+def to_nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat `name: value` pairs as `section: {name: value}`; unknown names stay at the top for msgspec to refuse."""
+    owner = flat_names()
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        if name in owner:
+            nested.setdefault(owner[name], {})[name] = value
+        else:
+            nested[name] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The flat settings named by non-empty `HEARTH_<NAME>` variables."""
+    values = {name: env.get(ENV_PREFIX + name.upper()) for name in flat_names()}
+    return {name: raw for name, raw in values.items() if raw}
+
+
+def from_file(path: Path, required: bool) -> dict[str, Any]:
+    """A config file's settings, nested; its keys are flat names or sections (`-` or `_` alike)."""
     if not path.is_file():
         if required:
             raise SettingsError(f"config file {path} does not exist")
@@ -178,18 +295,27 @@ def _from_file(path: Path, required: bool) -> dict[str, Any]:
         raise SettingsError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise SettingsError(f"config file {path} must be a mapping of setting: value")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    known = sections()
+    flat = {str(k).replace("-", "_"): v for k, v in data.items()}
+    nested = {k: v for k, v in flat.items() if k in known and isinstance(v, dict)}
+    in_sections = {k: {str(n).replace("-", "_"): x for n, x in v.items()} for k, v in nested.items()}
+    return _merge(in_sections, to_nested({k: v for k, v in flat.items() if k not in nested}))
 
 
 def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Merge defaults, the config file, the environment and flags (later wins) into `Settings`."""
+    """Merge defaults, the config file, the environment and flags (later wins) into `Settings`.
+
+    `flags` and `env` use the flat names; `flags` may also hold `config`, the config file's path.
+    """
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    env_values = _from_env(os.environ if env is None else env)
     environ = os.environ if env is None else env
-    home = flags.get("home") or env_values.get("home") or Settings().home
+    env_values = from_env(environ)
+    home = flags.get("home") or env_values.get("home") or ServerSettings().home
     config_arg = flags.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
     config_path = Path(config_arg).expanduser() if config_arg else Path(home).expanduser() / "config.yaml"
-    merged = {**_from_file(config_path, required=bool(config_arg)), **env_values, **flags, "home": home}
+    merged = from_file(config_path, required=bool(config_arg))
+    for layer in (env_values, flags, {"home": home}):
+        merged = _merge(merged, to_nested(layer))
     try:
         # strict=False lets "9000" from the environment become the int 9000.
         return msgspec.convert(merged, Settings, strict=False)

@@ -12,19 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from server.commands.common import add_home_flag
 from server.security.app_security import audit_dir
 from server.security.audit import CURRENT, log_files, parse, read_records, verify
 from server.security.keys import KeyStoreError, parse_duration
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
 
 
 def register(commands: Commands) -> None:
     """Add `hearth audit`."""
     audit = commands.add_parser("audit", help="check and read the audit log")
-    audit.add_argument("--home", help="Hearth home (default ~/.hearth)")
+    add_home_flag(audit)
     sub = audit.add_subparsers(dest="audit_command", required=True)
     check = sub.add_parser("verify", help="check the hash chain; exit 1 naming the first broken record")
     check.set_defaults(run=audit_verify)

@@ -10,7 +10,7 @@ import msgspec
 from adapters.hardware import format_report, system_info
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
     from server.settings import Settings
 
 

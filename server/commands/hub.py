@@ -11,16 +11,26 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from hub.catalog import Catalog, local_targets, suitable_recipes
-from hub.download import DownloadError
+from hub.errors import HubFailure
 from hub.manifest import Manifest, encode
-from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
-from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, StoreError
+from hub.operations import convert_artifact, converters_available, import_path, pull
+from hub.options import (
+    ConvertFormat,
+    ConvertOptions,
+    ConvertPrecision,
+    PullFormat,
+    PullOptions,
+    PullTarget,
+    from_arguments,
+)
+from hub.store import ArtifactStore
+from server.commands.common import add_home_flag
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
     from server.settings import Settings
 
 OK, FAILED, USAGE = 0, 1, 2
@@ -48,21 +58,9 @@ def _run(action: str, op: Callable[[], object]) -> int:
     """Run `op()`, turning the hub's errors into a message and an exit code."""
     try:
         result = op()
-    except (InvalidName, HubError, ArtifactNotFound, ArtifactExists) as exc:
+    except (HubFailure, OSError) as exc:
         _say(f"hearth {action}: {exc}")
-        return USAGE
-    except (DownloadError, StoreError, OSError) as exc:
-        _say(f"hearth {action}: {exc}")
-        return FAILED
-    except Exception as exc:
-        # Converter failures (hub.convert's SourceError / ConversionError) carry their own message.
-        if type(exc).__name__ == "SourceError":
-            _say(f"hearth {action}: {exc}")
-            return USAGE
-        if type(exc).__name__ == "ConversionError":
-            _say(f"hearth {action}: {exc}")
-            return FAILED
-        raise
+        return USAGE if isinstance(exc, HubFailure) and exc.bad_request else FAILED
     if isinstance(result, Manifest):
         print(f"installed {result.name} ({result.format} {result.precision or ''}, {_size(result.size)})".strip())
     return result if isinstance(result, int) else OK
@@ -71,16 +69,7 @@ def _run(action: str, op: Callable[[], object]) -> int:
 def _pull(settings: Settings, args: argparse.Namespace) -> int:
     return _run(
         "pull",
-        lambda: pull(
-            store_of(settings),
-            args.model,
-            name=args.name,
-            format=args.format,
-            precision=args.precision,
-            target=args.target,
-            revision=args.revision,
-            log=_say,
-        ),
+        lambda: pull(store_of(settings), from_arguments(PullOptions, args), log=_say),
     )
 
 
@@ -103,16 +92,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 def _convert(settings: Settings, args: argparse.Namespace) -> int:
     return _run(
         "convert",
-        lambda: convert_artifact(
-            store_of(settings),
-            args.name,
-            format=args.format,
-            precision=args.precision,
-            target=args.device,
-            symmetric=args.symmetric,
-            new_name=args.output,
-            log=_say,
-        ),
+        lambda: convert_artifact(store_of(settings), from_arguments(ConvertOptions, args), log=_say),
     )
 
 
@@ -193,14 +173,14 @@ def _catalog(settings: Settings, args: argparse.Namespace) -> int:
 def register(commands: Commands) -> None:
     """Add the hub's subcommands."""
     home = argparse.ArgumentParser(add_help=False)
-    home.add_argument("--home", help="Hearth's data directory (default ~/.hearth)")
+    add_home_flag(home)
 
     p = commands.add_parser("pull", parents=[home], help="download (and convert) a catalog model or HF repo")
     p.add_argument("model", help="a catalog name (see `hearth catalog`) or a Hugging Face repo id")
     p.add_argument("--name", help="name of the installed artifact")
-    p.add_argument("--format", choices=["openvino", "onnx", "gguf"])
+    p.add_argument("--format", choices=get_args(PullFormat))
     p.add_argument("--precision", help="fp16, int8, int4, or a GGUF quantization such as q4_k_m")
-    p.add_argument("--target", choices=["cpu", "igpu", "npu", "dml", "cuda"], help="default: best for this machine")
+    p.add_argument("--target", choices=get_args(PullTarget), help="default: best for this machine")
     p.add_argument("--revision", help="branch, tag or commit of the repo (default main; recorded as a commit)")
     p.set_defaults(run=_pull)
 
@@ -214,12 +194,12 @@ def register(commands: Commands) -> None:
     p.set_defaults(run=_import)
 
     p = commands.add_parser("convert", parents=[home], help="convert an installed artifact to a new one")
-    p.add_argument("name")
-    p.add_argument("--format", choices=["openvino", "onnx"], required=True)
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4"], required=True)
+    p.add_argument("model", metavar="name")
+    p.add_argument("--format", choices=get_args(ConvertFormat), required=True)
+    p.add_argument("--precision", choices=get_args(ConvertPrecision), required=True)
     p.add_argument("--device", default="cpu", help="cpu, gpu, npu, dml or cuda (default cpu)")
     p.add_argument("--symmetric", action="store_true", help="symmetric weights (what NPUs want)")
-    p.add_argument("--output", help="name of the new artifact (default NAME-FORMAT-PRECISION)")
+    p.add_argument("--output", dest="name", help="name of the new artifact (default NAME-FORMAT-PRECISION)")
     p.set_defaults(run=_convert)
 
     commands.add_parser("ls", parents=[home], help="list installed artifacts").set_defaults(run=_ls)

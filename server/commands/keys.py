@@ -9,19 +9,20 @@ import sys
 from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError
+from server.commands.common import add_home_flag
 from server.security.app_security import audit_writer, keys_path
 from server.security.audit import AuditLog
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
 
 
 def register(commands: Commands) -> None:
     """Add `hearth keys`."""
     keys = commands.add_parser("keys", help="manage API keys", description="Create, list and revoke API keys.")
-    keys.add_argument("--home", help="Hearth home (default ~/.hearth)")
+    add_home_flag(keys)
     sub = keys.add_subparsers(dest="keys_command", required=True)
     create = sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True, help="a name for the key (letters, digits, . _ -)")
@@ -38,7 +39,7 @@ def register(commands: Commands) -> None:
 
 
 def _audit(settings: Settings, event: str, **fields: object) -> None:
-    if settings.audit:
+    if settings.security.audit:
         log = AuditLog(audit_writer(settings))
         log.record(event, actor=getpass.getuser(), **fields)
         log.close()

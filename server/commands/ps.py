@@ -10,10 +10,11 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from server.commands.client import auth_headers
+from server.commands.common import local_url
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
 
 
 def register(commands: Commands) -> None:
@@ -64,8 +65,7 @@ def format_status(status: dict[str, Any]) -> str:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Ask the server for its status and print it."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}/v1/status"
+    url = f"{local_url(settings)}/v1/status"
     try:
         request = urllib.request.Request(url, headers=auth_headers())
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -7,17 +7,18 @@ import sys
 from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError, check_name
+from server.commands.common import add_home_flag
 from server.security.tls import TLSError, init_tls, issue_client, tls_files
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
 
 
 def register(commands: Commands) -> None:
     """Add `hearth tls`."""
     tls = commands.add_parser("tls", help="TLS certificates", description="Make certificates for `hearth serve --tls`.")
-    tls.add_argument("--home", help="Hearth home (default ~/.hearth)")
+    add_home_flag(tls)
     sub = tls.add_subparsers(dest="tls_command", required=True)
     init = sub.add_parser("init", help="make a local CA (kept if it exists) and a new server certificate")
     init.add_argument("--host", dest="tls_hosts", action="append", default=[], help="another name or address")

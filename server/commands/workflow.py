@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from server.commands.client import auth_headers
+from server.commands.common import local_url
 from server.settings import Settings
 from server.workflows.loader import WorkflowError, parse
 from server.workflows.validate import check
 
 if TYPE_CHECKING:
-    from server.cli import Commands
+    from server.commands.common import Commands
 
 TIMEOUT = httpx.Timeout(10.0, read=None)
 
@@ -52,8 +53,7 @@ def base_url(settings: Settings, url: str | None) -> str:
     """Where the server is: the flag, then HEARTH_URL, then the settings' host and port."""
     if url or os.environ.get("HEARTH_URL"):
         return (url or os.environ["HEARTH_URL"]).rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+    return local_url(settings)
 
 
 def _server_models(url: str) -> set[str] | None:

@@ -23,8 +23,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 
-from adapters.base import ChatMessage, Delta, GenerationRequest, ModelInfo
-from adapters.worker import Tokenize
+from adapters.base import ChatMessage, Delta, GenerationRequest, ModelInfo, Tokenize
 from server.http import sse
 from server.http.disconnect import unless_disconnected
 from server.http.errors import APIError, invalid_request
@@ -214,7 +213,7 @@ class EngineDoor:
         """The token ids of `text` or `messages`, or the text of `ids`, from `model`'s tokenizer (the
         first service when None); a tokenizer error is a 400 naming `param`."""
         if model is None:
-            names = self.scheduler.names()
+            names = self.scheduler.names_of_kind("chat")
             if not names:
                 raise invalid_request("No model is served.", param="model")
             model = names[0]

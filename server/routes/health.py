@@ -8,7 +8,6 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from server.inference.protocol import Health
-from server.serving.embedders import EmbedderRegistry
 from server.serving.scheduler import Scheduler
 
 
@@ -17,9 +16,9 @@ from server.serving.scheduler import Scheduler
     summary="Health of the server and its models",
     responses={503: ResponseSpec(data_container=Health, description="A model is unavailable")},
 )
-async def health(scheduler: Scheduler, embedders: EmbedderRegistry) -> Response[Health]:
+async def health(scheduler: Scheduler) -> Response[Health]:
     """200 when every model can serve (loaded, or loadable on use), 503 when a runner has died."""
-    status = {**scheduler.health(), **embedders.status()}
+    status = scheduler.health()
     ok = all(status.values())
     body = Health(
         status="ok" if ok else "degraded",

@@ -23,11 +23,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
-from hub.download import DownloadError
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
-from hub.store import ArtifactExists, ArtifactNotFound, ArtifactStore, InvalidName, validate_name
+from hub.options import ConvertOptions, PullOptions
+from hub.store import ArtifactNotFound, ArtifactStore, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.http.sse import DONE, EventEncoder, EventStream
 from server.serving.scheduler import Scheduler
@@ -61,15 +61,6 @@ class HubState:
     # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
     targets: list[Target]
     catalog: Catalog
-
-
-def classify(exc: BaseException) -> str | None:
-    """A job failure's error code, in the API's vocabulary."""
-    if isinstance(exc, DownloadError):
-        return exc.code
-    if isinstance(exc, InvalidName | HubError | ArtifactExists | ArtifactNotFound):
-        return "invalid_request"
-    return type(exc).__name__.lower() if type(exc).__name__ in ("SourceError", "ConversionError") else "failed"
 
 
 def provide_hub(state: State) -> HubState:
@@ -115,28 +106,6 @@ class JobList(msgspec.Struct):
 
     data: list[Job]
     object: Literal["list"] = "list"
-
-
-class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/hub/pull: a catalog name or a Hugging Face repo id."""
-
-    model: str
-    name: str | None = None
-    format: Literal["openvino", "onnx", "gguf"] | None = None
-    precision: str | None = None
-    target: Literal["cpu", "igpu", "npu", "dml", "cuda"] | None = None
-    revision: str | None = None
-
-
-class ConvertRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """POST /v1/hub/convert: make a new artifact from an installed one."""
-
-    model: str
-    format: Literal["openvino", "onnx"]
-    precision: Literal["fp32", "fp16", "int8", "int4"]
-    device: str = "cpu"
-    symmetric: bool = False
-    name: str | None = None
 
 
 def _not_found(name: str) -> APIError:
@@ -204,7 +173,7 @@ async def catalog(hub: HubState) -> CatalogList:
 
 
 @post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=_errors(400))
-async def start_pull(hub: HubState, data: PullRequest) -> Job:
+async def start_pull(hub: HubState, data: PullOptions) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
     _checked_name(data.name)
     if hub.catalog.get(data.model) is None and "/" not in data.model:
@@ -213,17 +182,7 @@ async def start_pull(hub: HubState, data: PullRequest) -> Job:
         )
 
     def work(report: Reporter) -> Manifest:
-        return pull(
-            hub.store,
-            data.model,
-            name=data.name,
-            format=data.format,
-            precision=data.precision,
-            target=data.target,
-            revision=data.revision,
-            log=report.log,
-            transfer=report.transfer,
-        )
+        return pull(hub.store, data, log=report.log, transfer=report.transfer)
 
     return hub.jobs.submit("pull", msgspec.structs.asdict(data), work)
 
@@ -234,7 +193,7 @@ async def start_pull(hub: HubState, data: PullRequest) -> Job:
     status_code=HTTP_202_ACCEPTED,
     responses=_errors(400, 404),
 )
-async def start_convert(hub: HubState, data: ConvertRequest) -> Job:
+async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     """Start converting an installed artifact into a new one."""
     _checked_name(data.model, "model")
     _checked_name(data.name)
@@ -242,16 +201,7 @@ async def start_convert(hub: HubState, data: ConvertRequest) -> Job:
         raise _not_found(data.model)
 
     def work(report: Reporter) -> Manifest:
-        return convert_artifact(
-            hub.store,
-            data.model,
-            format=data.format,
-            precision=data.precision,
-            target=data.device,
-            symmetric=data.symmetric,
-            new_name=data.name,
-            log=report.log,
-        )
+        return convert_artifact(hub.store, data, log=report.log)
 
     return hub.jobs.submit("convert", msgspec.structs.asdict(data), work)
 

@@ -12,7 +12,6 @@ from server.http.errors import model_not_found
 from server.http.openapi import NOT_FOUND
 from server.inference.protocol import ModelCard, ModelList
 from server.routes.hub import HubState
-from server.serving.embedders import EmbedderRegistry
 from server.serving.scheduler import Scheduler
 
 
@@ -48,21 +47,18 @@ def _installed_cards(hub: HubState, served: set[str]) -> list[ModelCard]:
 
 
 @get("/models", summary="List models")
-async def list_models(scheduler: Scheduler, embedders: EmbedderRegistry, hub: HubState) -> ModelList:
-    """Every model (service) served here with its effective context length, the embedding models,
-    then every installed artifact."""
-    names = scheduler.names()
-    served = [_card(scheduler, name) for name in names] + embedders.cards()
+async def list_models(scheduler: Scheduler, hub: HubState) -> ModelList:
+    """Every model served here (services, then the embedding model) with its effective context
+    length, then every installed artifact."""
+    served = [_card(scheduler, name) for name in scheduler.names()]
     installed = await asyncio.to_thread(_installed_cards, hub, {card.id for card in served})
     return ModelList(data=served + installed)
 
 
 @get("/models/{model:path}", summary="Retrieve a model", responses=NOT_FOUND)
-async def retrieve_model(scheduler: Scheduler, embedders: EmbedderRegistry, hub: HubState, model: str) -> ModelCard:
+async def retrieve_model(scheduler: Scheduler, hub: HubState, model: str) -> ModelCard:
     """One model by id (ids may contain slashes, as Hugging Face names do)."""
     model_id = model.lstrip("/")
-    if model_id in embedders.model_ids:
-        return embedders.card(model_id)
     if model_id in scheduler.names():
         return _card(scheduler, model_id)
     for card in await asyncio.to_thread(_installed_cards, hub, set()):

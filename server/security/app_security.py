@@ -21,29 +21,31 @@ from server.settings import Settings
 
 
 def keys_path(settings: Settings) -> Path:
-    """Where the key store of `settings.home` lives."""
+    """Where the key store of `settings.server.home` lives."""
     return settings.home_path / "keys.json"
 
 
 def audit_dir(settings: Settings) -> Path:
-    """Where the audit log of `settings.home` lives."""
+    """Where the audit log of `settings.server.home` lives."""
     return settings.home_path / "audit"
 
 
 def audit_writer(settings: Settings) -> AuditWriter:
-    """A writer on the audit chain of `settings.home` (for the server and the CLI alike)."""
-    return AuditWriter(audit_dir(settings), fsync=settings.audit_fsync, max_bytes=settings.audit_max_bytes)
+    """A writer on the audit chain of `settings.server.home` (for the server and the CLI alike)."""
+    return AuditWriter(
+        audit_dir(settings), fsync=settings.security.audit_fsync, max_bytes=settings.security.audit_max_bytes
+    )
 
 
 def bind_refusal(settings: Settings) -> str | None:
     """Why `hearth serve` must not start with these settings, or None: a non-loopback address
     with no API keys would hand the models to anyone on the network."""
-    if is_loopback(settings.host) or settings.insecure:
+    if is_loopback(settings.server.host) or settings.security.insecure:
         return None
     if KeyStore(keys_path(settings)).any_active():
         return None
     return (
-        f"refusing to listen on {settings.host}: no API keys exist, so anyone who can reach this "
+        f"refusing to listen on {settings.server.host}: no API keys exist, so anyone who can reach this "
         "address could use the server. Create one with `hearth keys create --name NAME --scope "
         "inference` (clients then send it as a Bearer token), bind 127.0.0.1, or pass --insecure "
         "to serve without keys anyway."
@@ -56,14 +58,16 @@ class Security:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = KeyStore(keys_path(settings))
-        self.guard = Guard(auth=Authenticator(self.store, insecure=settings.insecure), audit_text=settings.audit_text)
+        self.guard = Guard(
+            auth=Authenticator(self.store, insecure=settings.security.insecure), audit_text=settings.security.audit_text
+        )
 
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """Open the audit log for the app's lifetime; everything queued is written at shutdown."""
-        if self.settings.audit:
+        if self.settings.security.audit:
             self.guard.audit = AuditLog(audit_writer(self.settings))
-            self.guard.audit.record("server_start", host=self.settings.host, port=self.settings.port)
+            self.guard.audit.record("server_start", host=self.settings.server.host, port=self.settings.server.port)
         try:
             yield
         finally:
@@ -97,7 +101,7 @@ class Security:
 
     def cors(self) -> CORSConfig | None:
         """CORS for the allowed origins, or None (off) when the allowlist is empty."""
-        origins = [o.strip() for o in self.settings.cors_origins.split(",") if o.strip()]
+        origins = [o.strip() for o in self.settings.security.cors_origins.split(",") if o.strip()]
         if not origins:
             return None
         return CORSConfig(
@@ -112,6 +116,6 @@ class Security:
     def confinement(self) -> Confinement:
         """How model workers are confined."""
         return Confinement(
-            enabled=self.settings.sandbox,
-            max_memory_bytes=int(self.settings.worker_max_memory_gb * 1024**3),
+            enabled=self.settings.security.sandbox,
+            max_memory_bytes=int(self.settings.security.worker_max_memory_gb * 1024**3),
         )

@@ -53,7 +53,7 @@ class TLSFiles:
 
 
 def tls_files(settings: Settings) -> TLSFiles:
-    """The TLS files of `settings.home`."""
+    """The TLS files of `settings.server.home`."""
     return TLSFiles(settings.home_path / "tls")
 
 
@@ -184,21 +184,21 @@ def issue_client(files: TLSFiles, name: str, days: int = 825) -> tuple[Path, Pat
 def server_context(settings: Settings) -> ssl.SSLContext | None:
     """The server's SSL context (TLS 1.3 only; client certificates if `tls_client_ca`), or None
     when TLS is off. A cert or key given alone is an error; `--tls` alone uses `hearth tls init`'s."""
-    if not (settings.tls or settings.tls_cert or settings.tls_key):
+    if not (settings.security.tls or settings.security.tls_cert or settings.security.tls_key):
         return None
-    if bool(settings.tls_cert) != bool(settings.tls_key):
+    if bool(settings.security.tls_cert) != bool(settings.security.tls_key):
         raise TLSError("give both --tls-cert and --tls-key (or neither, to use `hearth tls init`'s)")
     files = tls_files(settings)
-    cert = Path(settings.tls_cert).expanduser() if settings.tls_cert else files.cert
-    key = Path(settings.tls_key).expanduser() if settings.tls_key else files.key
+    cert = Path(settings.security.tls_cert).expanduser() if settings.security.tls_cert else files.cert
+    key = Path(settings.security.tls_key).expanduser() if settings.security.tls_key else files.key
     if not cert.is_file() or not key.is_file():
         raise TLSError(f"TLS certificate {cert} or key {key} does not exist: run `hearth tls init` first")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
     try:
         context.load_cert_chain(cert, key)
-        if settings.tls_client_ca:
-            context.load_verify_locations(Path(settings.tls_client_ca).expanduser())
+        if settings.security.tls_client_ca:
+            context.load_verify_locations(Path(settings.security.tls_client_ca).expanduser())
             context.verify_mode = ssl.CERT_REQUIRED
     except (OSError, ssl.SSLError) as exc:
         raise TLSError(f"cannot load TLS files: {exc}") from exc

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import psutil
 
-from adapters.base import EngineOptions
+from adapters.base import EmbeddingSpec, EngineKind, EngineOptions
 from adapters.hardware import DeviceInfo, openvino_devices
-from adapters.openvino import model_limits, served_context
-from hub.models import ModelSpec
-from hub.store import ArtifactStore
+from adapters.limits import max_tokens_of, model_limits, served_context
+from hub.manifest import SERVABLE_FORMATS
+from hub.models import ModelNotFound, ModelSpec
+from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
 from server.inference.translate import SamplingDefaults
 from server.serving.services import Service, default_service, load_services
 from server.settings import Settings
@@ -24,6 +26,12 @@ GIB = 1024**3
 # work buffers: measured 320 MiB for the default model's worker (a 135M GGUF of 86 MiB: 338 MiB
 # after load, 1436 MiB once its 1 GiB KV cache had filled).
 _RUNTIME_OVERHEAD_BYTES = 320 * 1024**2
+# An embedding model's worker holds the runtime, the tokenizer, the compiled model and its work
+# buffers, but no KV cache: measured 235 MiB resident for all-MiniLM-L6-v2 (44 MiB of files) after
+# a batch of 64 texts.
+_EMBEDDING_OVERHEAD_BYTES = 200 * 1024**2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,7 @@ class Deployment:
     sampling: SamplingDefaults
     # Seconds a model stays loaded after its last request (inf: forever).
     keep_alive_s: float
-    # Requests of this service running at once (0: no limit).
+    # Requests of this service running at once (0: as many as its engine batches; see `slots`).
     max_concurrency: int
     estimated_bytes: int
     # The context window its engine will have (read from the model's files before it loads).
@@ -51,6 +59,18 @@ class Deployment:
     def device(self) -> str:
         """The device its engine runs on."""
         return self.options.device
+
+    @property
+    def slots(self) -> int:
+        """Requests it runs at once: as many as its engine batches (`max_num_seqs`; ONNX Runtime
+        GenAI interleaves that many generators), or its service's limit when that is lower."""
+        batch = self.options.max_num_seqs
+        return min(self.max_concurrency, batch) if self.max_concurrency else batch
+
+    @property
+    def kind(self) -> EngineKind:
+        """What its engine serves: an `EmbeddingSpec` runs an embedding engine."""
+        return "embeddings" if isinstance(self.spec, EmbeddingSpec) else "chat"
 
 
 def artifact_bytes(path: str) -> int:
@@ -79,14 +99,14 @@ def device_budgets(settings: Settings, devices: Sequence[DeviceInfo] | None = No
     it (`device_memory_fraction`). `devices` defaults to what OpenVINO sees here."""
     if devices is None:
         devices = openvino_devices()[1]
-    fraction = settings.device_memory_fraction
+    fraction = settings.scheduler.device_memory_fraction
     return {device_key(d.id): int(d.memory_bytes * fraction) for d in devices if d.memory_bytes and d.kind != "cpu"}
 
 
 def memory_budget(settings: Settings) -> int:
     """Bytes all resident models may use together: the setting, or a safe share of RAM."""
-    if settings.memory_budget_gb > 0:
-        return int(settings.memory_budget_gb * GIB)
+    if settings.scheduler.memory_budget_gb > 0:
+        return int(settings.scheduler.memory_budget_gb * GIB)
     return int(psutil.virtual_memory().total * 0.6)
 
 
@@ -94,7 +114,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
     """The deployment of `service`: its own defaults over the server's."""
     spec = service.spec(store)
     base = settings.engine_options()
-    device = (service.device or settings.device).upper()
+    device = (service.device or settings.engine.device).upper()
     options = msgspec.structs.replace(
         base,
         device="AUTO" if device == "AUTO" else device,
@@ -112,14 +132,14 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
     limits = model_limits(spec)
     keep_alive = service.keep_alive_s
     if keep_alive is None:
-        keep_alive = math.inf if settings.keep_alive_s < 0 else settings.keep_alive_s
+        keep_alive = math.inf if settings.scheduler.keep_alive_s < 0 else settings.scheduler.keep_alive_s
     return Deployment(
         service=service,
         spec=spec,
         options=options,
         sampling=sampling,
         keep_alive_s=keep_alive,
-        max_concurrency=service.max_concurrency or settings.max_concurrency_per_model,
+        max_concurrency=service.max_concurrency or settings.scheduler.max_concurrency_per_model,
         estimated_bytes=estimate_bytes(spec, options),
         context_length=served_context(limits, spec, options),
     )
@@ -128,12 +148,76 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
 def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[Deployment]:
     """Every service this server runs: the services file's, or `--model` alone (loaded at start
     and kept loaded unless a request's keep_alive says otherwise)."""
-    if settings.services is not None:
-        services = load_services(settings.services)
+    if settings.scheduler.services is not None:
+        services = load_services(settings.scheduler.services)
     else:
         # A server started for one model keeps it loaded, as before services existed.
-        implicit = default_service(settings.model, settings.model_path)
+        implicit = default_service(settings.engine.model, settings.engine.model_path)
         services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
-    preload = set(settings.preload_names)
+    preload = set(settings.scheduler.preload_names)
     services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
     return [deployment(s, settings, store) for s in services]
+
+
+# A deployment for a model id the scheduler does not serve yet (None: there is no such model).
+Resolver = Callable[[str], Deployment | None]
+
+
+def installed_resolver(settings: Settings, store: ArtifactStore) -> Resolver:
+    """The scheduler's resolver for names it does not serve: an installed, servable chat artifact
+    of that name becomes a service with the server's defaults (loaded on first use, kept for the
+    server's keep-alive), as `/v1/models` lists it; anything else is None (a 404). Embedding
+    artifacts are left to the embedding endpoints."""
+
+    def resolve(name: str) -> Deployment | None:
+        try:
+            manifest = store.get(name)
+        except (ArtifactNotFound, InvalidName):
+            return None
+        if manifest.format not in SERVABLE_FORMATS or manifest.task == "embeddings":
+            return None
+        return deployment(default_service(name, None), settings, store)
+
+    return resolve
+
+
+def resolve_embedding_model(
+    model_id: str, path: str | None, store: ArtifactStore | None = None
+) -> EmbeddingSpec | None:
+    """The embedding model to serve: the folder at `path`, else the installed hub artifact named
+    `model_id` (`hearth pull all-minilm-l6-v2` makes the default one); None when neither exists."""
+    if not path:
+        if store is None or not store.exists(model_id):
+            return None
+        manifest = store.get(model_id)
+        if manifest.task != "embeddings" or manifest.format != "openvino":
+            log.warning("the artifact %s is not an OpenVINO embedding model; not serving it for embeddings", model_id)
+            return None
+        path = str(store.entry_path(model_id))
+    folder = Path(path).expanduser()
+    if not (folder / "openvino_model.xml").is_file():
+        raise ModelNotFound(f"embedding model path {folder} is not an OpenVINO model folder (no openvino_model.xml)")
+    return EmbeddingSpec(id=model_id, path=str(folder))
+
+
+def embedding_deployment(settings: Settings, store: ArtifactStore | None = None) -> Deployment | None:
+    """The embedding model as a scheduled model (None when there is none): loaded on first use,
+    or at start-up when `--embedding-model-path` names it, and unloaded after the server's
+    keep-alive like any model. Its memory is its files and runtime: it has no KV cache."""
+    spec = resolve_embedding_model(settings.embeddings.embedding_model, settings.embeddings.embedding_model_path, store)
+    if spec is None:
+        return None
+    service = Service(
+        name=spec.id, model=spec.id, path=spec.path, preload=settings.embeddings.embedding_model_path is not None
+    )
+    device = settings.engine.device.upper()
+    return Deployment(
+        service=service,
+        spec=spec,
+        options=msgspec.structs.replace(settings.engine_options(), device=device),
+        sampling=SamplingDefaults(),
+        keep_alive_s=math.inf if settings.scheduler.keep_alive_s < 0 else settings.scheduler.keep_alive_s,
+        max_concurrency=settings.scheduler.max_concurrency_per_model,
+        estimated_bytes=artifact_bytes(spec.path) + _EMBEDDING_OVERHEAD_BYTES,
+        context_length=max_tokens_of(Path(spec.path)),
+    )

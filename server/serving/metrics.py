@@ -33,6 +33,9 @@ class _SchedulerCollector(Collector):
         gauges = {
             "queue_depth": GaugeMetricFamily("hearth_queue_depth", "Requests waiting for a slot", labels=["model"]),
             "active": GaugeMetricFamily("hearth_active_requests", "Requests running now", labels=["model"]),
+            "slots": GaugeMetricFamily(
+                "hearth_model_slots", "Requests the model runs at once (the rest wait in the queue)", labels=["model"]
+            ),
             "loaded": GaugeMetricFamily("hearth_model_loaded", "1 while the model is resident", labels=["model"]),
             "memory": GaugeMetricFamily(
                 "hearth_model_memory_bytes", "Resident memory of the model's runner process", labels=["model"]
@@ -53,6 +56,7 @@ class _SchedulerCollector(Collector):
         for m in status.models:
             gauges["queue_depth"].add_metric([m.id], m.queued)
             gauges["active"].add_metric([m.id], m.active)
+            gauges["slots"].add_metric([m.id], m.slots)
             gauges["loaded"].add_metric([m.id], 1 if m.state == "loaded" else 0)
             gauges["memory"].add_metric([m.id], m.rss_bytes or 0)
             gauges["reserved"].add_metric([m.id], m.memory_bytes)
@@ -77,27 +81,11 @@ class Metrics:
             ["endpoint", "model", "status"],
             registry=self.registry,
         )
-        self.ttft = Histogram(
-            "hearth_time_to_first_token_seconds",
-            "From admission request to the first token",
-            ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+        self.ttft = self._by_model("hearth_time_to_first_token_seconds", "From admission request to the first token")
+        self.tpot = self._by_model(
+            "hearth_time_per_output_token_seconds", "Mean time between output tokens of a call", _TOKEN_BUCKETS
         )
-        self.tpot = Histogram(
-            "hearth_time_per_output_token_seconds",
-            "Mean time between output tokens of a call",
-            ["model"],
-            buckets=_TOKEN_BUCKETS,
-            registry=self.registry,
-        )
-        self.queue_wait = Histogram(
-            "hearth_queue_wait_seconds",
-            "Time waiting for a slot (including a load)",
-            ["model"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.queue_wait = self._by_model("hearth_queue_wait_seconds", "Time waiting for a slot (including a load)")
         self.tokens = Counter(
             "hearth_tokens", "Tokens in (prompt) and out (completion)", ["model", "direction"], registry=self.registry
         )
@@ -109,6 +97,9 @@ class Metrics:
         )
         self.registry.register(_SchedulerCollector(scheduler))
         scheduler.on_event = self._on_scheduler_event
+
+    def _by_model(self, name: str, documentation: str, buckets: tuple[float, ...] = _LATENCY_BUCKETS) -> Histogram:
+        return Histogram(name, documentation, ["model"], buckets=buckets, registry=self.registry)
 
     def _on_scheduler_event(self, event: str, model: str) -> None:
         if event in ("rejected", "timeout"):

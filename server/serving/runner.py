@@ -1,13 +1,14 @@
 """A runner: one service's model as the scheduler sees it, and the limits it is scheduled under.
 
 The runner's engine comes from an `EngineFactory`: in production a worker process per model
-(`adapters/worker.py`); in tests a scripted fake.
+(`adapters/engines.py`: a text generation or an embedding engine); in tests a scripted fake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,12 +16,12 @@ from typing import Protocol
 
 import psutil
 
-from adapters.base import Engine, EngineOptions
+from adapters.base import Engine, EngineKind, EngineOptions, RunnerExitHook, Tokenize, Tokens
+from adapters.engines import start_engine
 from adapters.sandbox import Confinement
-from adapters.worker import RunnerExitHook, Tokenize, Tokens, WorkerEngine
 from hub.models import ModelSpec
 from server.serving.deployments import Deployment, device_key
-from server.serving.status import RunnerState
+from server.serving.status import ModelStatus, RunnerState
 
 
 class ManagedEngine(Engine, Protocol):
@@ -40,8 +41,8 @@ EngineFactory = Callable[[ModelSpec, EngineOptions], Awaitable[ManagedEngine]]
 
 
 async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-    """The production factory: a model in its own worker process."""
-    return await WorkerEngine.start(spec, options)
+    """The production factory: a model (either kind) in its own worker process."""
+    return await start_engine(spec, options)
 
 
 def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExitHook | None) -> EngineFactory:
@@ -49,7 +50,7 @@ def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExit
     nobody asked for to `on_exit`."""
 
     async def start(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-        return await WorkerEngine.start(spec, options, confinement=confinement, on_exit=on_exit)
+        return await start_engine(spec, options, confinement, on_exit)
 
     return start
 
@@ -123,6 +124,11 @@ class Runner:
         return self.engine.info.device if self.engine is not None else self.deployment.device
 
     @property
+    def kind(self) -> EngineKind:
+        """What its engine serves: text generation or embeddings."""
+        return self.deployment.kind
+
+    @property
     def resident(self) -> bool:
         """Whether it holds (or is about to hold) memory."""
         return self.state != "unloaded"
@@ -136,6 +142,32 @@ class Runner:
             with contextlib.suppress(psutil.Error):
                 self.rss_bytes, self.measured = psutil.Process(pid).memory_info().rss, True
         self.memory_bytes = max(self.rss_bytes, self.deployment.estimated_bytes)
+
+    def snapshot(self, name: str, now: float) -> ModelStatus:
+        """Its line of GET /v1/status, served as `name`, at monotonic time `now`."""
+        idle = now - self.last_used if self.state == "loaded" and self.active == 0 else None
+        forever = math.isinf(self.keep_alive_s)
+        return ModelStatus(
+            id=name,
+            model=self.deployment.service.model,
+            state=self.state,
+            device=self.device,
+            priority=self.deployment.service.priority,
+            pid=self.engine.pid if self.engine is not None else None,
+            memory_bytes=self.memory_bytes if self.resident else 0,
+            rss_bytes=self.rss_bytes if self.measured else None,
+            memory_measured=self.measured,
+            estimated_bytes=self.deployment.estimated_bytes,
+            slots=self.deployment.slots,
+            active=self.active,
+            queued=len(self.waiters),
+            idle_seconds=None if idle is None else round(idle, 3),
+            keep_alive_seconds=None if forever else self.keep_alive_s,
+            expires_in_seconds=None if idle is None or forever else round(max(0.0, self.keep_alive_s - idle), 3),
+            loads=self.loads,
+            evictions=self.evictions,
+            crashes=self.crashes,
+        )
 
     def forget_memory(self) -> None:
         """It holds no memory any more (unloaded, or its process died)."""

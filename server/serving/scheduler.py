@@ -2,10 +2,14 @@
 
 Every service has a `Runner`: its engine (a worker process) while loaded, the requests running on
 it, and a priority queue of requests waiting for a slot. A request `acquire`s a `Lease` (a slot on
-a loaded engine) and releases it when its last delta is sent. Slots are limited per model and per
-device; waiting requests are admitted highest priority first, first come first served within a
+a loaded engine) and releases it when its last delta is sent. A model has as many slots as its
+engine batches (`max_num_seqs`), or its service's limit when lower, so the overflow waits here,
+where it can be seen and ordered, not inside the engine; slots may also be limited per device.
+Waiting requests are admitted highest priority first, first come first served within a
 priority, across every model, except that a request waiting longer than the starvation limit goes
-ahead of the rest. A model loads on first use, stays loaded for its keep-alive after
+ahead of the rest. A name the scheduler does not serve yet is given to its resolver (the installed
+hub artifacts), and a model found there becomes an ordinary one from then on. A model loads on
+first use, stays loaded for its keep-alive after
 its last request, and is evicted least-recently-used when a model that must load would not fit the
 memory budget; a model with a running request is never evicted. A runner that dies is noticed,
 counted, and loaded again on next use. Engines come from a factory, so tests can script them.
@@ -21,11 +25,11 @@ import math
 import time
 from collections.abc import Callable
 
-from adapters.worker import EngineStartError
+from adapters.base import EngineKind, EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
-from server.serving.deployments import Deployment
+from server.serving.deployments import Deployment, Resolver
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
-from server.serving.status import ModelStatus, Status
+from server.serving.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +61,17 @@ def _unavailable(name: str, why: str) -> APIError:
 class Scheduler:
     """Owns every runner; created and closed by the app's lifespan."""
 
-    def __init__(self, deployments: list[Deployment], limits: Limits, factory: EngineFactory = start_worker) -> None:
+    def __init__(
+        self,
+        deployments: list[Deployment],
+        limits: Limits,
+        factory: EngineFactory = start_worker,
+        resolve: Resolver | None = None,
+    ) -> None:
         self.limits = limits
         self.created = int(time.time())
-        # Ids that other endpoints serve (embedding models), with the 400 to answer here.
-        self._refusals: dict[str, str] = {}
         self._factory = factory
+        self._resolve = resolve
         self._runners = {d.name: Runner(d) for d in deployments}
         self._seq = itertools.count()
         self._device_active: dict[str, int] = {}
@@ -77,7 +86,8 @@ class Scheduler:
         return self._runner(name).deployment
 
     def names(self) -> list[str]:
-        """Every model id served, in the services file's order."""
+        """Every model id served, in the services file's order, then the models resolved on first
+        use, in the order they were first asked for."""
         return list(self._runners)
 
     def device_of(self, name: str) -> str | None:
@@ -85,25 +95,52 @@ class Scheduler:
         runner = self._runners.get(name)
         return runner.device if runner is not None else None
 
-    def refuse(self, name: str, message: str) -> None:
-        """Answer requests for `name` (a model another endpoint serves) with a 400 saying `message`."""
-        self._refusals[name] = message
+    def names_of_kind(self, kind: EngineKind) -> list[str]:
+        """The model ids whose engines serve `kind`."""
+        return [n for n, r in self._runners.items() if r.kind == kind]
 
     def _runner(self, name: str) -> Runner:
         runner = self._runners.get(name)
         if runner is None:
-            if name in self._refusals:
-                raise invalid_request(self._refusals[name], param="model", code="model_not_supported")
-            raise model_not_found(name)
+            found = self._resolved(name)
+            if found is None:
+                raise model_not_found(name)
+            # No await since the lookup: two first requests for a model cannot both add it.
+            runner = self._runners[name] = Runner(found)
+            log.info("serving the installed model %s from now on (it loads on first use)", name)
         return runner
+
+    def _resolved(self, name: str) -> Deployment | None:
+        if self._resolve is None:
+            return None
+        try:
+            # Reads a manifest and the model's metadata (~0.1 s), once per model: not worth a thread.
+            return self._resolve(name)
+        except Exception as exc:
+            log.error("cannot serve the installed model %s: %s", name, exc)
+            raise _unavailable(name, "its files cannot be read.") from exc
+
+    def _runner_of_kind(self, name: str, kind: EngineKind) -> Runner:
+        """`name`'s runner; a 400 naming the right endpoint when its engine serves another kind."""
+        runner = self._runner(name)
+        if runner.kind == kind:
+            return runner
+        if runner.kind == "embeddings":
+            message = f"The model `{name}` is an embedding model; use /v1/embeddings or /v1/rerank."
+        else:
+            available = ", ".join(self.names_of_kind("embeddings")) or "none is loaded"
+            message = (
+                f"The model `{name}` is a chat model and cannot create embeddings; "
+                f"use an embedding model ({available})."
+            )
+        raise invalid_request(message, param="model", code="model_not_supported")
 
     # --- admission -------------------------------------------------------------------------------
 
     def _can_run(self, runner: Runner) -> bool:
-        limit = runner.deployment.max_concurrency
         device_limit = self.limits.max_concurrency_per_device
         device_active = self._device_active.get(runner.deployment.device, 0)
-        return (not limit or runner.active < limit) and (not device_limit or device_active < device_limit)
+        return runner.active < runner.deployment.slots and (not device_limit or device_active < device_limit)
 
     def _take(self, runner: Runner) -> None:
         runner.active += 1
@@ -130,14 +167,17 @@ class Scheduler:
                 self._take(runner)
                 waiter.future.set_result(None)
 
-    async def acquire(self, name: str, priority: int | None = None, keep_alive_s: float | None = None) -> Lease:
+    async def acquire(
+        self, name: str, priority: int | None = None, keep_alive_s: float | None = None, kind: EngineKind = "chat"
+    ) -> Lease:
         """Wait for a slot on `name`'s engine (loading it if needed) and return the lease.
 
-        Raises 404 for an unknown model, 429 with Retry-After when its queue is full, 503 when the
-        wait exceeds the queue timeout or the model cannot load. Cancelling the caller (a client
-        that went away) removes the request from the queue.
+        Raises 404 for an unknown model, 400 for a model whose engine is not of `kind`, 429 with
+        Retry-After when its queue is full, 503 when the wait exceeds the queue timeout or the
+        model cannot load. Cancelling the caller (a client that went away) removes the request
+        from the queue.
         """
-        runner = self._runner(name)
+        runner = self._runner_of_kind(name, kind)
         if not runner.waiters and self._can_run(runner):
             self._take(runner)
         else:
@@ -339,32 +379,7 @@ class Scheduler:
     def status(self) -> Status:
         """A snapshot for GET /v1/status and the metrics."""
         now = time.monotonic()
-        models = []
-        for name, r in self._runners.items():
-            idle = now - r.last_used if r.state == "loaded" and r.active == 0 else None
-            forever = math.isinf(r.keep_alive_s)
-            models.append(
-                ModelStatus(
-                    id=name,
-                    model=r.deployment.service.model,
-                    state=r.state,
-                    device=r.device,
-                    priority=r.deployment.service.priority,
-                    pid=r.engine.pid if r.engine is not None else None,
-                    memory_bytes=r.memory_bytes if r.resident else 0,
-                    rss_bytes=r.rss_bytes if r.measured else None,
-                    memory_measured=r.measured,
-                    estimated_bytes=r.deployment.estimated_bytes,
-                    active=r.active,
-                    queued=len(r.waiters),
-                    idle_seconds=None if idle is None else round(idle, 3),
-                    keep_alive_seconds=None if forever else r.keep_alive_s,
-                    expires_in_seconds=None if idle is None or forever else round(max(0.0, r.keep_alive_s - idle), 3),
-                    loads=r.loads,
-                    evictions=r.evictions,
-                    crashes=r.crashes,
-                )
-            )
+        models = [r.snapshot(name, now) for name, r in self._runners.items()]
         return Status(
             memory_budget_bytes=self.limits.memory_budget_bytes,
             memory_used_bytes=self.memory_used(),

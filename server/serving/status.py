@@ -26,7 +26,9 @@ class ModelStatus(msgspec.Struct, kw_only=True):
     rss_bytes: int | None
     memory_measured: bool
     estimated_bytes: int
-    # Requests running now, and requests waiting for a slot.
+    # Requests it runs at once (its engine's batch, or its service's lower limit), requests
+    # running now, and requests waiting for a slot.
+    slots: int
     active: int
     queued: int
     idle_seconds: float | None

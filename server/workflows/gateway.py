@@ -52,19 +52,13 @@ class ModelGateway(Protocol):
         ...
 
 
-class _EmbedResult(Protocol):
-    def matrix(self, dimensions: int) -> Any: ...
-
-
 class _Embedders(Protocol):
-    """The server's embedding models (server/serving/embedders.py's `EmbedderRegistry`)."""
+    """The server's embedding models (server/inference/embeddings/call.py's `Embeddings`)."""
 
     @property
     def model_ids(self) -> list[str]: ...
 
     async def embed(self, model_id: str, texts: list[str], param: str = "input") -> Any: ...
-
-    def dimensions(self, model_id: str) -> int: ...
 
 
 class _Embedding:
@@ -84,7 +78,7 @@ class _Embedding:
             return []
         try:
             result = await self._embedders.embed(model, texts, "with.texts")
-            vectors: list[list[float]] = result.matrix(self._embedders.dimensions(model)).tolist()
+            vectors: list[list[float]] = result.vectors.tolist()
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
         return vectors

@@ -149,7 +149,7 @@ def workflows_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsync
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         gateway = gateway_for(app.state)
-        store = WorkflowStore(settings.home_path, settings.workflow_runs_kept)
+        store = WorkflowStore(settings.home_path, settings.workflows.workflow_runs_kept)
         service = WorkflowManager(store, gateway, settings.sampling_defaults())
         app.state.workflows = service
         try:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.embeddings import EmbedResult, max_tokens_of, pooling_of
+from adapters.base import EmbedResult
+from adapters.limits import max_tokens_of, pooling_of
 
 
 def test_max_tokens_prefers_sentence_transformers_limit(tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import pytest
 
 from adapters.base import ChatMessage, Delta, EngineOptions, GenerationRequest, SamplingParams
 from adapters.kv_cache import KVShape
-from adapters.openvino import OpenVINOBackend, model_limits, pipeline_properties
+from adapters.limits import model_limits
+from adapters.openvino import OpenVINOBackend, pipeline_properties
 from hub.models import DEFAULT_MODEL_ID, resolve_model
-from server.settings import Settings
+from server.settings import EngineSettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def _chat(rid: int, text: str, **params: Any) -> GenerationRequest:
 def test_inference_precision_is_left_to_the_device_unless_set() -> None:
     assert "INFERENCE_PRECISION_HINT" not in pipeline_properties(EngineOptions())
     assert pipeline_properties(EngineOptions(inference_precision="f32"))["INFERENCE_PRECISION_HINT"] == "f32"
-    assert Settings(inference_precision="f32").engine_options().inference_precision == "f32"
+    assert Settings(engine=EngineSettings(inference_precision="f32")).engine_options().inference_precision == "f32"
 
 
 def test_model_limits_from_gguf() -> None:

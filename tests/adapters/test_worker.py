@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import ChatMessage, EngineOptions, GenerationRequest, SamplingParams
-from adapters.worker import EngineStartError, WorkerEngine
+from adapters.base import ChatMessage, EngineOptions, EngineStartError, GenerationRequest, SamplingParams
+from adapters.chat_engine import ChatEngine
 from hub.models import DEFAULT_MODEL_ID, ModelSpec, resolve_model
 
 
@@ -19,12 +19,12 @@ def test_start_failure_names_the_problem(tmp_path: Path) -> None:
     broken.write_bytes(b"GGUF" + b"\0" * 64)
     spec = ModelSpec(id="broken", path=str(broken), format="gguf")
     with pytest.raises(EngineStartError, match="cannot load broken"):
-        asyncio.run(WorkerEngine.start(spec, EngineOptions()))
+        asyncio.run(ChatEngine.start(spec, EngineOptions()))
 
 
 def test_stream_then_crash_is_contained() -> None:
     async def run() -> None:
-        engine = await WorkerEngine.start(resolve_model(DEFAULT_MODEL_ID, None), EngineOptions(context_length=2048))
+        engine = await ChatEngine.start(resolve_model(DEFAULT_MODEL_ID, None), EngineOptions(context_length=2048))
         try:
             short = GenerationRequest(
                 request_id=engine.next_request_id(),

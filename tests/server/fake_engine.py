@@ -6,8 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 
-from adapters.base import Delta, EngineOptions, GenerationRequest, ModelInfo
-from adapters.worker import Tokenize, Tokens
+from adapters.base import Delta, EngineOptions, GenerationRequest, ModelInfo, Tokenize, Tokens
 from hub.models import ModelSpec
 from server.inference.translate import SamplingDefaults
 from server.serving.deployments import Deployment

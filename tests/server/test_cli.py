@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
+from server.commands.serve import add_setting_flags
+from server.settings import flat_names, load_settings
 
 
 def test_serve_help_lists_settings(capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,3 +55,33 @@ def test_missing_model_file_fails_fast(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "absent.gguf" in result.stderr
+
+
+def test_serve_help_lists_every_setting_with_its_doc(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for name in flat_names():
+        assert f"--{name.replace('_', '-')}" in out
+    assert "requests waiting per model before 429 (default: 256)" in out
+    assert "--no-sandbox" in out
+
+
+def test_serve_flags_reach_the_nested_settings(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_setting_flags(parser)
+    args = parser.parse_args(
+        ["--max-queue", "4", "--kv-cache-gb", "2.5", "--no-audit", "--tls", "--home", str(tmp_path)]
+    )
+    settings = load_settings(vars(args), env={})
+    assert settings.scheduler.max_queue == 4
+    assert settings.engine.kv_cache_gb == 2.5
+    assert (settings.security.audit, settings.security.tls) == (False, True)
+    assert settings.engine.threads == 0  # a flag not given leaves the lower layers alone
+
+
+def test_serve_flags_refuse_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--log-level", "loud"])
+    assert info.value.code == 2
+    assert "--log-level" in capsys.readouterr().err

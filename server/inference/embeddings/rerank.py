@@ -14,6 +14,7 @@ from litestar import Router, post
 
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
+from server.inference.embeddings.call import Embeddings
 from server.inference.embeddings.protocol import (
     EmbeddingUsage,
     RerankDocument,
@@ -21,11 +22,10 @@ from server.inference.embeddings.protocol import (
     RerankResponse,
     RerankResult,
 )
-from server.serving.embedders import EmbedderRegistry
 
 
 @post(["/rerank", "/v1/rerank", "/v2/rerank"], summary="Rerank documents", status_code=200, responses=ERRORS)
-async def rerank(data: RerankRequest, embedders: EmbedderRegistry) -> RerankResponse:
+async def rerank(data: RerankRequest, embeddings: Embeddings) -> RerankResponse:
     """Score every document against the query and return the `top_n` best, most relevant first."""
     if not data.query:
         raise invalid_request("query must not be empty.", param="query")
@@ -33,10 +33,10 @@ async def rerank(data: RerankRequest, embedders: EmbedderRegistry) -> RerankResp
     for i, text in enumerate(texts):
         if not text:
             raise invalid_request(f"documents[{i}] is empty; every document must have text.", param="documents")
-    result = await embedders.embed(
+    result = await embeddings.embed(
         data.model, [data.query, *texts], param="documents", name=lambda i: f"documents[{i - 1}]" if i else "query"
     )
-    matrix = result.matrix(embedders.dimensions(data.model))
+    matrix = result.vectors
     scores = matrix[1:] @ matrix[0]
     order = np.argsort(-scores, kind="stable")[: data.top_n or len(texts)]
     results = [

@@ -9,6 +9,7 @@ from litestar import Router, post
 
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
+from server.inference.embeddings.call import Embeddings
 from server.inference.embeddings.protocol import (
     MAX_INPUTS,
     CreateEmbeddingResponse,
@@ -16,7 +17,6 @@ from server.inference.embeddings.protocol import (
     EmbeddingRequest,
     EmbeddingUsage,
 )
-from server.serving.embedders import EmbedderRegistry
 
 
 def _is_token_ids(value: object) -> bool:
@@ -49,18 +49,11 @@ def embedding_inputs(body: EmbeddingRequest) -> list[str]:
 
 
 @post("/embeddings", summary="Create embeddings", status_code=200, responses=ERRORS)
-async def create_embeddings(data: EmbeddingRequest, embedders: EmbedderRegistry) -> CreateEmbeddingResponse:
+async def create_embeddings(data: EmbeddingRequest, embeddings: Embeddings) -> CreateEmbeddingResponse:
     """Embed one text or a batch of texts; all of a call's inputs go to the engine together."""
     texts = embedding_inputs(data)
-    dimensions = embedders.dimensions(data.model)
-    if data.dimensions is not None and data.dimensions != dimensions:
-        raise invalid_request(
-            f"The model `{data.model}` makes {dimensions}-dimensional vectors and cannot shorten them "
-            f"(dimensions={data.dimensions}); leave dimensions out or set it to {dimensions}.",
-            param="dimensions",
-        )
-    result = await embedders.embed(data.model, texts)
-    matrix = result.matrix(dimensions)
+    result = await embeddings.embed(data.model, texts, dimensions=data.dimensions)
+    matrix = result.vectors
     data_out: list[Embedding] = []
     for i, row in enumerate(matrix):
         if data.encoding_format == "base64":

@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 
 from server.security.tls import TLSError, TLSFiles, server_context
-from server.settings import Settings
+from server.settings import SecuritySettings, ServerSettings, Settings
 from tests.conftest import DEFAULT_MODEL, HearthServer, run_hearth
 
 HEARTH = Path(sys.executable).with_name("hearth")
@@ -136,12 +136,16 @@ def test_tls_init_certificate(tmp_path: Path) -> None:
 
 
 def test_server_context_errors(tmp_path: Path) -> None:
-    assert server_context(Settings(home=str(tmp_path))) is None
+    assert server_context(Settings(server=ServerSettings(home=str(tmp_path)))) is None
     with pytest.raises(TLSError, match="hearth tls init"):
-        server_context(Settings(home=str(tmp_path), tls=True))
+        server_context(Settings(server=ServerSettings(home=str(tmp_path)), security=SecuritySettings(tls=True)))
     with pytest.raises(TLSError, match="both"):
-        server_context(Settings(home=str(tmp_path), tls_cert=str(tmp_path / "c.pem")))
+        server_context(
+            Settings(
+                server=ServerSettings(home=str(tmp_path)), security=SecuritySettings(tls_cert=str(tmp_path / "c.pem"))
+            )
+        )
     _hearth("tls", "--home", str(tmp_path), "init")
-    context = server_context(Settings(home=str(tmp_path), tls=True))
+    context = server_context(Settings(server=ServerSettings(home=str(tmp_path)), security=SecuritySettings(tls=True)))
     assert context is not None and context.minimum_version == ssl.TLSVersion.TLSv1_3
     assert context.verify_mode == ssl.CERT_NONE

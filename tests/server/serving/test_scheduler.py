@@ -1,18 +1,22 @@
-"""The scheduler with a scripted fake engine: residency, eviction, priorities, queue limits."""
+"""The scheduler with a scripted fake engine: residency, eviction, priorities, queue limits,
+slots as many as the engine batches, and installed models resolved on first use."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from adapters.base import EngineOptions
 from adapters.hardware import DeviceInfo
 from server.http.errors import APIError
-from server.serving.deployments import device_budgets
-from server.serving.runner import Limits
+from server.serving.deployments import Deployment, Resolver, device_budgets
+from server.serving.runner import EngineFactory, Limits
 from server.serving.scheduler import Lease, Scheduler
 from server.settings import load_settings
 from tests.server.fake_engine import FakeFactory, fake_deployment
@@ -21,6 +25,24 @@ from tests.server.fake_engine import FakeFactory, fake_deployment
 def run(test: Callable[[], Awaitable[None]], timeout: float = 20) -> None:
     """Run an async test body with a deadline."""
     asyncio.run(asyncio.wait_for(test(), timeout))
+
+
+@asynccontextmanager
+async def scheduled(
+    deployments: list[Deployment], limits: Limits, factory: EngineFactory, resolve: Resolver | None = None
+) -> AsyncIterator[Scheduler]:
+    """A started scheduler, closed when the block is left."""
+    scheduler = Scheduler(deployments, limits, factory, resolve)
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.close()
+
+
+def batching(deployment: Deployment, max_num_seqs: int) -> Deployment:
+    """`deployment` on an engine that batches `max_num_seqs` sequences."""
+    return dataclasses.replace(deployment, options=EngineOptions(device=deployment.device, max_num_seqs=max_num_seqs))
 
 
 def states(scheduler: Scheduler) -> dict[str, str]:
@@ -39,9 +61,7 @@ async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
 def test_loads_on_first_use_and_404_for_unknown_models() -> None:
     async def body() -> None:
         factory = FakeFactory()
-        scheduler = Scheduler([fake_deployment("a")], Limits(tick_s=0.02), factory)
-        await scheduler.start()
-        try:
+        async with scheduled([fake_deployment("a")], Limits(tick_s=0.02), factory) as scheduler:
             assert states(scheduler) == {"a": "unloaded"} and not factory.made
             lease = await scheduler.acquire("a")
             assert states(scheduler) == {"a": "loaded"} and len(factory.made) == 1
@@ -52,8 +72,6 @@ def test_loads_on_first_use_and_404_for_unknown_models() -> None:
             with pytest.raises(APIError) as caught:
                 await scheduler.acquire("nope")
             assert caught.value.status == 404
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -61,9 +79,7 @@ def test_loads_on_first_use_and_404_for_unknown_models() -> None:
 def test_keep_alive_expiry_and_request_override() -> None:
     async def body() -> None:
         factory = FakeFactory()
-        scheduler = Scheduler([fake_deployment("a", keep_alive_s=0.3)], Limits(tick_s=0.02), factory)
-        await scheduler.start()
-        try:
+        async with scheduled([fake_deployment("a", keep_alive_s=0.3)], Limits(tick_s=0.02), factory) as scheduler:
             (await scheduler.acquire("a")).release()
             released = time.monotonic()
             await asyncio.sleep(0.1)
@@ -79,8 +95,6 @@ def test_keep_alive_expiry_and_request_override() -> None:
             await asyncio.sleep(0.5)
             assert states(scheduler) == {"a": "loaded"}
             assert scheduler.status().models[0].keep_alive_seconds is None
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -89,9 +103,7 @@ def test_lru_eviction_under_a_small_budget_spares_busy_models() -> None:
     async def body() -> None:
         factory = FakeFactory()
         models = [fake_deployment(n, estimated_bytes=100) for n in "abc"]
-        scheduler = Scheduler(models, Limits(memory_budget_bytes=250, tick_s=0.02), factory)
-        await scheduler.start()
-        try:
+        async with scheduled(models, Limits(memory_budget_bytes=250, tick_s=0.02), factory) as scheduler:
             (await scheduler.acquire("a")).release()
             (await scheduler.acquire("b")).release()
             (await scheduler.acquire("a")).release()  # b is now the least recently used
@@ -109,8 +121,6 @@ def test_lru_eviction_under_a_small_budget_spares_busy_models() -> None:
             assert states(scheduler) == {"a": "loaded", "b": "loaded", "c": "unloaded"}
             lease.release()
             busy_a.release()
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -123,15 +133,11 @@ def test_an_accelerator_budget_evicts_only_models_on_that_device() -> None:
             fake_deployment("gpu2", device="GPU.0"),  # the same device under its other name
         ]
         # RAM has no budget here; the GPU holds one model.
-        scheduler = Scheduler(models, Limits(device_budgets={"GPU": 150}, tick_s=0.02), FakeFactory())
-        await scheduler.start()
-        try:
+        async with scheduled(models, Limits(device_budgets={"GPU": 150}, tick_s=0.02), FakeFactory()) as scheduler:
             for name in ("cpu", "gpu1", "gpu2"):  # cpu is the least recently used of all
                 (await scheduler.acquire(name)).release()
             assert states(scheduler) == {"cpu": "loaded", "gpu1": "unloaded", "gpu2": "loaded"}
             assert scheduler.status().device_budgets_bytes == {"GPU": 150}
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -149,17 +155,17 @@ def test_device_budgets_are_a_share_of_what_accelerators_report() -> None:
 
 def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:
     async def body() -> None:
-        scheduler = Scheduler([fake_deployment("a", max_concurrency=1)], Limits(tick_s=0.02), FakeFactory())
-        await scheduler.start()
-        order: list[str] = []
+        async with scheduled(
+            [fake_deployment("a", max_concurrency=1)], Limits(tick_s=0.02), FakeFactory()
+        ) as scheduler:
+            order: list[str] = []
 
-        async def client(label: str, priority: int) -> None:
-            lease = await scheduler.acquire("a", priority=priority)
-            order.append(label)
-            await asyncio.sleep(0.01)
-            lease.release()
+            async def client(label: str, priority: int) -> None:
+                lease = await scheduler.acquire("a", priority=priority)
+                order.append(label)
+                await asyncio.sleep(0.01)
+                lease.release()
 
-        try:
             holder = await scheduler.acquire("a")
             tasks = []
             for label, priority in [("low1", 0), ("high", 10), ("mid", 5), ("low2", 0), ("urgent", 20)]:
@@ -169,8 +175,6 @@ def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:
             holder.release()
             await asyncio.gather(*tasks)
             assert order == ["urgent", "high", "mid", "low1", "low2"]
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -179,16 +183,14 @@ def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:
 def test_a_request_waiting_past_the_starvation_limit_goes_first(starvation_s: float, expected: list[str]) -> None:
     async def body() -> None:
         limits = Limits(starvation_s=starvation_s, tick_s=0.02)
-        scheduler = Scheduler([fake_deployment("a", max_concurrency=1)], limits, FakeFactory())
-        await scheduler.start()
-        order: list[str] = []
+        async with scheduled([fake_deployment("a", max_concurrency=1)], limits, FakeFactory()) as scheduler:
+            order: list[str] = []
 
-        async def client(label: str, priority: int) -> None:
-            lease = await scheduler.acquire("a", priority=priority)
-            order.append(label)
-            lease.release()
+            async def client(label: str, priority: int) -> None:
+                lease = await scheduler.acquire("a", priority=priority)
+                order.append(label)
+                lease.release()
 
-        try:
             holder = await scheduler.acquire("a")
             old = asyncio.create_task(client("old-low", 0))
             await asyncio.sleep(0.3)  # past the limit
@@ -197,8 +199,6 @@ def test_a_request_waiting_past_the_starvation_limit_goes_first(starvation_s: fl
             holder.release()
             await asyncio.gather(old, new)
             assert order == expected
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -207,16 +207,14 @@ def test_service_priority_is_the_default_across_models_on_one_device() -> None:
     async def body() -> None:
         models = [fake_deployment("batch", priority=0), fake_deployment("chat", priority=10)]
         limits = Limits(max_concurrency_per_device=1, tick_s=0.02)
-        scheduler = Scheduler(models, limits, FakeFactory())
-        await scheduler.start()
-        order: list[str] = []
+        async with scheduled(models, limits, FakeFactory()) as scheduler:
+            order: list[str] = []
 
-        async def client(model: str) -> None:
-            lease = await scheduler.acquire(model)
-            order.append(model)
-            lease.release()
+            async def client(model: str) -> None:
+                lease = await scheduler.acquire(model)
+                order.append(model)
+                lease.release()
 
-        try:
             (await scheduler.acquire("chat")).release()  # load both first
             holder = await scheduler.acquire("batch")
             tasks = [asyncio.create_task(client(m)) for m in ("batch", "batch", "chat")]
@@ -224,8 +222,6 @@ def test_service_priority_is_the_default_across_models_on_one_device() -> None:
             holder.release()
             await asyncio.gather(*tasks)
             assert order == ["chat", "batch", "batch"]
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -233,9 +229,7 @@ def test_service_priority_is_the_default_across_models_on_one_device() -> None:
 def test_full_queue_is_429_with_retry_after_and_a_long_wait_is_503() -> None:
     async def body() -> None:
         limits = Limits(max_queue=1, queue_timeout_s=0.3, tick_s=0.02)
-        scheduler = Scheduler([fake_deployment("a", max_concurrency=1)], limits, FakeFactory())
-        await scheduler.start()
-        try:
+        async with scheduled([fake_deployment("a", max_concurrency=1)], limits, FakeFactory()) as scheduler:
             holder = await scheduler.acquire("a")
             waiting = asyncio.create_task(scheduler.acquire("a"))
             await asyncio.sleep(0.05)
@@ -249,17 +243,15 @@ def test_full_queue_is_429_with_retry_after_and_a_long_wait_is_503() -> None:
             assert scheduler.status().models[0].queued == 0
             holder.release()
             (await scheduler.acquire("a")).release()
-        finally:
-            await scheduler.close()
 
     run(body)
 
 
 def test_a_cancelled_waiter_leaves_the_queue_and_takes_no_slot() -> None:
     async def body() -> None:
-        scheduler = Scheduler([fake_deployment("a", max_concurrency=1)], Limits(tick_s=0.02), FakeFactory())
-        await scheduler.start()
-        try:
+        async with scheduled(
+            [fake_deployment("a", max_concurrency=1)], Limits(tick_s=0.02), FakeFactory()
+        ) as scheduler:
             holder = await scheduler.acquire("a")
             gone = asyncio.create_task(scheduler.acquire("a"))
             await asyncio.sleep(0.05)
@@ -273,8 +265,6 @@ def test_a_cancelled_waiter_leaves_the_queue_and_takes_no_slot() -> None:
             assert scheduler.status().models[0].active == 1
             lease.release()
             assert scheduler.status().models[0].active == 0
-        finally:
-            await scheduler.close()
 
     run(body)
 
@@ -282,9 +272,7 @@ def test_a_cancelled_waiter_leaves_the_queue_and_takes_no_slot() -> None:
 def test_a_dead_runner_is_counted_and_reloaded_on_next_use() -> None:
     async def body() -> None:
         factory = FakeFactory()
-        scheduler = Scheduler([fake_deployment("a"), fake_deployment("b")], Limits(tick_s=0.02), factory)
-        await scheduler.start()
-        try:
+        async with scheduled([fake_deployment("a"), fake_deployment("b")], Limits(tick_s=0.02), factory) as scheduler:
             lease = await scheduler.acquire("a")
             other = await scheduler.acquire("b")
             factory.made[0].crashed = True
@@ -297,7 +285,90 @@ def test_a_dead_runner_is_counted_and_reloaded_on_next_use() -> None:
             assert scheduler.status().models[0].loads == 2 and other.engine.alive
             again.release()
             other.release()
-        finally:
-            await scheduler.close()
+
+    run(body)
+
+
+def test_a_model_without_a_limit_admits_as_many_as_its_engine_batches_and_queues_the_rest() -> None:
+    async def body() -> None:
+        limits = Limits(max_queue=1, tick_s=0.02)
+        async with scheduled([batching(fake_deployment("a"), 2)], limits, FakeFactory()) as scheduler:
+            running = [await scheduler.acquire("a"), await scheduler.acquire("a")]
+            waiting = asyncio.create_task(scheduler.acquire("a", priority=5))
+            await until(lambda: scheduler.status().models[0].queued == 1)
+            (model,) = scheduler.status().models
+            assert (model.slots, model.active, model.queued) == (2, 2, 1)
+            with pytest.raises(APIError) as full:
+                await scheduler.acquire("a")
+            assert (full.value.status, full.value.detail.code) == (429, "queue_full")
+            assert int(full.value.headers["Retry-After"]) >= 1
+            running.pop().release()
+            running.append(await asyncio.wait_for(waiting, 1))
+            assert scheduler.status().models[0].active == 2
+            for lease in running:
+                lease.release()
+
+    run(body)
+
+
+@pytest.mark.parametrize(("max_concurrency", "expected"), [(0, 3), (1, 1), (3, 3), (10, 3)])
+def test_a_service_limit_wins_only_when_lower_than_the_batch(max_concurrency: int, expected: int) -> None:
+    async def body() -> None:
+        deployment = batching(fake_deployment("a", max_concurrency=max_concurrency), 3)
+        async with scheduled([deployment], Limits(tick_s=0.02), FakeFactory()) as scheduler:
+            assert scheduler.status().models[0].slots == expected
+            leases = [await scheduler.acquire("a") for _ in range(expected)]
+            extra = asyncio.create_task(scheduler.acquire("a"))
+            await asyncio.sleep(0.05)
+            assert not extra.done() and scheduler.status().models[0].queued == 1
+            leases[0].release()
+            leases[0] = await asyncio.wait_for(extra, 1)
+            for lease in leases:
+                lease.release()
+
+    run(body)
+
+
+def test_an_installed_model_is_resolved_once_on_first_use_then_scheduled_like_the_rest() -> None:
+    asked: list[str] = []
+
+    def resolve(name: str) -> Deployment | None:
+        asked.append(name)
+        return fake_deployment(name, estimated_bytes=100, keep_alive_s=0.3) if name == "installed" else None
+
+    async def body() -> None:
+        factory = FakeFactory()
+        limits = Limits(memory_budget_bytes=150, tick_s=0.02)
+        async with scheduled([fake_deployment("a", estimated_bytes=100)], limits, factory, resolve) as scheduler:
+            (await scheduler.acquire("a")).release()
+            assert scheduler.names() == ["a"] and not asked
+            with pytest.raises(APIError) as unknown:
+                await scheduler.acquire("nope")
+            assert (unknown.value.status, unknown.value.detail.code) == (404, "model_not_found")
+            assert "nope" not in scheduler.names()
+            # Loading it evicts `a` under the budget; it is listed, and expires after its keep-alive.
+            lease = await scheduler.acquire("installed")
+            assert scheduler.names() == ["a", "installed"]
+            assert states(scheduler) == {"a": "unloaded", "installed": "loaded"}
+            assert scheduler.deployment("installed").name == "installed"
+            lease.release()
+            await until(lambda: states(scheduler)["installed"] == "unloaded")
+            (await scheduler.acquire("installed")).release()
+            assert asked == ["nope", "installed"] and len(factory.made) == 3
+            assert [m.loads for m in scheduler.status().models] == [1, 2]
+
+    run(body)
+
+
+def test_an_installed_model_that_cannot_be_read_is_503() -> None:
+    def resolve(name: str) -> Deployment | None:
+        raise ValueError(f"{name}: truncated file")
+
+    async def body() -> None:
+        async with scheduled([], Limits(tick_s=0.02), FakeFactory(), resolve) as scheduler:
+            with pytest.raises(APIError) as broken:
+                await scheduler.acquire("broken")
+            assert (broken.value.status, broken.value.detail.code) == (503, "model_unavailable")
+            assert scheduler.names() == []
 
     run(body)

@@ -1,0 +1,155 @@
+"""The model worker process: read a `Load`, confine, build the model, serve commands until shutdown.
+
+Started by adapters/worker.py as `python -m adapters.worker_main FD`, with FD its end of a socket
+pair. A text generation backend is advanced one batch step at a time, and commands are drained
+between steps; an embedding model embeds every `Embed` that arrived while it was busy in one call.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from multiprocessing.connection import Connection
+
+import msgspec
+
+from adapters.base import Backend, Delta, EmbedResult, EngineError, ModelInfo, Tokenize, Tokens
+from adapters.embeddings import OpenVINOEmbedder, embed_batch, load_embedder
+from adapters.ipc import (
+    Cancel,
+    Command,
+    Deltas,
+    Embed,
+    Fatal,
+    Load,
+    LoadChat,
+    LoadEmbeddings,
+    Ready,
+    Results,
+    Shutdown,
+    Submit,
+)
+from adapters.sandbox import confine
+
+log = logging.getLogger(__name__)
+
+
+def load_backend(load: LoadChat) -> tuple[Backend, ModelInfo]:
+    """Construct the backend that serves `load.spec` on the device its options resolve to."""
+    from adapters.registry import load_backend as load_on_device
+
+    loaded = load_on_device(load.spec, load.options)
+    info = loaded.backend.info()
+    if loaded.fallback:
+        info = msgspec.structs.replace(info, device_note=loaded.fallback)
+    return loaded.backend, info
+
+
+def _tokenize(backend: Backend, command: Tokenize) -> Tokens:
+    """Answer a tokenize or detokenize command; a bad input is an error for this command only."""
+    rid = command.request_id
+    try:
+        if command.ids is not None:
+            text, pieces = backend.detokenize(command.ids)
+            return Tokens(rid, ids=command.ids, text=text, pieces=pieces)
+        ids = backend.tokenize(command.text, command.messages, command.add_special)
+        text, pieces = backend.detokenize(ids)
+        return Tokens(rid, ids=ids, text=text, pieces=pieces)
+    except Exception as exc:
+        return Tokens(rid, error=f"{type(exc).__name__}: {exc}")
+
+
+def _submit(backend: Backend, command: Submit) -> list[Delta]:
+    try:
+        return backend.submit(command.request)
+    except Exception as exc:  # a bug for this request only: report it, keep serving
+        log.exception("submit failed")
+        error = EngineError("internal_error", f"{type(exc).__name__}: {exc}")
+        return [Delta(request_id=command.request.request_id, error=error)]
+
+
+def serve_chat(conn: Connection, backend: Backend) -> None:
+    """Run batch steps while requests are running; between steps, take what has arrived."""
+    encoder = msgspec.msgpack.Encoder()
+    decoder = msgspec.msgpack.Decoder(Command)
+    while True:
+        # Block while idle; between steps only drain what has arrived.
+        while conn.poll(None if not backend.has_work() else 0):
+            match decoder.decode(conn.recv_bytes()):
+                case Shutdown():
+                    return
+                case Cancel(request_id=rid):
+                    backend.cancel(rid)
+                case Tokenize() as command:
+                    conn.send_bytes(encoder.encode(_tokenize(backend, command)))
+                case Submit() as command:
+                    if immediate := _submit(backend, command):
+                        conn.send_bytes(encoder.encode(Deltas(immediate)))
+                case Embed(request=request):
+                    error = EngineError("invalid_request", "this worker serves a model that generates text")
+                    conn.send_bytes(encoder.encode(Results([EmbedResult(request_id=request.request_id, error=error)])))
+        if deltas := backend.step():
+            conn.send_bytes(encoder.encode(Deltas(deltas)))
+
+
+def serve_embeddings(conn: Connection, embedder: OpenVINOEmbedder) -> None:
+    """Embed, in one engine call, every request that arrived while the last call ran."""
+    encoder = msgspec.msgpack.Encoder()
+    decoder = msgspec.msgpack.Decoder(Command)
+    while True:
+        commands = [decoder.decode(conn.recv_bytes())]
+        while conn.poll(0):
+            commands.append(decoder.decode(conn.recv_bytes()))
+        requests = []
+        stop = False
+        for command in commands:
+            match command:
+                case Embed(request=request):
+                    requests.append(request)
+                case Shutdown():
+                    stop = True
+                case _:
+                    log.warning("an embedding worker ignores %s", type(command).__name__)
+        if requests:
+            try:
+                results = embed_batch(embedder, requests)
+            except Exception as exc:  # a bug for these requests only: report it, keep serving
+                log.exception("embedding failed")
+                error = EngineError("internal_error", f"{type(exc).__name__}: {exc}")
+                results = [EmbedResult(request_id=r.request_id, error=error) for r in requests]
+            conn.send_bytes(encoder.encode(Results(results)))
+        if stop:
+            return
+
+
+def main(conn: Connection) -> None:
+    """Load the model `Load` names, confined before any model file is parsed (the loader is the
+    largest attack surface), then serve until shutdown or until the server goes away."""
+    encoder = msgspec.msgpack.Encoder()
+    try:
+        load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
+        confine(load.confinement)
+        match load:
+            case LoadChat():
+                backend, info = load_backend(load)
+                model: Backend | OpenVINOEmbedder = backend
+            case LoadEmbeddings(spec=spec, options=options):
+                embedder = load_embedder(spec, options.device)
+                model, info = embedder, embedder.info()
+    except Exception as exc:
+        conn.send_bytes(encoder.encode(Fatal(f"{type(exc).__name__}: {exc}")))
+        return
+    conn.send_bytes(encoder.encode(Ready(info)))
+    try:
+        if isinstance(model, OpenVINOEmbedder):
+            serve_embeddings(conn, model)
+        else:
+            serve_chat(conn, model)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the server went away: nothing left to serve
+    finally:
+        model.close()
+
+
+if __name__ == "__main__":
+    main(Connection(int(sys.argv[1])))
