@@ -20,6 +20,7 @@ from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
+from server.inference.call import EngineDoor
 from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
@@ -118,6 +119,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         # Named `embedders` for the workflow gateway (server/workflows/gateway.py reads it).
         app.state.embedders = Embeddings(scheduler)
         app.state.metrics = Metrics(scheduler)
+        app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
         app.state.hub = hub_routes.HubState(
             store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
@@ -162,7 +164,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "metrics": _from_state("metrics"),
             "embeddings": _from_state("embedders"),
             "response_store": _from_state("responses"),
-            "fingerprint": _constant(fingerprint),
+            "door": _from_state("door"),
             "sampling": _constant(settings.sampling_defaults()),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },

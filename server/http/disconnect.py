@@ -25,8 +25,11 @@ async def _disconnected(request: Request[Any, Any, Any]) -> None:
             return
 
 
-async def unless_disconnected(request: Request[Any, Any, Any], work: Coroutine[Any, Any, T]) -> T:
-    """Run `work`; cancel it if the client disconnects first (the body must already be read)."""
+async def unless_disconnected(request: Request[Any, Any, Any] | None, work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`; cancel it if the client disconnects first (the body must already be read). With
+    no request (a workflow step) there is no client to watch: `work` just runs."""
+    if request is None:
+        return await work
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_disconnected(request))
     try:

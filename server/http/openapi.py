@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from litestar import post
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 
@@ -35,3 +38,12 @@ class StreamingOperation(Operation):
             ok.content[MEDIA_TYPE] = OpenAPIMediaType(
                 schema=Schema(type=OpenAPIType.STRING, description="`data: <chunk JSON>` events, then `data: [DONE]`")
             )
+
+
+def streaming_post(path: str, summary: str, answer: type[Any], description: str) -> HTTPRouteHandler:
+    """`@post` for an endpoint answering `answer` as JSON, or with `stream: true` server-sent events
+    (`description` says which)."""
+    ok = ResponseSpec(data_container=answer, description=description)
+    return post(
+        path, summary=summary, status_code=200, operation_class=StreamingOperation, responses={**ERRORS, 200: ok}
+    )

@@ -1,38 +1,47 @@
-"""What chat and legacy completions share: one API call's identity, its delta loop, SSE framing.
+"""The one door to the engine, and the API call it opens.
 
-A `Call` owns the merged engine stream of one request (its `FanIn`), counts usage as deltas pass,
-and turns engine errors into API errors. Routes only say how deltas become their own chunk types.
+Every endpoint that reaches a chat model goes through `EngineDoor`, in the same order:
+
+1. the caller validates and translates first (`defaults()` gives the service's sampling defaults
+   without a lease), so a request that gets a 400 never waits in a queue, loads or evicts a model;
+2. `generate()` / `tokenize()` admit the call at its priority and keep-alive, raced against the
+   client's disconnect when there is a client;
+3. they submit, stamping the engine's request ids on the translated requests;
+4. a `Call` iterates the merged stream (the first error ends it; `FanIn.start()` turns an engine
+   refusal into an HTTP error before anything is sent);
+5. the lease is released when the call completes, fails or is abandoned, by its `CallObserver`,
+   which also times it for the metrics.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
 
-from adapters.base import Delta
+import msgspec
+from litestar import Request
+
+from adapters.base import ChatMessage, Delta, GenerationRequest, ModelInfo, Tokenize
 from server.http import sse
-from server.http.errors import APIError
+from server.http.disconnect import unless_disconnected
+from server.http.errors import APIError, invalid_request
+from server.http.observability import set_model
 from server.inference import protocol as p
 from server.inference.fanin import FanIn
-from server.inference.translate import UsageCounter, finish_reason, require_no_error
+from server.inference.translate import SamplingDefaults, UsageCounter, require_no_error
+from server.serving.metrics import CallObserver, Metrics
+from server.serving.scheduler import Lease, Scheduler
+from server.serving.services import parse_duration
 
-
-class CallWatcher(Protocol):
-    """Sees every delta of a call, and its end (e.g. to time tokens and free the call's slot)."""
-
-    def delta(self, delta: Delta) -> None:
-        """One delta passed."""
-        ...
-
-    def done(self) -> None:
-        """The call is over; may be called more than once."""
-        ...
+T = TypeVar("T")
+# Fits the requests to the admitted model (e.g. its fill-in-the-middle tokens); may raise a 400.
+Prepare = Callable[[ModelInfo, list[GenerationRequest]], list[GenerationRequest]]
 
 
 class Call:
-    """One chat or completion call in flight."""
+    """One chat, completion or response call in flight: its identity, its deltas and its end."""
 
     def __init__(
         self,
@@ -41,19 +50,23 @@ class Call:
         model: str,
         fingerprint: str,
         fan: FanIn,
+        info: ModelInfo,
         prompt_of_choice: list[int],
         include_usage: bool,
-        watcher: CallWatcher | None = None,
+        observer: CallObserver,
+        request: Request[Any, Any, Any] | None,
     ) -> None:
         self.id = f"{prefix}-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
         self.fingerprint = fingerprint
         self.fan = fan
+        self.info = info
         self.choices = len(prompt_of_choice)
         self.usage = UsageCounter(prompt_of_choice)
         self.include_usage = include_usage
-        self.watcher = watcher
+        self._observer = observer
+        self._request = request
 
     def fields(self) -> dict[str, Any]:
         """The fields every response object and chunk of this call repeats."""
@@ -69,29 +82,25 @@ class Call:
             async for index, delta in self.fan:
                 require_no_error(delta, self.fan.prompt_param)
                 self.usage.add(index, delta)
-                if self.watcher is not None:
-                    self.watcher.delta(delta)
+                self._observer.delta(delta)
                 yield index, delta
         finally:
             await self.close()
 
     async def close(self) -> None:
-        """Cancel what is still running in the engine and tell the watcher the call is over."""
+        """Cancel what is still running in the engine and release the call's slot (idempotent)."""
         try:
             await self.fan.close()
         finally:
-            if self.watcher is not None:
-                self.watcher.done()
+            self._observer.done()
 
-    async def collect(self) -> tuple[list[str], list[p.FinishReason | None]]:
-        """Each choice's whole text and finish reason."""
-        texts: list[list[str]] = [[] for _ in range(self.choices)]
-        finishes: list[p.FinishReason | None] = [None] * self.choices
-        async for index, delta in self.deltas():
-            texts[index].append(delta.text)
-            if delta.final:
-                finishes[index] = finish_reason(delta)
-        return ["".join(parts) for parts in texts], finishes
+    async def whole(self, work: Coroutine[Any, Any, T]) -> T:
+        """The result of `work` (which reads `deltas()` to the end), cancelled with a 499 if the
+        client goes away first: a whole answer has no stream for the server to notice that by."""
+        try:
+            return await unless_disconnected(self._request, work)
+        finally:
+            await self.close()
 
 
 async def event_stream(
@@ -111,3 +120,129 @@ async def event_stream(
         # `chunks` may be left suspended rather than closed; close the engine requests here too.
         await call.close()
     yield sse.DONE
+
+
+def keep_alive_seconds(value: float | str | None) -> float | None:
+    """A request's `keep_alive` in seconds (None: the service's), or a 400 naming the field."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise invalid_request(str(exc), param="keep_alive") from None
+
+
+class Tokenized(msgspec.Struct, frozen=True):
+    """What a model's tokenizer answered, and the model's context length."""
+
+    ids: list[int]
+    pieces: list[str]
+    text: str
+    context_length: int
+
+
+class EngineDoor:
+    """The one way from an API call (or a workflow step) to a chat model's engine; built once per
+    app, from its scheduler and metrics."""
+
+    def __init__(self, scheduler: Scheduler, metrics: Metrics, fingerprint: str) -> None:
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self._fingerprint = fingerprint
+
+    def defaults(self, model: str, request: Request[Any, Any, Any] | None = None) -> SamplingDefaults:
+        """The sampling defaults of the service `model` (404 if none), known without a lease; labels
+        `request` with the model first, so that even its 400 is counted under it."""
+        if request is not None:
+            set_model(request.scope, model)
+        return self.scheduler.deployment(model).sampling
+
+    async def generate(
+        self,
+        model: str,
+        requests: list[GenerationRequest],
+        *,
+        request: Request[Any, Any, Any] | None = None,
+        priority: int | None = None,
+        keep_alive: float | str | None = None,
+        prompt_param: str = "messages",
+        prefix: str = "chatcmpl",
+        prompt_of_choice: list[int] | None = None,
+        include_usage: bool = False,
+        prepare: Prepare | None = None,
+    ) -> Call:
+        """Admit, submit and start the translated `requests` (one per choice) on `model`.
+
+        Returns once every request has its first delta, so that a refusal (context too long, a bad
+        template) raises its API error (naming `prompt_param`) instead of breaking a stream.
+        """
+        lease, observer = await self._admit(model, request, priority, keep_alive)
+        try:
+            engine = lease.engine
+            if prepare is not None:
+                requests = prepare(engine.info, requests)
+            stamped = [msgspec.structs.replace(r, request_id=engine.next_request_id()) for r in requests]
+            fan = FanIn(engine, stamped, prompt_param)
+            await fan.start()
+        except BaseException:
+            observer.done()
+            raise
+        return Call(
+            prefix=prefix,
+            model=model,
+            fingerprint=self._fingerprint,
+            fan=fan,
+            info=engine.info,
+            prompt_of_choice=prompt_of_choice if prompt_of_choice is not None else [0] * len(requests),
+            include_usage=include_usage,
+            observer=observer,
+            request=request,
+        )
+
+    async def tokenize(
+        self,
+        model: str | None,
+        *,
+        request: Request[Any, Any, Any] | None = None,
+        text: str | None = None,
+        messages: tuple[ChatMessage, ...] | None = None,
+        ids: list[int] | None = None,
+        add_special: bool = True,
+        param: str = "content",
+    ) -> Tokenized:
+        """The token ids of `text` or `messages`, or the text of `ids`, from `model`'s tokenizer (the
+        first service when None); a tokenizer error is a 400 naming `param`."""
+        if model is None:
+            names = self.scheduler.names_of_kind("chat")
+            if not names:
+                raise invalid_request("No model is served.", param="model")
+            model = names[0]
+        lease, observer = await self._admit(model, request, None, None)
+        try:
+            engine = lease.engine
+            command = Tokenize(
+                request_id=engine.next_request_id(), text=text, messages=messages, add_special=add_special, ids=ids
+            )
+            tokens = await unless_disconnected(request, engine.tokenize(command))
+        finally:
+            observer.done()
+        if tokens.error is not None:
+            verb = "detokenize" if ids is not None else "tokenize"
+            raise invalid_request(f"Cannot {verb}: {tokens.error}", param=param)
+        return Tokenized(tokens.ids, tokens.pieces, tokens.text, engine.info.context_length)
+
+    async def _admit(
+        self,
+        model: str,
+        request: Request[Any, Any, Any] | None,
+        priority: int | None,
+        keep_alive: float | str | None,
+    ) -> tuple[Lease, CallObserver]:
+        """Wait in `model`'s priority queue for a lease; a client that disconnects while waiting
+        leaves the queue at once (499)."""
+        if request is not None:
+            set_model(request.scope, model)
+        keep_alive_s = keep_alive_seconds(keep_alive)
+        asked_at = time.perf_counter()
+        lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s))
+        return lease, self.metrics.observe(model, lease, asked_at)

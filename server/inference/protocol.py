@@ -293,15 +293,20 @@ class ChatChoice(msgspec.Struct):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletion(msgspec.Struct):
-    """Response of a non-streamed chat completion."""
+class _CallObject(msgspec.Struct):
+    """The fields every answer and chunk of one call repeats (`Call.fields()`)."""
 
     id: str
     created: int
     model: str
+    system_fingerprint: str
+
+
+class ChatCompletion(_CallObject):
+    """Response of a non-streamed chat completion."""
+
     choices: list[ChatChoice]
     usage: Usage
-    system_fingerprint: str
     object: Literal["chat.completion"] = "chat.completion"
 
 
@@ -339,13 +344,9 @@ class ChunkChoice(msgspec.Struct):
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletionChunk(msgspec.Struct):
+class ChatCompletionChunk(_CallObject):
     """One server-sent event of a streamed chat completion."""
 
-    id: str
-    created: int
-    model: str
-    system_fingerprint: str
     choices: list[ChunkChoice]
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     # Present (null, then the counts in the last chunk) only with stream_options.include_usage.
@@ -370,13 +371,9 @@ class CompletionChoice(msgspec.Struct):
     logprobs: CompletionLogprobs | None = None
 
 
-class Completion(msgspec.Struct):
+class Completion(_CallObject):
     """Response (or stream chunk) of a legacy completion."""
 
-    id: str
-    created: int
-    model: str
-    system_fingerprint: str
     choices: list[CompletionChoice]
     object: Literal["text_completion"] = "text_completion"
     usage: Usage | UnsetType | None = UNSET

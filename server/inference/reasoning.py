@@ -13,8 +13,9 @@ OPEN = "<think>"
 CLOSE = "</think>"
 
 
-def _held_back(text: str, marker: str) -> int:
-    """How many trailing characters of `text` could be the start of `marker`."""
+def held_back(text: str, marker: str) -> int:
+    """How many trailing characters of `text` could be the start of `marker` (so a streamed parser
+    keeps them until the next piece says whether the marker follows)."""
     for n in range(min(len(marker) - 1, len(text)), 0, -1):
         if marker.startswith(text[-n:]):
             return n
@@ -53,7 +54,7 @@ class ReasoningSplitter:
             reasoning, content = self._buffer[:close], self._buffer[close + len(CLOSE) :]
             self._buffer, self._thinking = "", False
             return reasoning, self._answer(content)
-        keep = _held_back(self._buffer, CLOSE)
+        keep = held_back(self._buffer, CLOSE)
         reasoning = self._buffer[: len(self._buffer) - keep]
         self._buffer = self._buffer[len(self._buffer) - keep :]
         return reasoning, ""

@@ -21,6 +21,7 @@ from adapters.base import OutputConstraint, ToolTag
 from adapters.tool_prompt import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, call_begin, call_end
 from server.http.errors import invalid_request
 from server.inference import protocol as p
+from server.inference.reasoning import held_back
 from server.inference.schemas import check_schema
 
 # A function without `parameters` takes an empty object, as OpenAI documents.
@@ -92,14 +93,6 @@ class ParsedCall:
 _HEADER = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 
 
-def _held_back(text: str, marker: str) -> int:
-    """How many trailing characters of `text` could be the start of `marker`."""
-    for n in range(min(len(marker) - 1, len(text)), 0, -1):
-        if marker.startswith(text[-n:]):
-            return n
-    return 0
-
-
 @dataclass
 class ToolCallParser:
     """Splits generated text into content and tool calls, incrementally.
@@ -141,7 +134,7 @@ class ToolCallParser:
     def _in_text(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
         start = self._buffer.find(TOOL_CALL_OPEN)
         if start < 0:
-            keep = _held_back(self._buffer, TOOL_CALL_OPEN)
+            keep = held_back(self._buffer, TOOL_CALL_OPEN)
             content.append(self._content(self._buffer[: len(self._buffer) - keep], before_call=False))
             self._buffer = self._buffer[len(self._buffer) - keep :]
             return False

@@ -5,7 +5,6 @@ Pure functions and small accumulators, no I/O: the routes feed them and send wha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -131,10 +130,12 @@ def _check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_pa
         )
 
 
-def chat_requests(
-    body: p.ChatCompletionRequest, next_id: Iterator[int], defaults: SamplingDefaults = OPENAI_DEFAULTS
+def from_chat_request(
+    body: p.ChatCompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS
 ) -> list[GenerationRequest]:
-    """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported."""
+    """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported.
+
+    Request ids are placeholders: the engine door stamps real ones when it submits them."""
     plan = tool_plan(body.tools, body.tool_choice, body.parallel_tool_calls)
     constraint = response_constraint(body.response_format)
     if plan.active and constraint is not None:
@@ -152,7 +153,7 @@ def chat_requests(
         _sampling(body, body.max_completion_tokens or body.max_tokens, defaults), logprobs=bool(body.logprobs)
     )
     base = GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
-    return [_with_seed(msgspec.structs.replace(base, request_id=next(next_id)), i) for i in range(n)]
+    return [_with_seed(base, i) for i in range(n)]
 
 
 def _with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
@@ -198,40 +199,49 @@ def completion_prompts(body: p.CompletionRequest) -> list[str | tuple[int, ...]]
     )
 
 
-def fim_prompts(
-    prompts: list[str | tuple[int, ...]], suffix: str, tokens: tuple[str, str, str] | None
-) -> list[str | tuple[int, ...]]:
-    """Fill-in-the-middle prompts (prefix-suffix-middle order) for a model with FIM tokens."""
+def _fim_applies(suffix: str | None, tokens: tuple[str, str, str] | None) -> bool:
+    # An empty suffix is what some clients send with every request: plain completion then, unless
+    # the model can fill in the middle.
+    return suffix is not None and (bool(suffix) or tokens is not None)
+
+
+def to_fim_requests(
+    requests: list[GenerationRequest], body: p.CompletionRequest, tokens: tuple[str, str, str] | None
+) -> list[GenerationRequest]:
+    """`requests` as fill-in-the-middle prompts (prefix-suffix-middle order) when `body` has a
+    suffix; `tokens` are the model's FIM tokens, the one part of a completion's translation that
+    needs the model itself."""
+    suffix = body.suffix
+    if suffix is None or not _fim_applies(suffix, tokens):
+        return requests
+    if body.echo:
+        raise invalid_request("echo cannot be combined with suffix.", param="echo")
     if tokens is None:
         raise invalid_request(
             "suffix (fill-in-the-middle) needs a model with FIM tokens (such as StarCoder2, "
             "Qwen2.5-Coder or DeepSeek-Coder); this model has none.",
             param="suffix",
         )
-    before, after, middle = tokens
-    texts = [x for x in prompts if isinstance(x, str)]
-    if len(texts) != len(prompts):
+    if any(r.prompt is None for r in requests):
         raise invalid_request("suffix needs text prompts, not token ids.", param="suffix")
-    return [f"{before}{prefix}{after}{suffix}{middle}" for prefix in texts]
+    before, after, middle = tokens
+    return [msgspec.structs.replace(r, prompt=f"{before}{r.prompt}{after}{suffix}{middle}") for r in requests]
 
 
-def completion_requests(
-    body: p.CompletionRequest,
-    next_id: Iterator[int],
-    defaults: SamplingDefaults = OPENAI_DEFAULTS,
-    fim_tokens: tuple[str, str, str] | None = None,
+def from_completion_request(
+    body: p.CompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS
 ) -> tuple[list[GenerationRequest], list[PromptChoice]]:
-    """One `GenerationRequest` per prompt and choice, in OpenAI's choice order."""
+    """One `GenerationRequest` per prompt and choice, in OpenAI's choice order (placeholder request
+    ids, as `from_chat_request`'s); a suffix is applied later by `to_fim_requests`."""
     if body.logprobs is not None:
         _check_logprobs(True, body.logprobs, False, "logprobs")
     n = body.n or 1
     _refuse_unsupported(body.logit_bias, n, body.best_of)
     prompts = completion_prompts(body)
-    # An empty suffix is what some clients send with every request: plain completion then.
-    if body.suffix is not None and (body.suffix or fim_tokens is not None):
-        if body.echo:
-            raise invalid_request("echo cannot be combined with suffix.", param="echo")
-        prompts = fim_prompts(prompts, body.suffix, fim_tokens)
+    if body.suffix and body.echo:
+        raise invalid_request("echo cannot be combined with suffix.", param="echo")
+    if body.suffix and not all(isinstance(x, str) for x in prompts):
+        raise invalid_request("suffix needs text prompts, not token ids.", param="suffix")
     if len(prompts) * n > MAX_SEQUENCES:
         raise invalid_request(
             f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
@@ -245,9 +255,9 @@ def completion_requests(
     for k, prompt in enumerate(prompts):
         for j in range(n):
             if isinstance(prompt, str):
-                base = GenerationRequest(request_id=next(next_id), params=params, prompt=prompt)
+                base = GenerationRequest(request_id=0, params=params, prompt=prompt)
             else:
-                base = GenerationRequest(request_id=next(next_id), params=params, prompt_ids=prompt)
+                base = GenerationRequest(request_id=0, params=params, prompt_ids=prompt)
             requests.append(_with_seed(base, j))
             choices.append(PromptChoice(prompt_index=k, echo=prompt if body.echo and isinstance(prompt, str) else ""))
     return requests, choices

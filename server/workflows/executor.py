@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from adapters.base import ChatMessage, SamplingParams
+from adapters.base import ChatMessage, GenerationRequest, SamplingParams
 from server.inference.translate import SamplingDefaults
 from server.workflows.definition import Step
 from server.workflows.gateway import ModelGateway, StepFailed
@@ -239,11 +239,11 @@ class Run:
             raise StepFailed(f"template error: {exc}") from exc
         params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
         if step.mode == "chat":
-            messages = [ChatMessage("system", system)] if system else []
-            turns = [*messages, ChatMessage("user", prompt)]
-            stream = self.gateway.generate(step.model, params, messages=turns, priority=self.priority)
+            turns = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)
+            request = GenerationRequest(request_id=0, params=params, messages=turns)
         else:
-            stream = self.gateway.generate(step.model, params, prompt=prompt, priority=self.priority)
+            request = GenerationRequest(request_id=0, params=params, prompt=prompt)
+        stream = self.gateway.generate(step.model, request, self.priority)
         parts: list[str] = []
         async for chunk in stream:
             record.usage.completion_tokens += chunk.tokens

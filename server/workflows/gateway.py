@@ -1,19 +1,21 @@
 """The one seam between workflows and models: what a step may ask of the server's models.
 
-`ModelGateway` is all the runner knows; `SchedulerGateway` implements it over the app's
-scheduler. A service name and a model id are both valid targets: `known_models()` lists whatever
-names the scheduler and the embedding registry answer to.
+`ModelGateway` is all the runner knows; `SchedulerGateway` implements it through the app's engine
+door (server/inference/call.py), the same way in as API calls. A service name and a model id are
+both valid targets: `known_models()` lists whatever names the scheduler and the embedding registry
+answer to.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
 
-from adapters.base import ChatMessage, Engine, GenerationRequest, SamplingParams
+from adapters.base import GenerationRequest
 from server.http.errors import APIError
+from server.inference.call import EngineDoor
 from server.inference.translate import SamplingDefaults
 
 
@@ -40,37 +42,14 @@ class ModelGateway(Protocol):
         """The service's own defaults for parameters a step leaves out (None: the server's)."""
         ...
 
-    def generate(
-        self,
-        model: str,
-        params: SamplingParams,
-        *,
-        messages: Sequence[ChatMessage] | None = None,
-        prompt: str | None = None,
-        priority: int | None = None,
-    ) -> AsyncIterator[TextChunk]:
-        """Stream one generation, admitted at `priority` (None: the service's); raise `StepFailed`
-        if the model refuses or fails."""
+    def generate(self, model: str, request: GenerationRequest, priority: int | None = None) -> AsyncIterator[TextChunk]:
+        """Stream one generation of `request` (its id a placeholder), admitted at `priority` (None:
+        the service's); raise `StepFailed` if the model refuses or fails."""
         ...
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
         """One vector per text."""
         ...
-
-
-class _Lease(Protocol):
-    @property
-    def engine(self) -> Engine: ...
-
-    def release(self) -> None: ...
-
-
-class _Scheduler(Protocol):
-    def names(self) -> list[str]: ...
-
-    def deployment(self, name: str) -> Any: ...
-
-    async def acquire(self, name: str, priority: int | None = None) -> _Lease: ...
 
 
 class _Embedders(Protocol):
@@ -80,22 +59,6 @@ class _Embedders(Protocol):
     def model_ids(self) -> list[str]: ...
 
     async def embed(self, model_id: str, texts: list[str], param: str = "input") -> Any: ...
-
-
-async def _stream(
-    engine: Engine, params: SamplingParams, messages: Sequence[ChatMessage] | None, prompt: str | None
-) -> AsyncIterator[TextChunk]:
-    request = GenerationRequest(
-        request_id=engine.next_request_id(),
-        params=params,
-        messages=tuple(messages) if messages is not None else None,
-        prompt=prompt,
-    )
-    # Closing this generator (a cancelled run) closes the engine's stream, which cancels the request.
-    async for delta in engine.generate(request):
-        if delta.error is not None:
-            raise StepFailed(f"the model failed: {delta.error.message}")
-        yield TextChunk(delta.text, delta.tokens, delta.prompt_tokens)
 
 
 class _Embedding:
@@ -122,46 +85,43 @@ class _Embedding:
 
 
 class SchedulerGateway(_Embedding):
-    """`ModelGateway` over a scheduler of named services: each generation holds a lease, so the
-    scheduler's queues, priorities and keep-alive apply to workflow steps like to API calls."""
+    """`ModelGateway` through the engine door: each generation is admitted like an API call, so the
+    scheduler's queues, priorities and keep-alive (and the metrics) apply to workflow steps too."""
 
-    def __init__(self, scheduler: _Scheduler, embedders: _Embedders | None = None) -> None:
-        self._scheduler = scheduler
+    def __init__(self, door: EngineDoor, embedders: _Embedders | None = None) -> None:
+        self._door = door
         self._embedders = embedders
 
     def known_models(self) -> set[str]:
         """Every service name the scheduler serves, and the embedding models."""
-        return set(self._scheduler.names()) | self.embedding_models()
+        return set(self._door.scheduler.names()) | self.embedding_models()
 
     def sampling_defaults(self, model: str) -> SamplingDefaults | None:
         """The service's own sampling defaults, as its API calls get them."""
         try:
-            sampling = getattr(self._scheduler.deployment(model), "sampling", None)
+            return self._door.defaults(model)
         except APIError:
             return None
-        return sampling if isinstance(sampling, SamplingDefaults) else None
 
     async def generate(
-        self,
-        model: str,
-        params: SamplingParams,
-        *,
-        messages: Sequence[ChatMessage] | None = None,
-        prompt: str | None = None,
-        priority: int | None = None,
+        self, model: str, request: GenerationRequest, priority: int | None = None
     ) -> AsyncIterator[TextChunk]:
         """Stream one generation from the service `model`, holding a lease while it runs."""
+        prompt_param = "messages" if request.messages is not None else "prompt"
         try:
-            lease = await self._scheduler.acquire(model, priority)
+            call = await self._door.generate(model, [request], priority=priority, prompt_param=prompt_param)
         except APIError as exc:
             raise StepFailed(exc.detail.message) from exc
+        # Closing this generator (a cancelled run) closes the call, which cancels the request.
         try:
-            async for chunk in _stream(lease.engine, params, messages, prompt):
-                yield chunk
+            async for _, delta in call.deltas():
+                yield TextChunk(delta.text, delta.tokens, delta.prompt_tokens)
+        except APIError as exc:
+            raise StepFailed(f"the model failed: {exc.detail.message}") from exc
         finally:
-            lease.release()
+            await call.close()
 
 
 def gateway_for(state: Any) -> ModelGateway:
-    """The gateway over the app's scheduler and embedding models."""
-    return SchedulerGateway(state.scheduler, getattr(state, "embedders", None))
+    """The gateway through the app's engine door, with its embedding models."""
+    return SchedulerGateway(state.door, getattr(state, "embedders", None))

@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Request, Router, post
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router
 
 from adapters.base import Delta
 from server.http import sse
-from server.http.disconnect import unless_disconnected
-from server.http.openapi import ERRORS, StreamingOperation
+from server.http.openapi import streaming_post
 from server.inference import protocol as p
-from server.inference.admission import admit
-from server.inference.call import Call, event_stream
-from server.inference.fanin import FanIn
-from server.inference.translate import PromptChoice, completion_logprobs, completion_requests, finish_reason
-from server.serving.metrics import Metrics
-from server.serving.scheduler import Scheduler
+from server.inference.call import Call, EngineDoor, event_stream
+from server.inference.translate import (
+    PromptChoice,
+    completion_logprobs,
+    finish_reason,
+    from_completion_request,
+    to_fim_requests,
+)
 
 
-def _chunk(
+def to_chunk(
     call: Call,
     index: int,
     text: str,
@@ -29,6 +29,7 @@ def _chunk(
     logprobs: p.CompletionLogprobs | None = None,
 ) -> p.Completion:
     choice = p.CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
+    """One choice's piece of a streamed answer."""
     return p.Completion(**call.chunk_fields(), choices=[choice])
 
 
@@ -43,12 +44,13 @@ async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> As
         if text or delta.logprobs:
             lp = completion_logprobs([delta], offsets[index]) if logprobs else None
             offsets[index] += sum(len(t.token) for t in delta.logprobs)
-            yield _chunk(call, index, text, logprobs=lp)
+            yield to_chunk(call, index, text, logprobs=lp)
         if delta.final:
-            yield _chunk(call, index, "", finish_reason(delta))
+            yield to_chunk(call, index, "", finish_reason(delta))
 
 
-async def _whole(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.Completion:
+async def to_completion(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.Completion:
+    """The whole answer, once every choice has finished."""
     deltas: list[list[Delta]] = [[] for _ in choices]
     async for index, delta in call.deltas():
         deltas[index].append(delta)
@@ -64,54 +66,34 @@ async def _whole(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.C
     return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
 
 
-@post(
+@streaming_post(
     "/completions",
-    summary="Create a completion (legacy)",
-    status_code=200,
-    operation_class=StreamingOperation,
-    responses={
-        **ERRORS,
-        200: ResponseSpec(
-            data_container=p.Completion,
-            description="The completion; with `stream: true`, a text/event-stream of text_completion events",
-        ),
-    },
+    "Create a completion (legacy)",
+    p.Completion,
+    "The completion; with `stream: true`, a text/event-stream of text_completion events",
 )
 async def create_completion(
-    data: p.CompletionRequest,
-    request: Request[Any, Any, Any],
-    scheduler: Scheduler,
-    metrics: Metrics,
-    fingerprint: str,
+    data: p.CompletionRequest, request: Request[Any, Any, Any], door: EngineDoor
 ) -> p.Completion | sse.EventStream:
     """Continue one or several text prompts."""
-    lease, watcher = await admit(request, data, scheduler, metrics)
-    try:
-        engine = lease.engine
-        requests, choices = completion_requests(
-            data, iter(engine.next_request_id, None), lease.deployment.sampling, engine.info.fim_tokens
-        )
-        fan = FanIn(engine, requests, prompt_param="prompt")
-        await fan.start()
-    except BaseException:
-        watcher.done()
-        raise
-    call = Call(
+    requests, choices = from_completion_request(data, door.defaults(data.model, request))
+    call = await door.generate(
+        data.model,
+        requests,
+        request=request,
+        priority=data.priority,
+        keep_alive=data.keep_alive,
+        prompt_param="prompt",
         prefix="cmpl",
-        model=data.model,
-        fingerprint=fingerprint,
-        fan=fan,
         prompt_of_choice=[c.prompt_index for c in choices],
         include_usage=data.include_usage,
-        watcher=watcher,
+        prepare=lambda info, requests: to_fim_requests(requests, data, info.fim_tokens),
     )
+    logprobs = data.logprobs is not None
     if data.stream:
         usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
-        return sse.EventStream(event_stream(call, _chunks(call, choices, data.logprobs is not None), usage_chunk))
-    try:
-        return await unless_disconnected(request, _whole(call, choices, data.logprobs is not None))
-    finally:
-        await call.close()
+        return sse.EventStream(event_stream(call, _chunks(call, choices, logprobs), usage_chunk))
+    return await call.whole(to_completion(call, choices, logprobs))
 
 
 router = Router(path="/v1", route_handlers=[create_completion], tags=["completions"])

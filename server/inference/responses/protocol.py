@@ -253,45 +253,42 @@ class ResponseOutputItemDoneEvent(_Event, tag="response.output_item.done"):
     item: OutputItem
 
 
-class ResponseFunctionCallArgumentsDeltaEvent(_Event, tag="response.function_call_arguments.delta"):
+class _ItemEvent(_Event):
+    """An event about one output item."""
+
     item_id: str
     output_index: int
+
+
+class _PartEvent(_ItemEvent):
+    """An event about one content part of an output item."""
+
+    content_index: int
+
+
+class ResponseFunctionCallArgumentsDeltaEvent(_ItemEvent, tag="response.function_call_arguments.delta"):
     delta: str
 
 
-class ResponseFunctionCallArgumentsDoneEvent(_Event, tag="response.function_call_arguments.done"):
-    item_id: str
-    output_index: int
+class ResponseFunctionCallArgumentsDoneEvent(_ItemEvent, tag="response.function_call_arguments.done"):
     name: str
     arguments: str
 
 
-class ResponseContentPartAddedEvent(_Event, tag="response.content_part.added"):
-    item_id: str
-    output_index: int
-    content_index: int
+class ResponseContentPartAddedEvent(_PartEvent, tag="response.content_part.added"):
     part: OutputText
 
 
-class ResponseContentPartDoneEvent(_Event, tag="response.content_part.done"):
-    item_id: str
-    output_index: int
-    content_index: int
+class ResponseContentPartDoneEvent(_PartEvent, tag="response.content_part.done"):
     part: OutputText
 
 
-class ResponseTextDeltaEvent(_Event, tag="response.output_text.delta"):
-    item_id: str
-    output_index: int
-    content_index: int
+class ResponseTextDeltaEvent(_PartEvent, tag="response.output_text.delta"):
     delta: str
     logprobs: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
-class ResponseTextDoneEvent(_Event, tag="response.output_text.done"):
-    item_id: str
-    output_index: int
-    content_index: int
+class ResponseTextDoneEvent(_PartEvent, tag="response.output_text.done"):
     text: str
     logprobs: list[dict[str, Any]] = msgspec.field(default_factory=list)
 

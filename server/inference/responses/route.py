@@ -8,30 +8,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import msgspec
-from litestar import Request, Router, delete, get, post
-from litestar.openapi.datastructures import ResponseSpec
+from litestar import Request, Router, delete, get
 
 from server.http import sse
-from server.http.disconnect import unless_disconnected
 from server.http.errors import APIError
-from server.http.openapi import ERRORS, NOT_FOUND, StreamingOperation
+from server.http.openapi import NOT_FOUND, streaming_post
 from server.inference import protocol as p
-from server.inference.admission import admit_model
-from server.inference.call import Call
-from server.inference.fanin import FanIn
+from server.inference.call import Call, EngineDoor
 from server.inference.responses import protocol as r
 from server.inference.responses.history import ResponseStore, StoredResponse
 from server.inference.responses.output import OutputBuilder
 from server.inference.responses.translate import (
     conversation,
     finished,
-    generation_request,
+    from_create_response,
     new_response,
     refuse_unsupported,
     tools_of,
 )
-from server.serving.metrics import Metrics
-from server.serving.scheduler import Scheduler
 
 Finalize = Callable[[OutputBuilder], r.Response]
 
@@ -80,50 +74,23 @@ async def _stream(call: Call, response: r.Response, output: OutputBuilder, final
         await call.close()
 
 
-@post(
+@streaming_post(
     "/responses",
-    summary="Create a model response",
-    status_code=200,
-    operation_class=StreamingOperation,
-    responses={
-        **ERRORS,
-        200: ResponseSpec(
-            data_container=r.Response, description="The response; with `stream: true`, typed server-sent events"
-        ),
-    },
+    "Create a model response",
+    r.Response,
+    "The response; with `stream: true`, typed server-sent events",
 )
 async def create_response(
-    data: r.CreateResponse,
-    request: Request[Any, Any, Any],
-    scheduler: Scheduler,
-    metrics: Metrics,
-    fingerprint: str,
-    response_store: ResponseStore,
+    data: r.CreateResponse, request: Request[Any, Any, Any], door: EngineDoor, response_store: ResponseStore
 ) -> r.Response | sse.EventStream:
     """Generate the model's next output (a message, or function calls when `tools` are given) for
     text or item input, optionally continuing a stored response (`previous_response_id`)."""
     refuse_unsupported(data)
     plan = tools_of(data)
     remembered, messages, input_items = conversation(data, response_store)
-    lease, watcher = await admit_model(request, data.model, scheduler, metrics)
-    sampling = lease.deployment.sampling
-    try:
-        engine = lease.engine
-        engine_request = generation_request(data, messages, plan, iter(engine.next_request_id, None), sampling)
-        fan = FanIn(engine, [engine_request], prompt_param="input")
-        await fan.start()
-    except BaseException:
-        watcher.done()
-        raise
-    call = Call(
-        prefix="resp",
-        model=data.model,
-        fingerprint=fingerprint,
-        fan=fan,
-        prompt_of_choice=[0],
-        include_usage=False,
-        watcher=watcher,
-    )
+    sampling = door.defaults(data.model, request)
+    engine_request = from_create_response(data, messages, plan, sampling)
+    call = await door.generate(data.model, [engine_request], request=request, prompt_param="input", prefix="resp")
     response = new_response(data, sampling)
     output = OutputBuilder(tools=plan.active)
 
@@ -142,10 +109,7 @@ async def create_response(
             output.feed(delta)
         return finalize(output)
 
-    try:
-        return await unless_disconnected(request, whole())
-    finally:
-        await call.close()
+    return await call.whole(whole())
 
 
 @get("/responses/{response_id:str}", summary="Retrieve a model response", responses=NOT_FOUND)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -165,14 +164,10 @@ def conversation(
     return remembered, (*system, *remembered), items
 
 
-def generation_request(
-    body: r.CreateResponse,
-    messages: tuple[ChatMessage, ...],
-    plan: ToolPlan,
-    next_id: Iterator[int],
-    defaults: SamplingDefaults,
+def from_create_response(
+    body: r.CreateResponse, messages: tuple[ChatMessage, ...], plan: ToolPlan, defaults: SamplingDefaults
 ) -> GenerationRequest:
-    """The one engine request of a response."""
+    """The one engine request of a response (its request id a placeholder the engine door stamps)."""
     params = SamplingParams(
         max_tokens=body.max_output_tokens,
         temperature=defaults.temperature if body.temperature is None else body.temperature,
@@ -182,7 +177,7 @@ def generation_request(
         seed=body.seed,
     )
     return GenerationRequest(
-        request_id=next(next_id), params=params, messages=messages, tools=plan.tools, constraint=plan.constraint
+        request_id=0, params=params, messages=messages, tools=plan.tools, constraint=plan.constraint
     )
 
 

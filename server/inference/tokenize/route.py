@@ -7,22 +7,11 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Router, post
 
-from adapters.base import Tokenize, Tokens
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
+from server.inference.call import EngineDoor
 from server.inference.tokenize.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from server.inference.translate import chat_messages
-from server.serving.scheduler import Lease, Scheduler
-
-
-async def _lease(scheduler: Scheduler, model: str | None) -> Lease:
-    if model is None:
-        names = scheduler.names()
-        if not names:
-            raise invalid_request("No model is served.", param="model")
-        model = names[0]
-    return await scheduler.acquire(model)
-
 
 T = TypeVar("T")
 
@@ -38,55 +27,33 @@ async def _strict(request: Request[Any, Any, Any], kind: type[T]) -> T:
         raise invalid_request(f"Invalid request: {message}", param=field) from exc
 
 
-def _checked(tokens: Tokens, param: str) -> Tokens:
-    if tokens.error is not None:
-        raise invalid_request(
-            f"Cannot {'detokenize' if param == 'tokens' else 'tokenize'}: {tokens.error}", param=param
-        )
-    return tokens
-
-
 @post(["/tokenize", "/v1/tokenize"], summary="Tokenize a text or a conversation", status_code=200, responses=ERRORS)
-async def tokenize(data: TokenizeRequest, request: Request[Any, Any, Any], scheduler: Scheduler) -> TokenizeResponse:
+async def tokenize(data: TokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor) -> TokenizeResponse:
     """Token ids of `content`/`prompt`, or of `messages` rendered by the model's chat template."""
     data = await _strict(request, TokenizeRequest)
     texts = [t for t in (data.content, data.prompt) if t is not None]
     if len(texts) + (data.messages is not None) != 1:
         raise invalid_request("Send exactly one of content, prompt or messages.", param="content")
     messages = chat_messages(data.messages) if data.messages is not None else None
-    lease = await _lease(scheduler, data.model)
-    try:
-        engine = lease.engine
-        add_special = next((v for v in (data.add_special, data.add_special_tokens) if v is not None), True)
-        command = Tokenize(
-            request_id=engine.next_request_id(),
-            text=texts[0] if texts else None,
-            messages=messages,
-            add_special=add_special,
-        )
-        tokens = await engine.tokenize(command)
-    finally:
-        lease.release()
-    result = _checked(tokens, "messages" if data.messages is not None else "content")
-    response = TokenizeResponse(tokens=result.ids, count=len(result.ids), max_model_len=engine.info.context_length)
+    result = await door.tokenize(
+        data.model,
+        request=request,
+        text=texts[0] if texts else None,
+        messages=messages,
+        add_special=next((v for v in (data.add_special, data.add_special_tokens) if v is not None), True),
+        param="messages" if messages is not None else "content",
+    )
+    response = TokenizeResponse(tokens=result.ids, count=len(result.ids), max_model_len=result.context_length)
     if data.return_token_strs:
         response.token_strs = result.pieces
     return response
 
 
 @post(["/detokenize", "/v1/detokenize"], summary="Turn token ids back into text", status_code=200, responses=ERRORS)
-async def detokenize(
-    data: DetokenizeRequest, request: Request[Any, Any, Any], scheduler: Scheduler
-) -> DetokenizeResponse:
+async def detokenize(data: DetokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor) -> DetokenizeResponse:
     """The text of `tokens`."""
     data = await _strict(request, DetokenizeRequest)
-    lease = await _lease(scheduler, data.model)
-    try:
-        engine = lease.engine
-        tokens = await engine.tokenize(Tokenize(request_id=engine.next_request_id(), ids=data.tokens))
-    finally:
-        lease.release()
-    result = _checked(tokens, "tokens")
+    result = await door.tokenize(data.model, request=request, ids=data.tokens, param="tokens")
     return DetokenizeResponse(prompt=result.text, content=result.text)
 
 

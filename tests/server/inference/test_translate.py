@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
-
 import msgspec
 import pytest
 
-from adapters.base import ChatMessage, Delta, EngineError
+from adapters.base import ChatMessage, Delta, EngineError, GenerationRequest
 from server.http.errors import APIError
 from server.inference import protocol as p
 from server.inference.translate import (
+    OPENAI_DEFAULTS,
+    PromptChoice,
     SamplingDefaults,
     UsageCounter,
-    chat_requests,
-    completion_requests,
     finish_reason,
+    from_chat_request,
+    from_completion_request,
     require_no_error,
+    to_fim_requests,
 )
 
 
@@ -29,12 +30,16 @@ def completion(**fields: object) -> p.CompletionRequest:
     return msgspec.convert({"model": "m", "prompt": "hi", **fields}, p.CompletionRequest)
 
 
-def ids() -> itertools.count[int]:
-    return itertools.count(1)
+def completion_requests(
+    body: p.CompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS, fim: tuple[str, str, str] | None = None
+) -> tuple[list[GenerationRequest], list[PromptChoice]]:
+    """The whole translation of a completion, as the door runs it on a model with FIM tokens `fim`."""
+    requests, choices = from_completion_request(body, defaults)
+    return to_fim_requests(requests, body, fim), choices
 
 
 def test_chat_defaults_follow_openai() -> None:
-    (request,) = chat_requests(chat(), ids())
+    (request,) = from_chat_request(chat())
     assert request.params.temperature == 1.0
     assert request.params.top_p == 1.0
     assert request.params.max_tokens is None
@@ -50,7 +55,7 @@ def test_chat_roles_and_content_parts() -> None:
             {"role": "assistant", "content": None},
         ]
     )
-    (request,) = chat_requests(body, ids())
+    (request,) = from_chat_request(body)
     assert request.messages == (
         ChatMessage("system", "be brief"),
         ChatMessage("system", "a\nb"),
@@ -61,37 +66,37 @@ def test_chat_roles_and_content_parts() -> None:
 
 def test_server_defaults_fill_only_what_the_request_leaves_out() -> None:
     defaults = SamplingDefaults(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05)
-    (omitted,) = chat_requests(chat(), ids(), defaults)
+    (omitted,) = from_chat_request(chat(), defaults)
     assert (omitted.params.temperature, omitted.params.top_p, omitted.params.top_k, omitted.params.min_p) == (
         0.8,
         0.95,
         40,
         0.05,
     )
-    (explicit,) = chat_requests(chat(temperature=1.0, top_p=1.0, top_k=0, min_p=0.0), ids(), defaults)
+    (explicit,) = from_chat_request(chat(temperature=1.0, top_p=1.0, top_k=0, min_p=0.0), defaults)
     assert (explicit.params.temperature, explicit.params.top_p, explicit.params.top_k, explicit.params.min_p) == (
         1.0,
         1.0,
         0,
         0.0,
     )
-    (legacy,), _ = completion_requests(completion(top_k=5), ids(), defaults)
+    (legacy,), _ = completion_requests(completion(top_k=5), defaults)
     assert (legacy.params.temperature, legacy.params.top_k) == (0.8, 5)
 
 
 def test_max_completion_tokens_wins_over_max_tokens() -> None:
-    (request,) = chat_requests(chat(max_tokens=5, max_completion_tokens=7), ids())
+    (request,) = from_chat_request(chat(max_tokens=5, max_completion_tokens=7))
     assert request.params.max_tokens == 7
 
 
 def test_stop_string_or_list() -> None:
-    assert chat_requests(chat(stop="x"), ids())[0].params.stop == ("x",)
-    assert chat_requests(chat(stop=["x", "y"]), ids())[0].params.stop == ("x", "y")
+    assert from_chat_request(chat(stop="x"))[0].params.stop == ("x",)
+    assert from_chat_request(chat(stop=["x", "y"]))[0].params.stop == ("x", "y")
 
 
-def test_n_gives_distinct_ids_and_seeds() -> None:
-    requests = chat_requests(chat(n=3, seed=10), ids())
-    assert [r.request_id for r in requests] == [1, 2, 3]
+def test_n_gives_distinct_seeds_and_leaves_ids_to_the_door() -> None:
+    requests = from_chat_request(chat(n=3, seed=10))
+    assert [r.request_id for r in requests] == [0, 0, 0]  # the engine door stamps real ones
     assert [r.params.seed for r in requests] == [10, 11, 12]
 
 
@@ -138,19 +143,19 @@ def test_n_gives_distinct_ids_and_seeds() -> None:
 )
 def test_unsupported_features_are_refused_with_their_param(fields: dict[str, object], param: str) -> None:
     with pytest.raises(APIError) as info:
-        chat_requests(chat(**fields), ids())
+        from_chat_request(chat(**fields))
     assert info.value.status == 400
     assert info.value.detail.param == param
 
 
 def test_completion_prompt_forms() -> None:
-    requests, choices = completion_requests(completion(prompt=["a", "b"], n=2, echo=True), ids())
+    requests, choices = completion_requests(completion(prompt=["a", "b"], n=2, echo=True))
     assert [r.prompt for r in requests] == ["a", "a", "b", "b"]
     assert [c.prompt_index for c in choices] == [0, 0, 1, 1]
     assert [c.echo for c in choices] == ["a", "a", "b", "b"]
-    (request,), _ = completion_requests(completion(prompt=[5, 6, 7]), ids())
+    (request,), _ = completion_requests(completion(prompt=[5, 6, 7]))
     assert request.prompt_ids == (5, 6, 7)
-    requests, _ = completion_requests(completion(prompt=[[1], [2, 3]]), ids())
+    requests, _ = completion_requests(completion(prompt=[[1], [2, 3]]))
     assert [r.prompt_ids for r in requests] == [(1,), (2, 3)]
     assert requests[0].params.max_tokens == 16  # OpenAI's legacy default
 
@@ -172,7 +177,7 @@ def test_completion_prompt_forms() -> None:
 )
 def test_completion_refusals(fields: dict[str, object], param: str) -> None:
     with pytest.raises(APIError) as info:
-        completion_requests(completion(**fields), ids())
+        completion_requests(completion(**fields))
     assert info.value.detail.param == param
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
-from adapters.base import ChatMessage, SamplingParams
+from adapters.base import GenerationRequest
 from server.inference.translate import SamplingDefaults
 from server.workflows.executor import MAP_CONCURRENCY, Run
 from server.workflows.gateway import StepFailed, TextChunk
@@ -31,16 +31,10 @@ class ScriptedGateway:
         return SamplingDefaults(temperature=0.0)
 
     async def generate(
-        self,
-        model: str,
-        params: SamplingParams,
-        *,
-        messages: Sequence[ChatMessage] | None = None,
-        prompt: str | None = None,
-        priority: int | None = None,
+        self, model: str, request: GenerationRequest, priority: int | None = None
     ) -> AsyncIterator[TextChunk]:
         self.priorities.append(priority)
-        text = messages[-1].content if messages else prompt or ""
+        text = request.messages[-1].content if request.messages else request.prompt or ""
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 
-from adapters.base import ChatMessage, SamplingParams
+from adapters.base import GenerationRequest
 from server.inference.translate import SamplingDefaults
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.tools import FileInput, extract, run_tool, split
@@ -31,15 +31,7 @@ class BagOfWordsGateway:
     def sampling_defaults(self, model: str) -> SamplingDefaults | None:
         return None
 
-    def generate(
-        self,
-        model: str,
-        params: SamplingParams,
-        *,
-        messages: Sequence[ChatMessage] | None = None,
-        prompt: str | None = None,
-        priority: int | None = None,
-    ) -> AsyncIterator[TextChunk]:
+    def generate(self, model: str, request: GenerationRequest, priority: int | None = None) -> AsyncIterator[TextChunk]:
         raise NotImplementedError
 
     async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
