@@ -117,3 +117,15 @@ def max_tokens_of(folder: Path) -> int:
     # Tokenizers without a limit store a huge sentinel (int(1e30)) as model_max_length.
     usable = [int(n) for n in limits if isinstance(n, int | float) and 0 < n < 1_000_000]
     return usable[0] if usable else 512
+
+
+def dimensions_of(folder: Path) -> int:
+    """The length of the vectors the model makes, read from its files before it loads (0 when
+    they do not say): the pooling layer's input width, else the transformer's hidden size."""
+    for value in (
+        _read_json(folder / "1_Pooling" / "config.json").get("word_embedding_dimension"),
+        _read_json(folder / "config.json").get("hidden_size"),
+    ):
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0

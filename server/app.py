@@ -25,7 +25,6 @@ from server.inference.chat import route as chat
 from server.inference.completions import route as completions
 from server.inference.embeddings import rerank
 from server.inference.embeddings import route as embeddings
-from server.inference.embeddings.call import Embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
@@ -116,8 +115,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory, resolve)
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
-        # Named `embedders` for the workflow gateway (server/workflows/gateway.py reads it).
-        app.state.embedders = Embeddings(scheduler)
         app.state.metrics = Metrics(scheduler)
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
@@ -162,7 +159,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         dependencies={
             "scheduler": _from_state("scheduler"),
             "metrics": _from_state("metrics"),
-            "embeddings": _from_state("embedders"),
             "response_store": _from_state("responses"),
             "door": _from_state("door"),
             "sampling": _constant(settings.sampling_defaults()),

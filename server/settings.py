@@ -119,7 +119,9 @@ class SchedulerSettings(_Section, frozen=True):
     starvation_s: Annotated[
         float, Meta(ge=0, description="a request waiting this long goes ahead of all newer ones (0: priority only)")
     ] = 60.0
-    max_concurrency_per_model: Annotated[int, Meta(ge=0, description="requests running per model (0: no limit)")] = 0
+    max_concurrency_per_model: Annotated[
+        int, Meta(ge=0, description="requests running per model (0: as many as its engine batches)")
+    ] = 0
     max_concurrency_per_device: Annotated[int, Meta(ge=0, description="requests running per device (0: no limit)")] = 0
 
     @property

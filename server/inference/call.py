@@ -1,10 +1,11 @@
 """The one door to the engine, and the API call it opens.
 
-Every endpoint that reaches a chat model goes through `EngineDoor`, in the same order:
+Every path that runs a model (chat, completions, responses, tokenize/detokenize, embeddings,
+rerank, workflow steps) goes through `EngineDoor`, in the same order:
 
 1. the caller validates and translates first (`defaults()` gives the service's sampling defaults
    without a lease), so a request that gets a 400 never waits in a queue, loads or evicts a model;
-2. `generate()` / `tokenize()` admit the call at its priority and keep-alive, raced against the
+2. `generate()` / `tokenize()` / `embed()` admit the call at its priority and keep-alive, raced against the
    client's disconnect when there is a client;
 3. they submit, stamping the engine's request ids on the translated requests;
 4. a `Call` iterates the merged stream (the first error ends it; `FanIn.start()` turns an engine
@@ -23,12 +24,13 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 
-from adapters.base import ChatMessage, Delta, GenerationRequest, ModelInfo, Tokenize
+from adapters.base import ChatMessage, Delta, Embedder, EngineKind, GenerationRequest, ModelInfo, Tokenize
 from server.http import sse
 from server.http.disconnect import unless_disconnected
 from server.http.errors import APIError, invalid_request
 from server.http.observability import set_model
 from server.inference import protocol as p
+from server.inference.embeddings.translate import Embedded, InputName, check_dimensions, to_embedded
 from server.inference.fanin import FanIn
 from server.inference.translate import SamplingDefaults, UsageCounter, require_no_error
 from server.serving.metrics import CallObserver, Metrics
@@ -142,8 +144,8 @@ class Tokenized(msgspec.Struct, frozen=True):
 
 
 class EngineDoor:
-    """The one way from an API call (or a workflow step) to a chat model's engine; built once per
-    app, from its scheduler and metrics."""
+    """The one way from an API call (or a workflow step) to a model's engine, chat or embeddings;
+    built once per app, from its scheduler and metrics."""
 
     def __init__(self, scheduler: Scheduler, metrics: Metrics, fingerprint: str) -> None:
         self.scheduler = scheduler
@@ -231,12 +233,44 @@ class EngineDoor:
             raise invalid_request(f"Cannot {verb}: {tokens.error}", param=param)
         return Tokenized(tokens.ids, tokens.pieces, tokens.text, engine.info.context_length)
 
+    def embedding_models(self) -> list[str]:
+        """Every embedding model served."""
+        return self.scheduler.names_of_kind("embeddings")
+
+    async def embed(
+        self,
+        model: str,
+        texts: list[str],
+        *,
+        request: Request[Any, Any, Any] | None = None,
+        param: str = "input",
+        name: InputName | None = None,
+        dimensions: int | None = None,
+    ) -> Embedded:
+        """The vectors of `texts` from the embedding model `model`, embedded in one engine call; an
+        engine failure raises its API error naming `param` (input `i` as `name(i)`). `dimensions`,
+        when given, must be the model's vector length: checked before the queue when the model's
+        files say it, else once it is loaded."""
+        check_dimensions(model, self.scheduler.deployment(model).dimensions, dimensions)
+        lease, observer = await self._admit(model, request, None, None, "embeddings")
+        try:
+            engine = lease.engine
+            if not isinstance(engine, Embedder):
+                raise APIError(500, f"The runner of `{model}` cannot embed.", type="server_error")
+            check_dimensions(model, engine.info.dimensions, dimensions)
+            result = await unless_disconnected(request, engine.embed(texts))
+            observer.delta(Delta(request_id=0, prompt_tokens=sum(result.token_counts)))
+        finally:
+            observer.done()
+        return to_embedded(result, engine.info, param, name)
+
     async def _admit(
         self,
         model: str,
         request: Request[Any, Any, Any] | None,
         priority: int | None,
         keep_alive: float | str | None,
+        kind: EngineKind = "chat",
     ) -> tuple[Lease, CallObserver]:
         """Wait in `model`'s priority queue for a lease; a client that disconnects while waiting
         leaves the queue at once (499)."""
@@ -244,5 +278,5 @@ class EngineDoor:
             set_model(request.scope, model)
         keep_alive_s = keep_alive_seconds(keep_alive)
         asked_at = time.perf_counter()
-        lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s))
+        lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s, kind))
         return lease, self.metrics.observe(model, lease, asked_at)

@@ -377,29 +377,3 @@ class Completion(_CallObject):
     choices: list[CompletionChoice]
     object: Literal["text_completion"] = "text_completion"
     usage: Usage | UnsetType | None = UNSET
-
-
-class ModelCard(msgspec.Struct):
-    """A model served here. `context_length` (and vLLM's name for it, `max_model_len`) is the
-    effective context window: prompt plus completion tokens."""
-
-    id: str
-    created: int
-    owned_by: str
-    context_length: int
-    max_model_len: int
-    object: Literal["model"] = "model"
-
-
-class ModelList(msgspec.Struct):
-    """GET /v1/models."""
-
-    data: list[ModelCard]
-    object: Literal["list"] = "list"
-
-
-class Health(msgspec.Struct):
-    """GET /health."""
-
-    status: Literal["ok", "degraded"]
-    models: dict[str, Literal["ready", "unavailable"]]

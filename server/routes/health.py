@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from server.inference.protocol import Health
 from server.serving.scheduler import Scheduler
+
+
+class Health(msgspec.Struct):
+    """GET /health."""
+
+    status: Literal["ok", "degraded"]
+    models: dict[str, Literal["ready", "unavailable"]]
 
 
 @get(

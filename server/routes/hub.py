@@ -127,11 +127,13 @@ async def list_artifacts(hub: HubState) -> ArtifactList:
 
 
 def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
-    """Whether a service serves the artifact `name` (by its name or from its folder)."""
+    """Whether a model is served from the artifact `name` (by its name or from its folder) and cannot
+    be let go: a configured service, or an installed model that is loaded or busy."""
     folder = hub.store.path(name).resolve()
     for service in scheduler.names():
         path = Path(scheduler.deployment(service).spec.path).resolve()
-        if service == name or path == folder or folder in path.parents:
+        # An installed model served on first use and idle now is let go, as `ollama rm` does.
+        if (service == name or path == folder or folder in path.parents) and not scheduler.forget(service):
             return True
     return False
 

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
+import msgspec
 from litestar import Router, get
 
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import artifact_context_length
 from server.http.errors import model_not_found
 from server.http.openapi import NOT_FOUND
-from server.inference.protocol import ModelCard, ModelList
 from server.routes.hub import HubState
 from server.serving.scheduler import Scheduler
+
+
+class ModelCard(msgspec.Struct):
+    """A model served here. `context_length` (and vLLM's name for it, `max_model_len`) is the
+    effective context window: prompt plus completion tokens."""
+
+    id: str
+    created: int
+    owned_by: str
+    context_length: int
+    max_model_len: int
+    object: Literal["model"] = "model"
+
+
+class ModelList(msgspec.Struct):
+    """GET /v1/models."""
+
+    data: list[ModelCard]
+    object: Literal["list"] = "list"
 
 
 def _card(scheduler: Scheduler, name: str) -> ModelCard:

@@ -13,7 +13,7 @@ import psutil
 
 from adapters.base import EmbeddingSpec, EngineKind, EngineOptions
 from adapters.hardware import DeviceInfo, openvino_devices
-from adapters.limits import max_tokens_of, model_limits, served_context
+from adapters.limits import dimensions_of, max_tokens_of, model_limits, served_context
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import ModelNotFound, ModelSpec
 from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
@@ -49,6 +49,8 @@ class Deployment:
     estimated_bytes: int
     # The context window its engine will have (read from the model's files before it loads).
     context_length: int
+    # An embedding model's vector length as its files say (0: unknown until it loads).
+    dimensions: int = 0
 
     @property
     def name(self) -> str:
@@ -220,4 +222,5 @@ def embedding_deployment(settings: Settings, store: ArtifactStore | None = None)
         max_concurrency=settings.scheduler.max_concurrency_per_model,
         estimated_bytes=artifact_bytes(spec.path) + _EMBEDDING_OVERHEAD_BYTES,
         context_length=max_tokens_of(Path(spec.path)),
+        dimensions=dimensions_of(Path(spec.path)),
     )

@@ -73,6 +73,7 @@ class Scheduler:
         self._factory = factory
         self._resolve = resolve
         self._runners = {d.name: Runner(d) for d in deployments}
+        self._configured = frozenset(self._runners)
         self._seq = itertools.count()
         self._device_active: dict[str, int] = {}
         self._changed = asyncio.Event()
@@ -89,6 +90,17 @@ class Scheduler:
         """Every model id served, in the services file's order, then the models resolved on first
         use, in the order they were first asked for."""
         return list(self._runners)
+
+    def forget(self, name: str) -> bool:
+        """Stop serving `name` (its artifact is being removed) if it was added on first use and
+        holds nothing now; False when it is configured, loaded or asked for."""
+        runner = self._runners.get(name)
+        if runner is None:
+            return True
+        if name in self._configured or runner.resident or runner.active or runner.waiters:
+            return False
+        del self._runners[name]
+        return True
 
     def device_of(self, name: str) -> str | None:
         """The device `name` runs on (where it would load, when it is not loaded); None if unknown."""

@@ -2,8 +2,7 @@
 
 `ModelGateway` is all the runner knows; `SchedulerGateway` implements it through the app's engine
 door (server/inference/call.py), the same way in as API calls. A service name and a model id are
-both valid targets: `known_models()` lists whatever names the scheduler and the embedding registry
-answer to.
+both valid targets: `known_models()` lists whatever names the scheduler answers to.
 """
 
 from __future__ import annotations
@@ -52,49 +51,16 @@ class ModelGateway(Protocol):
         ...
 
 
-class _Embedders(Protocol):
-    """The server's embedding models (server/inference/embeddings/call.py's `Embeddings`)."""
-
-    @property
-    def model_ids(self) -> list[str]: ...
-
-    async def embed(self, model_id: str, texts: list[str], param: str = "input") -> Any: ...
-
-
-class _Embedding:
-    """The embedding half of a gateway: the server's embedding models, if it has any."""
-
-    _embedders: _Embedders | None = None
-
-    def embedding_models(self) -> set[str]:
-        """Names of the embedding models served."""
-        return set(self._embedders.model_ids) if self._embedders is not None else set()
-
-    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
-        """Vectors from the server's embedding model `model`."""
-        if self._embedders is None:
-            raise StepFailed(f"`{model}` cannot embed: this server has no embedding models")
-        if not texts:
-            return []
-        try:
-            result = await self._embedders.embed(model, texts, "with.texts")
-            vectors: list[list[float]] = result.vectors.tolist()
-        except APIError as exc:
-            raise StepFailed(exc.detail.message) from exc
-        return vectors
-
-
-class SchedulerGateway(_Embedding):
+class SchedulerGateway:
     """`ModelGateway` through the engine door: each generation is admitted like an API call, so the
     scheduler's queues, priorities and keep-alive (and the metrics) apply to workflow steps too."""
 
-    def __init__(self, door: EngineDoor, embedders: _Embedders | None = None) -> None:
+    def __init__(self, door: EngineDoor) -> None:
         self._door = door
-        self._embedders = embedders
 
     def known_models(self) -> set[str]:
         """Every service name the scheduler serves, and the embedding models."""
-        return set(self._door.scheduler.names()) | self.embedding_models()
+        return set(self._door.scheduler.names())
 
     def sampling_defaults(self, model: str) -> SamplingDefaults | None:
         """The service's own sampling defaults, as its API calls get them."""
@@ -121,7 +87,18 @@ class SchedulerGateway(_Embedding):
         finally:
             await call.close()
 
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]:
+        """Vectors from the embedding model `model`, admitted like an API call."""
+        if not texts:
+            return []
+        try:
+            result = await self._door.embed(model, texts, param="with.texts")
+        except APIError as exc:
+            raise StepFailed(exc.detail.message) from exc
+        vectors: list[list[float]] = result.vectors.tolist()
+        return vectors
+
 
 def gateway_for(state: Any) -> ModelGateway:
-    """The gateway through the app's engine door, with its embedding models."""
-    return SchedulerGateway(state.door, getattr(state, "embedders", None))
+    """The gateway through the app's engine door."""
+    return SchedulerGateway(state.door)

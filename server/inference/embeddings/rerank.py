@@ -8,13 +8,14 @@ documents are embedded in one engine call. Scores lie in [-1, 1], higher is more
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import numpy as np
-from litestar import Router, post
+from litestar import Request, Router, post
 
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
-from server.inference.embeddings.call import Embeddings
+from server.inference.call import EngineDoor
 from server.inference.embeddings.protocol import (
     EmbeddingUsage,
     RerankDocument,
@@ -25,7 +26,7 @@ from server.inference.embeddings.protocol import (
 
 
 @post(["/rerank", "/v1/rerank", "/v2/rerank"], summary="Rerank documents", status_code=200, responses=ERRORS)
-async def rerank(data: RerankRequest, embeddings: Embeddings) -> RerankResponse:
+async def rerank(data: RerankRequest, request: Request[Any, Any, Any], door: EngineDoor) -> RerankResponse:
     """Score every document against the query and return the `top_n` best, most relevant first."""
     if not data.query:
         raise invalid_request("query must not be empty.", param="query")
@@ -33,8 +34,12 @@ async def rerank(data: RerankRequest, embeddings: Embeddings) -> RerankResponse:
     for i, text in enumerate(texts):
         if not text:
             raise invalid_request(f"documents[{i}] is empty; every document must have text.", param="documents")
-    result = await embeddings.embed(
-        data.model, [data.query, *texts], param="documents", name=lambda i: f"documents[{i - 1}]" if i else "query"
+    result = await door.embed(
+        data.model,
+        [data.query, *texts],
+        request=request,
+        param="documents",
+        name=lambda i: f"documents[{i - 1}]" if i else "query",
     )
     matrix = result.vectors
     scores = matrix[1:] @ matrix[0]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import numpy as np
-from litestar import Router, post
+from litestar import Request, Router, post
 
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
-from server.inference.embeddings.call import Embeddings
+from server.inference.call import EngineDoor
 from server.inference.embeddings.protocol import (
     MAX_INPUTS,
     CreateEmbeddingResponse,
@@ -49,10 +50,12 @@ def embedding_inputs(body: EmbeddingRequest) -> list[str]:
 
 
 @post("/embeddings", summary="Create embeddings", status_code=200, responses=ERRORS)
-async def create_embeddings(data: EmbeddingRequest, embeddings: Embeddings) -> CreateEmbeddingResponse:
+async def create_embeddings(
+    data: EmbeddingRequest, request: Request[Any, Any, Any], door: EngineDoor
+) -> CreateEmbeddingResponse:
     """Embed one text or a batch of texts; all of a call's inputs go to the engine together."""
     texts = embedding_inputs(data)
-    result = await embeddings.embed(data.model, texts, dimensions=data.dimensions)
+    result = await door.embed(data.model, texts, request=request, dimensions=data.dimensions)
     matrix = result.vectors
     data_out: list[Embedding] = []
     for i, row in enumerate(matrix):

@@ -138,3 +138,21 @@ def test_an_installed_model_answers_on_first_use_and_is_scheduled(http: httpx.Cl
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     metrics = http.get("/metrics").text
     assert f'hearth_requests_total{{endpoint="/v1/chat/completions",model="{INSTALLED}",status="200"}}' in metrics
+
+
+def test_an_installed_model_can_be_removed_once_it_is_idle(http: httpx.Client) -> None:
+    """Loaded, its artifact is in use (409); unloaded, it is let go and removed, and is a 404 after."""
+    answer = http.post("/v1/chat/completions", json=body(INSTALLED, max_tokens=2, keep_alive="10m"))
+    assert answer.status_code == 200, answer.text
+    busy = http.delete(f"/v1/hub/models/{INSTALLED}")
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "model_in_use"
+    # keep_alive 0: unloaded as soon as the call is over.
+    answer = http.post("/v1/chat/completions", json=body(INSTALLED, max_tokens=2, keep_alive=0))
+    assert answer.status_code == 200, answer.text
+    until(lambda: status(http)[INSTALLED]["state"] == "unloaded")
+    removed = http.delete(f"/v1/hub/models/{INSTALLED}")
+    assert removed.status_code == 200, removed.text
+    assert INSTALLED not in status(http)
+    assert INSTALLED not in [m["id"] for m in http.get("/v1/models").json()["data"]]
+    gone = http.post("/v1/chat/completions", json=body(INSTALLED, max_tokens=2))
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"

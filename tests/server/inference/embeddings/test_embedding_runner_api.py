@@ -66,6 +66,15 @@ def test_embedding_model_is_scheduled_confined_and_unloads(short_lived_server: H
     if sys.platform.startswith("linux"):
         assert not Path(f"/proc/{first['pid']}").exists()  # the worker process has exited
 
+    # A wrong `dimensions` is refused from the model's files, before the queue: nothing loads.
+    refused = httpx.post(
+        f"{short_lived_server.api_url}/embeddings",
+        json={"model": EMBEDDING_MODEL, "input": "a hearth fire", "dimensions": 100},
+        timeout=60,
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "dimensions"
+    assert _embedding_status(short_lived_server)["state"] == "unloaded"
+
     response = _embed(short_lived_server)
     assert response.status_code == 200, response.text
     assert len(response.json()["data"][0]["embedding"]) == 384
