@@ -23,9 +23,19 @@ from msgspec import Meta
 from adapters.base import EngineOptions
 from adapters.embeddings import DEFAULT_EMBEDDING_MODEL_ID
 from hub.models import DEFAULT_MODEL_ID
-from server.inference.translate import SamplingDefaults
 
 ENV_PREFIX = "HEARTH_"
+
+
+class SamplingDefaults(msgspec.Struct, frozen=True):
+    """Sampling settings used for the parameters a request leaves out."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    # A service's default for max_tokens (None: until the context is full).
+    max_tokens: int | None = None
 
 
 class SettingsError(ValueError):

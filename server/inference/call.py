@@ -32,10 +32,11 @@ from server.http.observability import set_model
 from server.inference import protocol as p
 from server.inference.embeddings.translate import Embedded, InputName, check_dimensions, to_embedded
 from server.inference.fanin import FanIn
-from server.inference.translate import SamplingDefaults, UsageCounter, require_no_error
+from server.inference.translate import UsageCounter, require_no_error
 from server.serving.metrics import CallObserver, Metrics
 from server.serving.scheduler import Lease, Scheduler
 from server.serving.services import parse_duration
+from server.settings import SamplingDefaults
 
 T = TypeVar("T")
 # Fits the requests to the admitted model (e.g. its fill-in-the-middle tokens); may raise a 400.

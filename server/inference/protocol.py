@@ -11,27 +11,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import Meta
 
 
-def _published(**constraints: object) -> Meta:
+def published(**constraints: object) -> Meta:
     """Constraints for the OpenAPI document that Litestar's schema generation loses: bounds equal to
     0 (it skips falsy values) and limits inside unions. msgspec still enforces the real `Meta`."""
     return Meta(extra_json_schema={"extra": constraints})
 
 
-Temperature = Annotated[float, Meta(ge=0.0, le=2.0), _published(minimum=0)]
-TopP = Annotated[float, Meta(ge=0.0, le=1.0), _published(minimum=0)]
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0), published(minimum=0)]
+TopP = Annotated[float, Meta(ge=0.0, le=1.0), published(minimum=0)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
-NonNegativeInt = Annotated[int, Meta(ge=0), _published(minimum=0)]
+NonNegativeInt = Annotated[int, Meta(ge=0), published(minimum=0)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
-Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], _published(maxItems=4)]
+Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], published(maxItems=4)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 # Hearth's admission priority (higher first): requests, services and workflows share the range.
 Priority = Annotated[int, Meta(ge=-1000, le=1000)]
-TopLogprobs = Annotated[int, Meta(ge=0, le=20), _published(minimum=0)]
-LegacyLogprobs = Annotated[int, Meta(ge=0, le=5), _published(minimum=0)]
+TopLogprobs = Annotated[int, Meta(ge=0, le=20), published(minimum=0)]
 FinishReason = Literal["stop", "length", "tool_calls"]
 
 
@@ -212,32 +211,6 @@ class GenerationFields(msgspec.Struct, kw_only=True):
         return bool(self.stream and self.stream_options and self.stream_options.include_usage)
 
 
-class ChatCompletionRequest(GenerationFields, kw_only=True):
-    """POST /v1/chat/completions."""
-
-    messages: Annotated[list[Message], Meta(min_length=1)]
-    max_tokens: PositiveInt | None = None
-    max_completion_tokens: PositiveInt | None = None
-    logprobs: bool | None = None
-    top_logprobs: TopLogprobs | None = None
-    tools: list[Tool] | None = None
-    tool_choice: ToolChoice | None = None
-    parallel_tool_calls: bool | None = None
-    response_format: ResponseFormat | None = None
-
-
-class CompletionRequest(GenerationFields, kw_only=True):
-    """POST /v1/completions (legacy)."""
-
-    # A string, a list of strings, token ids, or lists of token ids (checked in translate).
-    prompt: str | list[Any]
-    max_tokens: NonNegativeInt | None = 16
-    logprobs: LegacyLogprobs | None = None
-    echo: bool | None = None
-    best_of: Annotated[int, Meta(ge=1, le=20)] | None = None
-    suffix: str | None = None
-
-
 # --- responses -------------------------------------------------------------------------------
 
 
@@ -273,107 +246,10 @@ class ChoiceLogprobs(msgspec.Struct):
     refusal: list[TokenLogprob] | None = None
 
 
-class ChatMessageOut(msgspec.Struct):
-    """The assistant's answer in a non-streamed chat completion; `reasoning_content` (a reasoning
-    model's thinking, as DeepSeek and vLLM return it) and `tool_calls` only when there are any."""
-
-    content: str | None
-    role: Literal["assistant"] = "assistant"
-    refusal: str | None = None
-    tool_calls: list[ToolCall] | UnsetType = UNSET
-    reasoning_content: str | UnsetType = UNSET
-
-
-class ChatChoice(msgspec.Struct):
-    """One answer of a chat completion."""
-
-    index: int
-    message: ChatMessageOut
-    finish_reason: FinishReason | None
-    logprobs: ChoiceLogprobs | None = None
-
-
-class _CallObject(msgspec.Struct):
+class CallObject(msgspec.Struct):
     """The fields every answer and chunk of one call repeats (`Call.fields()`)."""
 
     id: str
     created: int
     model: str
     system_fingerprint: str
-
-
-class ChatCompletion(_CallObject):
-    """Response of a non-streamed chat completion."""
-
-    choices: list[ChatChoice]
-    usage: Usage
-    object: Literal["chat.completion"] = "chat.completion"
-
-
-class FunctionCallDelta(msgspec.Struct):
-    """Part of a streamed tool call's function: its name once, then pieces of its arguments."""
-
-    name: str | UnsetType = UNSET
-    arguments: str | UnsetType = UNSET
-
-
-class ToolCallDelta(msgspec.Struct):
-    """Part of a streamed tool call; `index` (and `id` in the first part) says which call."""
-
-    index: int
-    function: FunctionCallDelta
-    id: str | UnsetType = UNSET
-    type: Literal["function"] | UnsetType = UNSET
-
-
-class ChoiceDelta(msgspec.Struct):
-    """What one stream chunk adds to a choice; absent fields are left out, as OpenAI does."""
-
-    role: Literal["assistant"] | UnsetType = UNSET
-    content: str | UnsetType = UNSET
-    reasoning_content: str | UnsetType = UNSET
-    tool_calls: list[ToolCallDelta] | UnsetType = UNSET
-
-
-class ChunkChoice(msgspec.Struct):
-    """One choice's part of a stream chunk."""
-
-    index: int
-    delta: ChoiceDelta
-    finish_reason: FinishReason | None = None
-    logprobs: ChoiceLogprobs | None = None
-
-
-class ChatCompletionChunk(_CallObject):
-    """One server-sent event of a streamed chat completion."""
-
-    choices: list[ChunkChoice]
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    # Present (null, then the counts in the last chunk) only with stream_options.include_usage.
-    usage: Usage | UnsetType | None = UNSET
-
-
-class CompletionLogprobs(msgspec.Struct):
-    """Log probabilities of a legacy completion's tokens, in its parallel-list shape."""
-
-    tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
-    text_offset: list[int]
-
-
-class CompletionChoice(msgspec.Struct):
-    """One text of a legacy completion (also used for its stream chunks)."""
-
-    index: int
-    text: str
-    finish_reason: FinishReason | None
-    logprobs: CompletionLogprobs | None = None
-
-
-class Completion(_CallObject):
-    """Response (or stream chunk) of a legacy completion."""
-
-    choices: list[CompletionChoice]
-    object: Literal["text_completion"] = "text_completion"
-    usage: Usage | UnsetType | None = UNSET

@@ -21,6 +21,7 @@ from adapters.base import OutputConstraint, ToolTag
 from adapters.tool_prompt import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, call_begin, call_end
 from server.http.errors import invalid_request
 from server.inference import protocol as p
+from server.inference.chat.protocol import FunctionCallDelta, ToolCallDelta
 from server.inference.reasoning import held_back
 from server.inference.schemas import check_schema
 
@@ -108,11 +109,11 @@ class ToolCallParser:
     _escaped: bool = False
     _pending_space: str = ""
 
-    def feed(self, text: str) -> tuple[str, list[p.ToolCallDelta]]:
+    def feed(self, text: str) -> tuple[str, list[ToolCallDelta]]:
         """Content and tool-call deltas that `text` completes."""
         self._buffer += text
         content: list[str] = []
-        deltas: list[p.ToolCallDelta] = []
+        deltas: list[ToolCallDelta] = []
         progressed = True
         while progressed and self._buffer:
             step = {
@@ -131,7 +132,7 @@ class ToolCallParser:
         self._pending_space = "" if before_call else text[len(kept) :]
         return kept
 
-    def _in_text(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+    def _in_text(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
         start = self._buffer.find(TOOL_CALL_OPEN)
         if start < 0:
             keep = held_back(self._buffer, TOOL_CALL_OPEN)
@@ -143,7 +144,7 @@ class ToolCallParser:
         self._state = "header"
         return True
 
-    def _in_header(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+    def _in_header(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
         match = _HEADER.match(self._buffer)
         if match is None:
             return False
@@ -151,18 +152,18 @@ class ToolCallParser:
         call = ParsedCall(id=new_call_id(), name=name)
         self.calls.append(call)
         deltas.append(
-            p.ToolCallDelta(
+            ToolCallDelta(
                 index=len(self.calls) - 1,
                 id=call.id,
                 type="function",
-                function=p.FunctionCallDelta(name=name, arguments=""),
+                function=FunctionCallDelta(name=name, arguments=""),
             )
         )
         self._buffer = self._buffer[match.end() :]
         self._state, self._depth, self._in_string, self._escaped = "arguments", 0, False, False
         return True
 
-    def _in_arguments(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+    def _in_arguments(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
         if not self.calls[-1].arguments:
             self._buffer = self._buffer.lstrip()  # whitespace before the arguments object
         end = None
@@ -186,13 +187,13 @@ class ToolCallParser:
         piece = self._buffer if end is None else self._buffer[:end]
         if piece:
             self.calls[-1].arguments += piece
-            deltas.append(p.ToolCallDelta(index=len(self.calls) - 1, function=p.FunctionCallDelta(arguments=piece)))
+            deltas.append(ToolCallDelta(index=len(self.calls) - 1, function=FunctionCallDelta(arguments=piece)))
         self._buffer = "" if end is None else self._buffer[end:]
         if end is not None:
             self._state = "tail"
         return end is not None
 
-    def _in_tail(self, content: list[str], deltas: list[p.ToolCallDelta]) -> bool:
+    def _in_tail(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
         close = self._buffer.find(TOOL_CALL_CLOSE)
         if close < 0:
             return False

@@ -1,11 +1,11 @@
-"""The one translation layer: OpenAI requests -> `GenerationRequest`s, `Delta`s -> OpenAI objects.
+"""What every OpenAI family's translation shares: messages to chat turns, sampling with the service's
+defaults, response formats as grammars, usage and finish reasons, engine errors as API errors.
 
-Pure functions and small accumulators, no I/O: the routes feed them and send what they return.
+Pure functions and small accumulators, no I/O. Each family's own pair lives in its folder
+(`chat/translate.py` `from_chat_request`, `completions/translate.py` `from_completion_request`, ...).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import msgspec
 
@@ -13,26 +13,13 @@ from adapters.base import ChatMessage, Delta, GenerationRequest, OutputConstrain
 from server.http.errors import from_engine_error, invalid_request
 from server.inference import protocol as p
 from server.inference.schemas import check_schema
-from server.inference.tool_calls import tool_plan
+from server.settings import SamplingDefaults
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
 
 
-class SamplingDefaults(msgspec.Struct, frozen=True):
-    """Sampling settings used for the parameters a request leaves out."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    min_p: float = 0.0
-    # A service's default for max_tokens (None: until the context is full).
-    max_tokens: int | None = None
-
-
 # OpenAI's documented defaults: pure sampling at temperature 1.
 OPENAI_DEFAULTS = SamplingDefaults()
-# Prompts x n of one legacy completion; more would hold the engine for one caller indefinitely.
-MAX_SEQUENCES = 256
 
 
 def _text_of(content: p.Content | None, param: str) -> str:
@@ -78,7 +65,7 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
-def _sampling(body: p.GenerationFields, max_tokens: int | None, defaults: SamplingDefaults) -> SamplingParams:
+def sampling_params(body: p.GenerationFields, max_tokens: int | None, defaults: SamplingDefaults) -> SamplingParams:
     """Decoding settings: what the client sent, and the server's defaults for what it left out."""
     return SamplingParams(
         max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
@@ -94,7 +81,7 @@ def _sampling(body: p.GenerationFields, max_tokens: int | None, defaults: Sampli
     )
 
 
-def _refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: int | None = None) -> None:
+def refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: int | None = None) -> None:
     if logit_bias:
         raise invalid_request("logit_bias is not supported by this server.", param="logit_bias")
     if best_of is not None and best_of != n:
@@ -115,7 +102,7 @@ def response_constraint(response_format: p.ResponseFormat | None) -> OutputConst
     return OutputConstraint(json_schema=schema)
 
 
-def _check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_param: str) -> None:
+def check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_param: str) -> None:
     if top_logprobs:
         raise invalid_request(
             "This engine reports the log probability of each sampled token only, not the most likely "
@@ -130,137 +117,12 @@ def _check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_pa
         )
 
 
-def from_chat_request(
-    body: p.ChatCompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS
-) -> list[GenerationRequest]:
-    """One `GenerationRequest` per requested choice (`n`), or a 400 for what is not supported.
-
-    Request ids are placeholders: the engine door stamps real ones when it submits them."""
-    plan = tool_plan(body.tools, body.tool_choice, body.parallel_tool_calls)
-    constraint = response_constraint(body.response_format)
-    if plan.active and constraint is not None:
-        raise invalid_request(
-            "response_format cannot be combined with tools here: set tool_choice to none, or leave out "
-            "response_format.",
-            param="response_format",
-        )
-    constraint = constraint or plan.constraint
-    _check_logprobs(bool(body.logprobs), body.top_logprobs or 0, constraint is not None, "top_logprobs")
-    n = body.n or 1
-    _refuse_unsupported(body.logit_bias, n)
-    messages = chat_messages(body.messages)
-    params = msgspec.structs.replace(
-        _sampling(body, body.max_completion_tokens or body.max_tokens, defaults), logprobs=bool(body.logprobs)
-    )
-    base = GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
-    return [_with_seed(base, i) for i in range(n)]
-
-
-def _with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
+def with_seed(request: GenerationRequest, choice: int) -> GenerationRequest:
     """Give each choice its own seed so that `n` sampled answers differ but stay reproducible."""
     seed = request.params.seed
     if choice == 0 or seed is None:
         return request
     return msgspec.structs.replace(request, params=msgspec.structs.replace(request.params, seed=seed + choice))
-
-
-@dataclass(frozen=True)
-class PromptChoice:
-    """One choice of a legacy completion: which prompt it continues and the text to echo."""
-
-    prompt_index: int
-    echo: str
-
-
-def _is_token_ids(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
-    )
-
-
-def completion_prompts(body: p.CompletionRequest) -> list[str | tuple[int, ...]]:
-    """The prompts of a legacy completion: texts, or token-id sequences."""
-    prompt = body.prompt
-    if isinstance(prompt, str):
-        return [prompt]
-    if not prompt:
-        raise invalid_request("prompt must not be an empty list.", param="prompt")
-    if all(isinstance(x, str) for x in prompt):
-        return [x for x in prompt if isinstance(x, str)]
-    if _is_token_ids(prompt):
-        return [tuple(prompt)]
-    if all(_is_token_ids(x) for x in prompt):
-        return [tuple(x) for x in prompt]
-    raise invalid_request(
-        "prompt must be a string, a list of strings, a list of token ids, or a list of lists of token ids.",
-        param="prompt",
-    )
-
-
-def _fim_applies(suffix: str | None, tokens: tuple[str, str, str] | None) -> bool:
-    # An empty suffix is what some clients send with every request: plain completion then, unless
-    # the model can fill in the middle.
-    return suffix is not None and (bool(suffix) or tokens is not None)
-
-
-def to_fim_requests(
-    requests: list[GenerationRequest], body: p.CompletionRequest, tokens: tuple[str, str, str] | None
-) -> list[GenerationRequest]:
-    """`requests` as fill-in-the-middle prompts (prefix-suffix-middle order) when `body` has a
-    suffix; `tokens` are the model's FIM tokens, the one part of a completion's translation that
-    needs the model itself."""
-    suffix = body.suffix
-    if suffix is None or not _fim_applies(suffix, tokens):
-        return requests
-    if body.echo:
-        raise invalid_request("echo cannot be combined with suffix.", param="echo")
-    if tokens is None:
-        raise invalid_request(
-            "suffix (fill-in-the-middle) needs a model with FIM tokens (such as StarCoder2, "
-            "Qwen2.5-Coder or DeepSeek-Coder); this model has none.",
-            param="suffix",
-        )
-    if any(r.prompt is None for r in requests):
-        raise invalid_request("suffix needs text prompts, not token ids.", param="suffix")
-    before, after, middle = tokens
-    return [msgspec.structs.replace(r, prompt=f"{before}{r.prompt}{after}{suffix}{middle}") for r in requests]
-
-
-def from_completion_request(
-    body: p.CompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS
-) -> tuple[list[GenerationRequest], list[PromptChoice]]:
-    """One `GenerationRequest` per prompt and choice, in OpenAI's choice order (placeholder request
-    ids, as `from_chat_request`'s); a suffix is applied later by `to_fim_requests`."""
-    if body.logprobs is not None:
-        _check_logprobs(True, body.logprobs, False, "logprobs")
-    n = body.n or 1
-    _refuse_unsupported(body.logit_bias, n, body.best_of)
-    prompts = completion_prompts(body)
-    if body.suffix and body.echo:
-        raise invalid_request("echo cannot be combined with suffix.", param="echo")
-    if body.suffix and not all(isinstance(x, str) for x in prompts):
-        raise invalid_request("suffix needs text prompts, not token ids.", param="suffix")
-    if len(prompts) * n > MAX_SEQUENCES:
-        raise invalid_request(
-            f"At most {MAX_SEQUENCES} sequences per request: {len(prompts)} prompts x n={n} is too many.",
-            param="prompt",
-        )
-    params = msgspec.structs.replace(_sampling(body, body.max_tokens, defaults), logprobs=body.logprobs is not None)
-    requests: list[GenerationRequest] = []
-    choices: list[PromptChoice] = []
-    if body.echo and not all(isinstance(x, str) for x in prompts):
-        raise invalid_request("echo is supported for text prompts only.", param="echo")
-    for k, prompt in enumerate(prompts):
-        for j in range(n):
-            if isinstance(prompt, str):
-                base = GenerationRequest(request_id=0, params=params, prompt=prompt)
-            else:
-                base = GenerationRequest(request_id=0, params=params, prompt_ids=prompt)
-            requests.append(_with_seed(base, j))
-            choices.append(PromptChoice(prompt_index=k, echo=prompt if body.echo and isinstance(prompt, str) else ""))
-    return requests, choices
 
 
 class UsageCounter:
@@ -285,23 +147,6 @@ class UsageCounter:
             completion_tokens=self._completion_tokens,
             total_tokens=prompt + self._completion_tokens,
         )
-
-
-def completion_logprobs(deltas: list[Delta], offset: int) -> p.CompletionLogprobs:
-    """Legacy completions' parallel lists for the tokens of `deltas`; text offsets start at `offset`
-    (after any echoed prompt)."""
-    tokens = [t for delta in deltas for t in delta.logprobs]
-    offsets: list[int] = []
-    for token in tokens:
-        offsets.append(offset)
-        offset += len(token.token)
-    return p.CompletionLogprobs(
-        tokens=[t.token for t in tokens],
-        token_logprobs=[t.logprob for t in tokens],
-        # The sampled token only (as vLLM reports it): the engine gives no alternatives.
-        top_logprobs=[{t.token: t.logprob} for t in tokens],
-        text_offset=offsets,
-    )
 
 
 def finish_reason(delta: Delta) -> p.FinishReason | None:

@@ -17,9 +17,8 @@ from adapters.limits import dimensions_of, max_tokens_of, model_limits, served_c
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import ModelNotFound, ModelSpec
 from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
-from server.inference.translate import SamplingDefaults
 from server.serving.services import Service, default_service, load_services
-from server.settings import Settings
+from server.settings import SamplingDefaults, Settings
 
 GIB = 1024**3
 # Beyond its weights and KV cache a runner holds the runtime, the tokenizer, compiled kernels and

@@ -17,7 +17,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from adapters.base import ChatMessage, GenerationRequest, SamplingParams
-from server.inference.translate import SamplingDefaults
+from server.settings import SamplingDefaults
 from server.workflows.definition import Step
 from server.workflows.gateway import ModelGateway, StepFailed
 from server.workflows.records import RunError, RunEvent, RunRecord, StepRecord, TokenCounts, recorded_inputs

@@ -15,7 +15,7 @@ import msgspec
 from adapters.base import GenerationRequest
 from server.http.errors import APIError
 from server.inference.call import EngineDoor
-from server.inference.translate import SamplingDefaults
+from server.settings import SamplingDefaults
 
 
 class StepFailed(Exception):

@@ -16,8 +16,7 @@ from typing import Any
 from litestar import Litestar
 
 from server.http.errors import APIError, invalid_request
-from server.inference.translate import SamplingDefaults
-from server.settings import Settings
+from server.settings import SamplingDefaults, Settings
 from server.workflows.executor import Run
 from server.workflows.gateway import ModelGateway, gateway_for
 from server.workflows.loader import WorkflowError

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 from adapters.base import Delta, EngineOptions, GenerationRequest, ModelInfo, Tokenize, Tokens
 from hub.models import ModelSpec
-from server.inference.translate import SamplingDefaults
 from server.serving.deployments import Deployment
 from server.serving.services import Service
+from server.settings import SamplingDefaults
 
 
 class FakeEngine:

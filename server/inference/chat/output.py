@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from adapters.base import Delta
 from server.inference import protocol as p
+from server.inference.chat.protocol import ChatMessageOut, ChoiceDelta, ToolCallDelta
 from server.inference.reasoning import ReasoningSplitter
 from server.inference.tool_calls import ToolCallParser
 from server.inference.translate import finish_reason
@@ -33,21 +34,21 @@ class ChoiceOutput:
     tokens: list[p.TokenLogprob] = field(default_factory=list)
     finish: p.FinishReason | None = None
 
-    def _split(self, text: str, final: bool) -> p.ChoiceDelta:
+    def _split(self, text: str, final: bool) -> ChoiceDelta:
         thought = ""
         if self.reasoning:
             thought, text = self.splitter.feed(text)
             if final:
                 more_thought, more_text = self.splitter.finish()
                 thought, text = thought + more_thought, text + more_text
-        calls: list[p.ToolCallDelta] = []
+        calls: list[ToolCallDelta] = []
         if self.tools:
             text, calls = self.parser.feed(text)
             if final:
                 text += self.parser.finish()
         self.content.append(text)
         self.thoughts.append(thought)
-        out = p.ChoiceDelta()
+        out = ChoiceDelta()
         if text:
             out.content = text
         if thought:
@@ -56,7 +57,7 @@ class ChoiceOutput:
             out.tool_calls = calls
         return out
 
-    def feed(self, delta: Delta) -> tuple[p.ChoiceDelta, p.ChoiceLogprobs | None]:
+    def feed(self, delta: Delta) -> tuple[ChoiceDelta, p.ChoiceLogprobs | None]:
         """The chunk delta (possibly empty) and log probabilities for one engine delta."""
         out = self._split(delta.text, delta.final)
         logprobs = None
@@ -69,10 +70,10 @@ class ChoiceOutput:
             self.finish = "tool_calls" if reason == "stop" and self.parser.calls else reason
         return out, logprobs
 
-    def message(self) -> p.ChatMessageOut:
+    def message(self) -> ChatMessageOut:
         """The whole answer."""
         text = "".join(self.content)
-        message = p.ChatMessageOut(content=text if text or not self.parser.calls else None)
+        message = ChatMessageOut(content=text if text or not self.parser.calls else None)
         if self.parser.calls:
             message.tool_calls = self.parser.tool_calls()
         if self.reasoning:
@@ -84,6 +85,6 @@ class ChoiceOutput:
         return p.ChoiceLogprobs(content=self.tokens) if self.logprobs else None
 
 
-def is_empty(delta: p.ChoiceDelta) -> bool:
+def is_empty(delta: ChoiceDelta) -> bool:
     """Whether a chunk delta carries nothing."""
-    return delta == p.ChoiceDelta()
+    return delta == ChoiceDelta()

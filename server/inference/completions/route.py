@@ -12,13 +12,14 @@ from server.http import sse
 from server.http.openapi import streaming_post
 from server.inference import protocol as p
 from server.inference.call import Call, EngineDoor, event_stream
-from server.inference.translate import (
+from server.inference.completions.protocol import Completion, CompletionChoice, CompletionLogprobs, CompletionRequest
+from server.inference.completions.translate import (
     PromptChoice,
     completion_logprobs,
-    finish_reason,
     from_completion_request,
     to_fim_requests,
 )
+from server.inference.translate import finish_reason
 
 
 def to_chunk(
@@ -26,14 +27,14 @@ def to_chunk(
     index: int,
     text: str,
     finish: p.FinishReason | None = None,
-    logprobs: p.CompletionLogprobs | None = None,
-) -> p.Completion:
-    choice = p.CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
+    logprobs: CompletionLogprobs | None = None,
+) -> Completion:
+    choice = CompletionChoice(index=index, text=text, finish_reason=finish, logprobs=logprobs)
     """One choice's piece of a streamed answer."""
-    return p.Completion(**call.chunk_fields(), choices=[choice])
+    return Completion(**call.chunk_fields(), choices=[choice])
 
 
-async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> AsyncIterator[p.Completion]:
+async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> AsyncIterator[Completion]:
     started: set[int] = set()
     offsets = [len(choice.echo) for choice in choices]
     async for index, delta in call.deltas():
@@ -49,13 +50,13 @@ async def _chunks(call: Call, choices: list[PromptChoice], logprobs: bool) -> As
             yield to_chunk(call, index, "", finish_reason(delta))
 
 
-async def to_completion(call: Call, choices: list[PromptChoice], logprobs: bool) -> p.Completion:
+async def to_completion(call: Call, choices: list[PromptChoice], logprobs: bool) -> Completion:
     """The whole answer, once every choice has finished."""
     deltas: list[list[Delta]] = [[] for _ in choices]
     async for index, delta in call.deltas():
         deltas[index].append(delta)
     out = [
-        p.CompletionChoice(
+        CompletionChoice(
             index=i,
             text=choice.echo + "".join(d.text for d in parts),
             finish_reason=finish_reason(parts[-1]),
@@ -63,18 +64,18 @@ async def to_completion(call: Call, choices: list[PromptChoice], logprobs: bool)
         )
         for i, (choice, parts) in enumerate(zip(choices, deltas, strict=True))
     ]
-    return p.Completion(**call.fields(), choices=out, usage=call.usage.usage())
+    return Completion(**call.fields(), choices=out, usage=call.usage.usage())
 
 
 @streaming_post(
     "/completions",
     "Create a completion (legacy)",
-    p.Completion,
+    Completion,
     "The completion; with `stream: true`, a text/event-stream of text_completion events",
 )
 async def create_completion(
-    data: p.CompletionRequest, request: Request[Any, Any, Any], door: EngineDoor
-) -> p.Completion | sse.EventStream:
+    data: CompletionRequest, request: Request[Any, Any, Any], door: EngineDoor
+) -> Completion | sse.EventStream:
     """Continue one or several text prompts."""
     requests, choices = from_completion_request(data, door.defaults(data.model, request))
     call = await door.generate(
@@ -91,7 +92,7 @@ async def create_completion(
     )
     logprobs = data.logprobs is not None
     if data.stream:
-        usage_chunk = lambda usage: p.Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
+        usage_chunk = lambda usage: Completion(**call.fields(), choices=[], usage=usage)  # noqa: E731
         return sse.EventStream(event_stream(call, _chunks(call, choices, logprobs), usage_chunk))
     return await call.whole(to_completion(call, choices, logprobs))
 

@@ -19,7 +19,7 @@ from server.inference import protocol as p
 from server.inference.responses import protocol as r
 from server.inference.responses.history import ResponseStore
 from server.inference.tool_calls import ToolPlan, tool_plan
-from server.inference.translate import SamplingDefaults
+from server.settings import SamplingDefaults
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
 

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.tool_prompt import call_begin, call_end
 from server.inference import protocol as p
+from server.inference.chat.protocol import ToolCallDelta
 from server.inference.tool_calls import ToolCallParser, tool_plan
 
 TOOLS = msgspec.convert(
@@ -36,7 +37,7 @@ def test_plans_follow_tool_choice() -> None:
     assert json.loads(named.tags[0].parameters) == {"type": "object", "properties": {}}
 
 
-def _feed_all(parser: ToolCallParser, text: str, size: int) -> tuple[str, list[p.ToolCallDelta]]:
+def _feed_all(parser: ToolCallParser, text: str, size: int) -> tuple[str, list[ToolCallDelta]]:
     content, deltas = "", []
     for i in range(0, len(text), size):
         piece, new = parser.feed(text[i : i + size])

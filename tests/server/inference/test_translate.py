@@ -8,30 +8,25 @@ import pytest
 from adapters.base import ChatMessage, Delta, EngineError, GenerationRequest
 from server.http.errors import APIError
 from server.inference import protocol as p
-from server.inference.translate import (
-    OPENAI_DEFAULTS,
-    PromptChoice,
-    SamplingDefaults,
-    UsageCounter,
-    finish_reason,
-    from_chat_request,
-    from_completion_request,
-    require_no_error,
-    to_fim_requests,
-)
+from server.inference.chat.protocol import ChatCompletionRequest
+from server.inference.chat.translate import from_chat_request
+from server.inference.completions.protocol import CompletionRequest
+from server.inference.completions.translate import PromptChoice, from_completion_request, to_fim_requests
+from server.inference.translate import OPENAI_DEFAULTS, UsageCounter, finish_reason, require_no_error
+from server.settings import SamplingDefaults
 
 
-def chat(**fields: object) -> p.ChatCompletionRequest:
+def chat(**fields: object) -> ChatCompletionRequest:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
-    return msgspec.convert(body, p.ChatCompletionRequest)
+    return msgspec.convert(body, ChatCompletionRequest)
 
 
-def completion(**fields: object) -> p.CompletionRequest:
-    return msgspec.convert({"model": "m", "prompt": "hi", **fields}, p.CompletionRequest)
+def completion(**fields: object) -> CompletionRequest:
+    return msgspec.convert({"model": "m", "prompt": "hi", **fields}, CompletionRequest)
 
 
 def completion_requests(
-    body: p.CompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS, fim: tuple[str, str, str] | None = None
+    body: CompletionRequest, defaults: SamplingDefaults = OPENAI_DEFAULTS, fim: tuple[str, str, str] | None = None
 ) -> tuple[list[GenerationRequest], list[PromptChoice]]:
     """The whole translation of a completion, as the door runs it on a model with FIM tokens `fim`."""
     requests, choices = from_completion_request(body, defaults)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.base import GenerationRequest
-from server.inference.translate import SamplingDefaults
+from server.settings import SamplingDefaults
 from server.workflows.executor import MAP_CONCURRENCY, Run
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.records import RunEvent, RunRecord

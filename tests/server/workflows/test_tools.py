@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.base import GenerationRequest
-from server.inference.translate import SamplingDefaults
+from server.settings import SamplingDefaults
 from server.workflows.gateway import StepFailed, TextChunk
 from server.workflows.tools import FileInput, extract, run_tool, split
 from tests.server.workflows.documents import docx_bytes, pdf_bytes
