@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from server.serving.services import Priority
+
 
 def published(**constraints: object) -> Meta:
     """Constraints for the OpenAPI document that Litestar's schema generation loses: bounds equal to
@@ -28,8 +30,6 @@ NonNegativeInt = Annotated[int, Meta(ge=0), published(minimum=0)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
 Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], published(maxItems=4)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
-# Hearth's admission priority (higher first): requests, services and workflows share the range.
-Priority = Annotated[int, Meta(ge=-1000, le=1000)]
 TopLogprobs = Annotated[int, Meta(ge=0, le=20), published(minimum=0)]
 FinishReason = Literal["stop", "length", "tool_calls"]
 

@@ -18,7 +18,7 @@ from server.http import sse
 from server.http.disconnect import unless_disconnected
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.http.openapi import StreamingOperation
-from server.inference.protocol import Priority
+from server.serving.services import Priority
 from server.workflows.definition import json_schema
 from server.workflows.executor import Run
 from server.workflows.manager import WorkflowManager

@@ -28,13 +28,16 @@ from msgspec import Meta
 
 from hub.models import DEFAULT_MODEL_ID, ModelNotFound, ModelSpec, artifact_spec, find_artifact, resolve_model
 from hub.store import ArtifactStore
-from server.inference.protocol import Priority
 
 Precision = Literal["auto", "fp32", "fp16", "int8", "int4"]
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 _DEVICE = re.compile(r"^(?i:auto|cpu|gpu(\.\d+)?|npu|hetero:.+|multi:.+)$")
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+# Hearth's admission priority (higher first): requests, services and workflows share the range.
+Priority = Annotated[int, Meta(ge=-1000, le=1000)]
 
 
 class ServicesError(ValueError):

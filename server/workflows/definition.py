@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from server.inference.protocol import Priority
+from server.serving.services import Priority
 
 # A workflow, step, input or output name: safe as a file name and as a template identifier.
 NAME_PATTERN = "^[a-z][a-z0-9_-]{0,63}$"

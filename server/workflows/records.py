@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from server.inference.protocol import Priority
+from server.serving.services import Priority
 from server.workflows.definition import Workflow
 from server.workflows.gateway import StepFailed
 from server.workflows.tools import FileInput, extract
