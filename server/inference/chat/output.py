@@ -1,15 +1,26 @@
-"""One chat choice's output: engine deltas -> content, reasoning, tool calls and log probabilities.
+"""Chat's answers: engine deltas -> content, reasoning, tool calls and log probabilities, sent as
+streamed chunks (`to_chunks`) or as the whole completion (`to_chat_completion`).
 
-Streamed chunks and the whole message come from the same `ChoiceOutput`, so both always agree.
+Both come from the same `ChoiceOutput` per choice, so they always agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from adapters.base import Delta
 from server.inference import protocol as p
-from server.inference.chat.protocol import ChatMessageOut, ChoiceDelta, ToolCallDelta
+from server.inference.call import Call
+from server.inference.chat.protocol import (
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatMessageOut,
+    ChoiceDelta,
+    ChunkChoice,
+    ToolCallDelta,
+)
 from server.inference.reasoning import ReasoningSplitter
 from server.inference.tool_calls import ToolCallParser
 from server.inference.translate import finish_reason
@@ -88,3 +99,40 @@ class ChoiceOutput:
 def is_empty(delta: ChoiceDelta) -> bool:
     """Whether a chunk delta carries nothing."""
     return delta == ChoiceDelta()
+
+
+def to_chunk(
+    call: Call,
+    index: int,
+    delta: ChoiceDelta,
+    finish: p.FinishReason | None = None,
+    logprobs: p.ChoiceLogprobs | None = None,
+) -> ChatCompletionChunk:
+    """One choice's piece of a streamed answer."""
+    choice = ChunkChoice(index=index, delta=delta, finish_reason=finish, logprobs=logprobs)
+    return ChatCompletionChunk(**call.chunk_fields(), choices=[choice])
+
+
+async def to_chunks(call: Call, outputs: list[ChoiceOutput]) -> AsyncIterator[ChatCompletionChunk]:
+    """Every chunk of a streamed answer: the role first, then text, tool calls and finish reasons."""
+    started: set[int] = set()
+    async for index, delta in call.deltas():
+        if index not in started:
+            started.add(index)
+            yield to_chunk(call, index, ChoiceDelta(role="assistant", content=""))
+        out, logprobs = outputs[index].feed(delta)
+        if not is_empty(out) or logprobs is not None:
+            yield to_chunk(call, index, out, logprobs=logprobs)
+        if delta.final:
+            yield to_chunk(call, index, ChoiceDelta(), outputs[index].finish)
+
+
+async def to_chat_completion(call: Call, outputs: list[ChoiceOutput]) -> ChatCompletion:
+    """The whole answer, once every choice has finished."""
+    async for index, delta in call.deltas():
+        outputs[index].feed(delta)
+    choices = [
+        ChatChoice(index=i, message=out.message(), finish_reason=out.finish, logprobs=out.choice_logprobs())
+        for i, out in enumerate(outputs)
+    ]
+    return ChatCompletion(**call.fields(), choices=choices, usage=call.usage.usage())

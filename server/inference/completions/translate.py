@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from adapters.base import Delta, GenerationRequest
+from adapters.base import GenerationRequest
 from server.http.errors import invalid_request
-from server.inference.completions.protocol import CompletionLogprobs, CompletionRequest
+from server.inference.completions.protocol import CompletionRequest
 from server.inference.translate import (
     OPENAI_DEFAULTS,
     check_logprobs,
@@ -122,20 +122,3 @@ def from_completion_request(
             requests.append(with_seed(base, j))
             choices.append(PromptChoice(prompt_index=k, echo=prompt if body.echo and isinstance(prompt, str) else ""))
     return requests, choices
-
-
-def completion_logprobs(deltas: list[Delta], offset: int) -> CompletionLogprobs:
-    """Legacy completions' parallel lists for the tokens of `deltas`; text offsets start at `offset`
-    (after any echoed prompt)."""
-    tokens = [t for delta in deltas for t in delta.logprobs]
-    offsets: list[int] = []
-    for token in tokens:
-        offsets.append(offset)
-        offset += len(token.token)
-    return CompletionLogprobs(
-        tokens=[t.token for t in tokens],
-        token_logprobs=[t.logprob for t in tokens],
-        # The sampled token only (as vLLM reports it): the engine gives no alternatives.
-        top_logprobs=[{t.token: t.logprob} for t in tokens],
-        text_offset=offsets,
-    )
