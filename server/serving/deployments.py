@@ -165,18 +165,21 @@ Resolver = Callable[[str], Deployment | None]
 
 
 def installed_resolver(settings: Settings, store: ArtifactStore) -> Resolver:
-    """The scheduler's resolver for names it does not serve: an installed, servable chat artifact
-    of that name becomes a service with the server's defaults (loaded on first use, kept for the
-    server's keep-alive), as `/v1/models` lists it; anything else is None (a 404). Embedding
-    artifacts are left to the embedding endpoints."""
+    """The scheduler's resolver for names it does not serve: an installed, servable artifact of
+    that name becomes a model with the server's defaults (loaded on first use, kept for the
+    server's keep-alive), as `/v1/models` lists it: a chat model, or an embedding model for
+    /v1/embeddings and /v1/rerank; anything else is None (a 404)."""
 
     def resolve(name: str) -> Deployment | None:
         try:
             manifest = store.get(name)
         except (ArtifactNotFound, InvalidName):
             return None
-        if manifest.format not in SERVABLE_FORMATS or manifest.task == "embeddings":
+        if manifest.format not in SERVABLE_FORMATS:
             return None
+        if manifest.task == "embeddings":
+            spec = resolve_embedding_model(name, None, store)
+            return None if spec is None else _embedding(spec, settings, preload=False)
         return deployment(default_service(name, None), settings, store)
 
     return resolve
@@ -208,9 +211,11 @@ def embedding_deployment(settings: Settings, store: ArtifactStore | None = None)
     spec = resolve_embedding_model(settings.embeddings.embedding_model, settings.embeddings.embedding_model_path, store)
     if spec is None:
         return None
-    service = Service(
-        name=spec.id, model=spec.id, path=spec.path, preload=settings.embeddings.embedding_model_path is not None
-    )
+    return _embedding(spec, settings, preload=settings.embeddings.embedding_model_path is not None)
+
+
+def _embedding(spec: EmbeddingSpec, settings: Settings, preload: bool) -> Deployment:
+    service = Service(name=spec.id, model=spec.id, path=spec.path, preload=preload)
     device = settings.engine.device.upper()
     return Deployment(
         service=service,

@@ -99,3 +99,22 @@ def test_wrong_endpoint_names_the_right_one(short_lived_server: HearthServer) ->
         f"{short_lived_server.api_url}/embeddings", json={"model": chat_model, "input": "hi"}, timeout=60
     )
     assert embed.status_code == 400 and "is a chat model" in embed.json()["error"]["message"]
+
+
+def test_an_installed_embedding_model_answers_on_first_use(
+    tmp_path_factory: pytest.TempPathFactory, minilm_home: Path
+) -> None:
+    """A server whose embedding model setting names nothing installed still serves every embedding
+    artifact its store holds, as /v1/models lists them: loaded on first use, then scheduled."""
+    home = tmp_path_factory.mktemp("hearth-home-installed-embeddings")
+    (home / "models").symlink_to(minilm_home / "models", target_is_directory=True)
+    with run_hearth(home, "--embedding-model", "not-installed") as server:
+        listed = [m["id"] for m in httpx.get(f"{server.api_url}/models", timeout=30).json()["data"]]
+        assert EMBEDDING_MODEL in listed
+        statuses = httpx.get(f"{server.api_url}/status", timeout=30).json()["models"]
+        assert EMBEDDING_MODEL not in [m["id"] for m in statuses]
+        response = _embed(server)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["data"][0]["embedding"]) == 384
+        loaded = _embedding_status(server)
+        assert loaded["state"] == "loaded" and loaded["pid"] is not None
