@@ -82,14 +82,15 @@ def test_health(http: httpx.Client, model_id: str) -> None:
     assert response.json() == {"status": "ok", "models": {model_id: "ready"}}
 
 
-def test_context_length_flag(small_context_server: HearthServer) -> None:
+def test_context_length_flag(small_context_server: HearthServer, model_id: str) -> None:
     """`--context-length` caps the context: the model card reports it, and an answer without
-    max_tokens stops where prompt plus answer fill it."""
+    max_tokens stops where prompt plus answer fill it. (The schema fuzzer shares this server and may
+    have installed hub artifacts in its home: they are listed too.)"""
     response = httpx.get(f"{small_context_server.api_url}/models", timeout=30)
     assert response.status_code == 200
     body = response.json()
     validate("ListModelsResponse", body)
-    (card,) = body["data"]
+    (card,) = [c for c in body["data"] if c["id"] == model_id]
     assert card["context_length"] == card["max_model_len"] == 128
     request = {"model": card["id"], "messages": [{"role": "user", "content": "Hi"}], "ignore_eos": True}
     answer = httpx.post(f"{small_context_server.api_url}/chat/completions", json=request, timeout=60)
