@@ -15,9 +15,11 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from multiprocessing.connection import Connection
@@ -31,6 +33,15 @@ from adapters.ipc import Command, Deltas, Event, Load, Ready, Results, Shutdown
 log = logging.getLogger(__name__)
 
 NOT_RUNNING = "the model worker is not running"
+
+
+def worker_environment(scratch: str) -> dict[str, str]:
+    """The environment a worker starts with: its scratch directory as TMPDIR and HOME (libraries
+    that keep files in ~, such as OpenVINO's telemetry id, find a place they may write), and numpy's
+    BLAS on one thread, since file confinement binds only the thread that applies it and must
+    therefore come before any thread starts (the engine's own threads start after it, confined)."""
+    scratch_env = {"TMPDIR": scratch, "HOME": scratch, "OPENBLAS_NUM_THREADS": "1"}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **scratch_env}
 
 
 class WorkerEngine(ABC):
@@ -53,6 +64,7 @@ class WorkerEngine(ABC):
         # Calls may write from the event loop and from threads (large embedding batches).
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._scratch = ""
         self._alive = True
         self._open()
         self._reader = threading.Thread(target=self._read_events, name=f"engine-reader-{info.model_id}", daemon=True)
@@ -62,6 +74,19 @@ class WorkerEngine(ABC):
     async def spawn(cls, load: Load, load_timeout: float = 300.0, on_exit: RunnerExitHook | None = None) -> Self:
         """Start a worker, send it `load` and wait until its model is loaded; `on_exit` is told
         if it later stops unasked."""
+        # The worker's only writable directory (its TMPDIR), removed when it stops.
+        scratch = tempfile.mkdtemp(prefix="hearth-worker-")
+        load = msgspec.structs.replace(load, confinement=msgspec.structs.replace(load.confinement, scratch_dir=scratch))
+        try:
+            engine = await cls._start(load, scratch, load_timeout, on_exit)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        engine._scratch = scratch
+        return engine
+
+    @classmethod
+    async def _start(cls, load: Load, scratch: str, load_timeout: float, on_exit: RunnerExitHook | None) -> Self:
         spec = load.spec
         # A plain child interpreter (not multiprocessing's spawn) so that the worker never
         # re-imports the caller's __main__ module.
@@ -70,7 +95,7 @@ class WorkerEngine(ABC):
             subprocess.Popen,
             [sys.executable, "-m", "adapters.worker_main", str(child_sock.fileno())],
             pass_fds=(child_sock.fileno(),),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=worker_environment(scratch),
         )
         child_sock.close()
         parent = Connection(parent_sock.detach())
@@ -141,6 +166,8 @@ class WorkerEngine(ABC):
         if self._alive:
             log.error("the worker for %s exited (code %s)", self.info.model_id, self._process.poll())
         self._alive = False
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
         self._fail_all(EngineError("engine_unavailable", f"the model worker for {self.info.model_id} stopped"))
 
     def _send(self, command: Command) -> None:
@@ -158,3 +185,5 @@ class WorkerEngine(ABC):
             self._process.kill()
             await asyncio.to_thread(self._process.wait, 5)
         self._conn.close()
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)

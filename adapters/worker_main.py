@@ -8,6 +8,7 @@ between steps; an embedding model embeds every `Embed` that arrived while it was
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from multiprocessing.connection import Connection
 
@@ -122,13 +123,37 @@ def serve_embeddings(conn: Connection, embedder: OpenVINOEmbedder) -> None:
             return
 
 
+def _cache_dirs(load: Load) -> list[str]:
+    """The compiled-model cache, the one place beside its scratch directory a worker may write;
+    made before confinement, which can only grant paths that exist."""
+    cache_dir = load.options.cache_dir
+    if not cache_dir:
+        return []
+    os.makedirs(cache_dir, exist_ok=True)
+    return [cache_dir]
+
+
+def confine_for(load: Load) -> list[str]:
+    """Confine this process as the worker for `load` (its model readable, its cache writable)."""
+    reads, writes = [load.spec.path], _cache_dirs(load)
+    if load.spec.format == "gguf":
+        # OpenVINO GenAI's GGUF reader (gguflib) opens the file O_RDWR|O_APPEND and fails
+        # otherwise: the worker may write its own GGUF file (never truncate it, nor anything
+        # else); a changed file fails `hearth verify` against its manifest.
+        writes.append(load.spec.path)
+    applied = confine(load.confinement, reads=reads, writes=writes)
+    if "landlock:unavailable" in applied:
+        log.warning("this kernel has no Landlock: the worker for %s is not confined to its files", load.spec.id)
+    return applied
+
+
 def main(conn: Connection) -> None:
     """Load the model `Load` names, confined before any model file is parsed (the loader is the
     largest attack surface), then serve until shutdown or until the server goes away."""
     encoder = msgspec.msgpack.Encoder()
     try:
         load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)
-        confine(load.confinement)
+        confine_for(load)
         match load:
             case LoadChat():
                 backend, info = load_backend(load)

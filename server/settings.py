@@ -196,7 +196,12 @@ class SecuritySettings(_Section, frozen=True):
     audit_max_bytes: Annotated[int, Meta(ge=4096, description="size at which an audit file is rotated")] = (
         64 * 1024 * 1024
     )
-    sandbox: Annotated[bool, Meta(description="confine engine workers (seccomp, no network)")] = True
+    sandbox: Annotated[
+        bool, Meta(description="confine engine workers (seccomp, no network, no capabilities, Landlock)")
+    ] = True
+    sandbox_files: Annotated[
+        bool, Meta(description="confine workers' file access with Landlock where the kernel has it")
+    ] = True
     worker_max_memory_gb: Annotated[float, Meta(ge=0, description="memory limit of each worker (0: none)")] = 0.0
 
 

@@ -117,5 +117,6 @@ class Security:
         """How model workers are confined."""
         return Confinement(
             enabled=self.settings.security.sandbox,
+            filesystem=self.settings.security.sandbox_files,
             max_memory_bytes=int(self.settings.security.worker_max_memory_gb * 1024**3),
         )

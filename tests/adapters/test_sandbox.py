@@ -60,7 +60,7 @@ def later() -> None:
     print('thread opened a socket', flush=True)
 t = threading.Thread(target=later)
 t.start()
-confine(Confinement())
+confine(Confinement(filesystem=False))  # Landlock binds one thread: it must come before any starts
 go.set()
 t.join()
 print('still alive', flush=True)
@@ -95,8 +95,11 @@ def test_disabled_confinement_applies_nothing() -> None:
 
 
 def test_filter_shape() -> None:
-    """Every instruction is 8 bytes; the program ends with allow, then the kill the checks jump to."""
-    program = seccomp_filter("x86_64")
+    """Every instruction is 8 bytes; the program ends with the pid check's allow, the EPERM and
+    the kill that the checks jump to."""
+    program = seccomp_filter("x86_64", own_pid=1234)
     assert len(program) % 8 == 0
-    assert program[-16:-8].endswith((0x7FFF0000).to_bytes(4, "little"))
+    assert program[-24:-16].endswith((0x7FFF0000).to_bytes(4, "little"))
+    assert program[-16:-8].endswith((0x00050001).to_bytes(4, "little"))
     assert program[-8:].endswith((0x80000000).to_bytes(4, "little"))
+    assert (1234).to_bytes(4, "little") in program
