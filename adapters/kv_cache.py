@@ -80,7 +80,7 @@ def kv_shape(model_path: str) -> KVShape | None:
     path = Path(model_path)
     try:
         if path.is_file():
-            return gguf_shape(read_metadata(path))
+            return gguf_shape(read_metadata(path, scalars_only=True))
         config_path = path / "config.json"
         return config_shape(json.loads(config_path.read_text())) if config_path.is_file() else None
     except (OSError, ValueError, GGUFError):

@@ -226,7 +226,7 @@ def _ort_genai(job: _Job) -> ConversionRecord:
 def _gguf_openvino(job: _Job) -> ConversionRecord:
     if job.task != "text-generation":
         raise SourceError("a GGUF file converts as a text-generation model only")
-    file_type = read_metadata(job.source).get("general.file_type")
+    file_type = read_metadata(job.source, scalars_only=True).get("general.file_type")
     native = _GGUF_PRECISION.get(file_type) if isinstance(file_type, int) else None
     if native is None:
         raise SourceError(

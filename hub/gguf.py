@@ -2,13 +2,22 @@
 
 The `gguf` package parses every tensor header up front (seconds for a small model); serving only
 needs a few keys at start-up, so this reads the key/value section and stops.
+
+A GGUF file is untrusted input (an upload, a download): every count and length in it is checked
+against what is left of the file and against `GGUFLimits` before anything is read or allocated, so a
+malformed file is a `GGUFError` naming the problem, never a traceback, a hang or a huge allocation.
+With `scalars_only`, arrays (the tokenizer's vocabulary, merges, scores) are skipped rather than
+built: what listing models and sizing caches need costs a fraction of a full read.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
+
+import msgspec
 
 _SCALARS: dict[int, str] = {
     0: "<B",
@@ -31,6 +40,85 @@ class GGUFError(ValueError):
     """The file is not a GGUF file this reader understands."""
 
 
+class GGUFLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds on what a GGUF header may declare; beyond them the file is refused as malformed.
+
+    Real models stay far inside: the largest vocabularies have ~262k tokens (an array each for
+    tokens, scores and types; merges about as many), chat templates are tens of KB."""
+
+    max_kv_count: int = 65_536
+    max_string_bytes: int = 16 * 1024 * 1024
+    max_array_items: int = 4 * 1024 * 1024
+    max_array_depth: int = 2
+
+
+class _Reader:
+    """A bounded reader over one open file."""
+
+    def __init__(self, f: BinaryIO, size: int, limits: GGUFLimits, scalars_only: bool) -> None:
+        self.f, self.size, self.limits, self.scalars_only = f, size, limits, scalars_only
+
+    def left(self) -> int:
+        return self.size - self.f.tell()
+
+    def read(self, fmt: str) -> tuple[object, ...]:
+        return _read(self.f, fmt)
+
+    def string(self) -> str:
+        (length,) = self.read("<Q")
+        assert isinstance(length, int)
+        if length > self.limits.max_string_bytes:
+            raise GGUFError(f"a metadata string declares {length} bytes (limit {self.limits.max_string_bytes})")
+        if length > self.left():
+            raise GGUFError(f"unexpected end of file: a metadata string declares {length} bytes, past the end")
+        return self.f.read(length).decode("utf-8", errors="replace")
+
+    def skip_string(self) -> None:
+        (length,) = self.read("<Q")
+        assert isinstance(length, int)
+        if length > self.left():
+            raise GGUFError(f"unexpected end of file: a metadata string declares {length} bytes, past the end")
+        self.f.seek(length, os.SEEK_CUR)
+
+    def value(self, value_type: int, depth: int = 0) -> MetadataValue | None:
+        if value_type in _SCALARS:
+            (value,) = self.read(_SCALARS[value_type])
+            assert isinstance(value, int | float | bool)
+            return value
+        if value_type == _STRING:
+            return self.string()
+        if value_type != _ARRAY:
+            raise GGUFError(f"unknown GGUF value type {value_type}")
+        if depth >= self.limits.max_array_depth:
+            raise GGUFError(f"arrays nested deeper than {self.limits.max_array_depth}")
+        item_type, count = self.read("<IQ")
+        assert isinstance(item_type, int) and isinstance(count, int)
+        if count > self.limits.max_array_items:
+            raise GGUFError(f"a metadata array declares {count} items (limit {self.limits.max_array_items})")
+        item_size = struct.calcsize(_SCALARS[item_type]) if item_type in _SCALARS else 8
+        if count * item_size > self.left():
+            raise GGUFError(f"unexpected end of file: a metadata array declares {count} items, past the end")
+        if self.scalars_only:
+            self._skip_array(item_type, count, depth)
+            return None
+        return [self._item(item_type, depth) for _ in range(count)]
+
+    def _item(self, item_type: int, depth: int) -> MetadataValue:
+        item = self.value(item_type, depth + 1)
+        assert item is not None
+        return item
+
+    def _skip_array(self, item_type: int, count: int, depth: int) -> None:
+        if item_type in _SCALARS:
+            self.f.seek(count * struct.calcsize(_SCALARS[item_type]), os.SEEK_CUR)
+        elif item_type == _STRING:
+            for _ in range(count):
+                self.skip_string()
+        else:
+            for _ in range(count):
+                self.value(item_type, depth + 1)
+
+
 def _read(f: BinaryIO, fmt: str) -> tuple[object, ...]:
     size = struct.calcsize(fmt)
     data = f.read(size)
@@ -39,44 +127,29 @@ def _read(f: BinaryIO, fmt: str) -> tuple[object, ...]:
     return struct.unpack(fmt, data)
 
 
-def _read_string(f: BinaryIO) -> str:
-    (length,) = _read(f, "<Q")
-    assert isinstance(length, int)
-    data = f.read(length)
-    if len(data) != length:
-        raise GGUFError("unexpected end of file in GGUF string")
-    return data.decode("utf-8", errors="replace")
-
-
-def _read_value(f: BinaryIO, value_type: int) -> MetadataValue:
-    if value_type in _SCALARS:
-        (value,) = _read(f, _SCALARS[value_type])
-        assert isinstance(value, int | float | bool)
-        return value
-    if value_type == _STRING:
-        return _read_string(f)
-    if value_type == _ARRAY:
-        item_type, count = _read(f, "<IQ")
-        assert isinstance(item_type, int) and isinstance(count, int)
-        return [_read_value(f, item_type) for _ in range(count)]
-    raise GGUFError(f"unknown GGUF value type {value_type}")
-
-
-def read_metadata(path: str | Path) -> dict[str, MetadataValue]:
-    """Return the key/value metadata of a GGUF file (architecture, context length, ...)."""
+def read_metadata(
+    path: str | Path, limits: GGUFLimits | None = None, *, scalars_only: bool = False
+) -> dict[str, MetadataValue]:
+    """Return the key/value metadata of a GGUF file (architecture, context length, ...); with
+    `scalars_only`, array values are skipped (absent from the result)."""
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise GGUFError(f"{path} is not a GGUF file (bad magic)")
-        version, _tensor_count, kv_count = _read(f, "<IQQ")
+        reader = _Reader(f, os.fstat(f.fileno()).st_size, limits or GGUFLimits(), scalars_only)
+        version, _tensor_count, kv_count = reader.read("<IQQ")
         if version not in (2, 3):
             raise GGUFError(f"{path}: unsupported GGUF version {version}")
         assert isinstance(kv_count, int)
+        if kv_count > reader.limits.max_kv_count:
+            raise GGUFError(f"{path} declares {kv_count} metadata keys (limit {reader.limits.max_kv_count})")
         metadata: dict[str, MetadataValue] = {}
         for _ in range(kv_count):
-            key = _read_string(f)
-            (value_type,) = _read(f, "<I")
+            key = reader.string()
+            (value_type,) = reader.read("<I")
             assert isinstance(value_type, int)
-            metadata[key] = _read_value(f, value_type)
+            value = reader.value(value_type)
+            if value is not None:
+                metadata[key] = value
         return metadata
 
 

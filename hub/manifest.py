@@ -107,11 +107,21 @@ def load(directory: Path) -> Manifest:
     """Read the manifest of the artifact in `directory`."""
     path = directory / MANIFEST_FILE
     try:
-        return msgspec.json.decode(path.read_bytes(), type=Manifest)
+        manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
     except FileNotFoundError as exc:
         raise ManifestError(f"{directory} has no {MANIFEST_FILE}") from exc
     except (OSError, msgspec.DecodeError) as exc:
-        raise ManifestError(f"{path} is not a readable manifest: {exc}") from exc
+        raise ManifestError(f"{MANIFEST_FILE} is not a readable manifest: {exc}") from exc
+    # A manifest is data on disk: what it names must stay inside its artifact.
+    for inner in (manifest.entry, *(f.path for f in manifest.files)):
+        if not _inside(inner):
+            raise ManifestError(f"{MANIFEST_FILE} names {inner!r}, which is outside its artifact")
+    return manifest
+
+
+def _inside(relative: str) -> bool:
+    parts = Path(relative).parts
+    return not Path(relative).is_absolute() and ".." not in parts and "\\" not in relative
 
 
 def mismatches(directory: Path, manifest: Manifest) -> list[str]:

@@ -109,11 +109,20 @@ def resolve_model(model_id: str, path: str | None, store: ArtifactStore | None =
 
 
 def artifact_context_length(store: ArtifactStore, manifest: Manifest) -> int:
-    """The trained context window an artifact declares (GGUF metadata or config.json), 0 if unknown."""
+    """The trained context window an artifact declares (GGUF metadata or config.json), 0 if unknown;
+    read once per installed artifact (listing models must not re-parse every GGUF each time)."""
+    key = (manifest.name, manifest.created)
+    known = store.context_lengths.get(key)
+    if known is None:
+        known = store.context_lengths[key] = _read_context_length(store, manifest)
+    return known
+
+
+def _read_context_length(store: ArtifactStore, manifest: Manifest) -> int:
     entry = store.path(manifest.name) / manifest.entry
     try:
         if manifest.format == "gguf":
-            return context_length(read_metadata(entry)) or 0
+            return context_length(read_metadata(entry, scalars_only=True)) or 0
         config = msgspec.json.decode((entry / "config.json").read_bytes())
     except (OSError, GGUFError, msgspec.DecodeError):
         return 0

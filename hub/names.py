@@ -61,3 +61,26 @@ def is_valid_name(name: str, kind: NameKind = "file") -> bool:
     except InvalidNameError:
         return False
     return True
+
+
+# Hugging Face's own rules for repo ids (huggingface_hub.utils.validate_repo_id): `org/name`, each
+# part 1-96 letters, digits, `.`, `_`, `-`, not starting or ending with `.` or `-`, no `--` or `..`.
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?")
+_REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,254}")
+_PRECISION = re.compile(r"[A-Za-z0-9_]{1,32}")
+
+
+def check_pull_ref(ref: str, revision: str | None = None, precision: str | None = None) -> None:
+    """Refuse (InvalidNameError) a pull that can never resolve: a repo id Hugging Face would not
+    accept, a revision or a precision that is not a plain token. Checked before a job is queued."""
+    parts = ref.split("/")
+    if len(parts) != 2 or not all(_REPO_PART.fullmatch(p) for p in parts) or "--" in ref or ".." in ref:
+        raise InvalidNameError(
+            "model",
+            ref[:200],
+            "it is neither a catalog model (see `hearth catalog`) nor a Hugging Face repo id (org/name)",
+        )
+    if revision is not None and (not _REVISION.fullmatch(revision) or ".." in revision):
+        raise InvalidNameError("model", revision[:200], "the revision must be a branch, tag or commit name")
+    if precision is not None and not _PRECISION.fullmatch(precision):
+        raise InvalidNameError("model", precision[:200], "the precision must be a name such as int4 or q4_k_m")

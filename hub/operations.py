@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from hub.catalog import (
 from hub.download import ProgressFn, download_snapshot
 from hub.errors import HubFailure
 from hub.manifest import ArtifactFormat, Conversion, Manifest, Source, Task
+from hub.names import check_pull_ref
 from hub.options import ConvertFormat, ConvertOptions, PullOptions
 from hub.store import ArtifactInfo, ArtifactStore, validate_name
 
@@ -71,6 +73,17 @@ def _copy_in(source: Path, partial: Path) -> str:
         shutil.copy2(source, partial / source.name)
         return source.name
     shutil.copytree(source, partial, dirs_exist_ok=True, symlinks=False)
+    return "."
+
+
+def _move_in(source: Path, partial: Path) -> str:
+    """Move a file or a folder's content into the partial directory (the same file system: an
+    upload staged in the store), so that importing it needs no second copy on disk."""
+    if source.is_file():
+        os.replace(source, partial / source.name)
+        return source.name
+    for child in source.iterdir():
+        os.replace(child, partial / child.name)
     return "."
 
 
@@ -168,8 +181,7 @@ def pull(
         default_name = entry.name if not explicit else _slug(f"{entry.name}-{recipe.format}-{recipe.precision}")
         log(f"{entry.name}: {recipe.label}")
         return _pull_recipe(store, entry, recipe, name or default_name, revision, log, transfer)
-    if "/" not in ref:
-        raise HubError(f"{ref!r} is neither a catalog model (see `hearth catalog`) nor a Hugging Face repo id")
+    check_pull_ref(ref, revision, precision)
     repo_entry = CatalogEntry(
         name=_slug(ref.split("/")[-1]),
         title=ref,
@@ -282,12 +294,14 @@ def import_path(
     log: LogFn = _log_nothing,
     source_kind: Literal["local", "upload"] = "local",
     source_ref: str | None = None,
+    move: bool = False,
 ) -> Manifest:
     """Install a local GGUF file, OpenVINO / ONNX folder, Hugging Face folder or TF SavedModel.
 
     GGUF, OpenVINO and ONNX are stored as they are (servable). A Hugging Face folder is stored as a
     source artifact for `convert`, or converted right away when `format` is given; a TF SavedModel
-    is always converted (to OpenVINO unless told otherwise).
+    is always converted (to OpenVINO unless told otherwise). With `move`, a servable source is
+    moved into the store rather than copied (for uploads staged in the store).
     """
     path = path.expanduser()
     if not path.exists():
@@ -309,8 +323,9 @@ def import_path(
     stored: ArtifactFormat = kind  # type: ignore[assignment]
 
     def copy(partial: Path) -> ArtifactInfo:
-        log(f"copying {path}")
-        return ArtifactInfo(format=stored, entry=_copy_in(path, partial), source=src, task=task)
+        log(f"{'moving' if move else 'copying'} {path}")
+        entry = _move_in(path, partial) if move else _copy_in(path, partial)
+        return ArtifactInfo(format=stored, entry=entry, source=src, task=task)
 
     return store.install(name, copy)
 

@@ -72,7 +72,7 @@ def _detect_file(path: Path) -> SourceKind:
         magic = f.read(4)
     if magic == b"GGUF":
         try:
-            read_metadata(path)
+            read_metadata(path, scalars_only=True)
         except GGUFError as exc:
             raise SourceError(f"{path} is a broken GGUF file: {exc}") from exc
         return "gguf"

@@ -59,6 +59,21 @@ class ArtifactNotFound(StoreError, LookupError):
     bad_request = True
 
 
+class ArtifactDamaged(StoreError):
+    """An artifact's manifest is unreadable: the artifact is listed as damaged, fails `verify`,
+    and can be removed (`hearth rm`, DELETE) or collected by `gc`, but not served or shown."""
+
+    code = "artifact_damaged"
+
+
+class DamagedArtifact(msgspec.Struct, frozen=True):
+    """An installed artifact whose manifest cannot be read, and why."""
+
+    name: str
+    reason: str
+    status: str = "damaged"
+
+
 class ArtifactExists(StoreError):
     """An artifact of that name is already installed."""
 
@@ -118,6 +133,9 @@ class ArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # What hub.models.artifact_context_length read, by (name, manifest creation time): an
+        # artifact's files never change once installed, and a reinstall has a new creation time.
+        self.context_lengths: dict[tuple[str, float], int] = {}
 
     @property
     def partial_root(self) -> Path:
@@ -138,11 +156,16 @@ class ArtifactStore:
         return (self.path(name) / MANIFEST_FILE).is_file()
 
     def get(self, name: str) -> Manifest:
-        """The manifest of artifact `name`."""
+        """The manifest of artifact `name`; ArtifactDamaged when it cannot be read."""
         directory = self.path(name)
         if not (directory / MANIFEST_FILE).is_file():
             raise ArtifactNotFound(f"no artifact named {name!r} is installed (see `hearth ls`)")
-        return load(directory)
+        try:
+            return load(directory)
+        except ManifestError as exc:
+            raise ArtifactDamaged(
+                f"the artifact {name!r} is damaged: {exc}; remove it with `hearth rm {name}`"
+            ) from exc
 
     def entry_path(self, name: str) -> Path:
         """The file or folder an engine loads for artifact `name`."""
@@ -150,16 +173,25 @@ class ArtifactStore:
         return (self.path(name) / manifest.entry).resolve()
 
     def artifacts(self) -> list[Manifest]:
-        """Every installed artifact, by name; directories without a readable manifest are skipped."""
-        manifests: list[Manifest] = []
+        """Every installed artifact with a readable manifest, by name (`damaged()` lists the rest)."""
+        return [m for m in self._scan() if isinstance(m, Manifest)]
+
+    def damaged(self) -> list[DamagedArtifact]:
+        """Every installed artifact whose manifest cannot be read, with the reason."""
+        return [m for m in self._scan() if isinstance(m, DamagedArtifact)]
+
+    def _scan(self) -> list[Manifest | DamagedArtifact]:
+        found: list[Manifest | DamagedArtifact] = []
         if not self.root.is_dir():
-            return manifests
+            return found
         for directory in sorted(self.root.iterdir()):
             if directory.name.startswith(".") or not (directory / MANIFEST_FILE).is_file():
                 continue
-            with contextlib.suppress(ManifestError):
-                manifests.append(load(directory))
-        return manifests
+            try:
+                found.append(load(directory))
+            except ManifestError as exc:
+                found.append(DamagedArtifact(directory.name, str(exc)))
+        return found
 
     def new_partial(self, name: str) -> Path:
         """A fresh, empty directory to build artifact `name` in."""
@@ -229,8 +261,13 @@ class ArtifactStore:
         _remove(doomed)
 
     def verify(self, name: str) -> list[str]:
-        """Re-hash artifact `name`; the list of mismatches is empty when every file is intact."""
-        return mismatches(self.path(name), self.get(name))
+        """Re-hash artifact `name`; the list of mismatches is empty when every file is intact (a
+        damaged manifest is one)."""
+        try:
+            manifest = self.get(name)
+        except ArtifactDamaged as exc:
+            return [f"{MANIFEST_FILE}: {exc.__cause__ or exc}"]
+        return mismatches(self.path(name), manifest)
 
     def gc(self) -> GcReport:
         """Remove partial builds, interrupted downloads, directories without a manifest, and files

@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
@@ -118,8 +119,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         app.state.metrics = Metrics(scheduler)
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
+        archive_limits = ArchiveLimits(
+            max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
+        )
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, local_targets(), Catalog.load()
         )
         try:
             await scheduler.start()

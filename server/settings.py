@@ -147,6 +147,12 @@ class HubSettings(_Section, frozen=True):
     hub_max_upload_bytes: Annotated[
         int, Meta(ge=1, description="largest model file or archive POST /v1/hub/upload accepts")
     ] = 64 * 1024**3
+    hub_max_unpacked_bytes: Annotated[int, Meta(ge=1, description="most bytes an uploaded archive may unpack to")] = (
+        64 * 1024**3
+    )
+    hub_max_unpack_ratio: Annotated[
+        float, Meta(ge=1, description="most an uploaded archive may expand, as a multiple of its own size")
+    ] = 20.0
 
 
 class EmbeddingSettings(_Section, frozen=True):

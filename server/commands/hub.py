@@ -102,6 +102,8 @@ def _ls(settings: Settings, args: argparse.Namespace) -> int:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created))
         source = m.source.ref + (f"@{m.source.revision[:12]}" if m.source.revision else "")
         rows.append((m.name, m.format, m.precision or "-", ",".join(m.devices), _size(m.size), source, created))
+    for d in store_of(settings).damaged():
+        rows.append((d.name, "DAMAGED", "-", "-", "-", d.reason[:60], "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -135,7 +137,11 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
 def _verify(settings: Settings, args: argparse.Namespace) -> int:
     def verify() -> int:
         store = store_of(settings)
-        names = [args.name] if args.name else [m.name for m in store.artifacts()]
+        names = (
+            [args.name]
+            if args.name
+            else sorted([m.name for m in store.artifacts()] + [d.name for d in store.damaged()])
+        )
         bad = 0
         for name in names:
             problems = store.verify(name)

@@ -8,9 +8,8 @@ OpenAI shape.
 from __future__ import annotations
 
 import asyncio
+import errno
 import shutil
-import tarfile
-import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,14 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from hub.archives import ArchiveLimits, unpack
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
-from hub.operations import HubError, convert_artifact, converters_available, import_path, pull
+from hub.names import check_pull_ref
+from hub.operations import convert_artifact, converters_available, import_path, pull
 from hub.options import ConvertOptions, PullOptions
-from hub.store import ArtifactNotFound, ArtifactStore, InvalidName, validate_name
+from hub.store import ArtifactDamaged, ArtifactNotFound, ArtifactStore, DamagedArtifact, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.http.sse import DONE, EventEncoder, EventStream
 from server.serving.scheduler import Scheduler
@@ -36,8 +37,9 @@ _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 _DESCRIPTIONS = {
     400: "Invalid request (a bad name, body or parameter)",
     404: "No such artifact or job",
-    409: "The artifact is being served",
+    409: "The artifact is being served, or is damaged (its manifest cannot be read)",
     413: "The upload is too large",
+    507: "Not enough disk space for the upload",
 }
 
 
@@ -58,6 +60,7 @@ class HubState:
     store: ArtifactStore
     jobs: JobRunner
     max_upload_bytes: int
+    archive_limits: ArchiveLimits
     # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
     targets: list[Target]
     catalog: Catalog
@@ -73,6 +76,8 @@ class ArtifactList(msgspec.Struct):
     """GET /v1/hub/models."""
 
     data: list[Manifest]
+    # Installed artifacts whose manifest cannot be read: not servable, removable with DELETE.
+    damaged: list[DamagedArtifact] = msgspec.field(default_factory=list)
     object: Literal["list"] = "list"
 
 
@@ -122,8 +127,9 @@ def _checked_name(name: str | None, param: str = "name") -> None:
 
 @get("/models", summary="List installed artifacts")
 async def list_artifacts(hub: HubState) -> ArtifactList:
-    """Every installed artifact's manifest."""
-    return ArtifactList(data=await asyncio.to_thread(hub.store.artifacts))
+    """Every installed artifact's manifest, and the damaged ones (unreadable manifest) apart."""
+    data, damaged = await asyncio.to_thread(lambda: (hub.store.artifacts(), hub.store.damaged()))
+    return ArtifactList(data=data, damaged=damaged)
 
 
 def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
@@ -138,14 +144,17 @@ def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
     return False
 
 
-@get("/models/{name:str}", summary="Show an artifact's manifest", responses=_errors(400, 404))
+@get("/models/{name:str}", summary="Show an artifact's manifest", responses=_errors(400, 404, 409))
 async def show_artifact(hub: HubState, name: str) -> Manifest:
-    """The manifest: source and revision, files with sha256, tool versions, recipe."""
+    """The manifest: source and revision, files with sha256, tool versions, recipe. A damaged
+    artifact (unreadable manifest) is a 409 that says so."""
     _checked_name(name, "model")
     try:
-        return hub.store.get(name)
+        return await asyncio.to_thread(hub.store.get, name)
     except ArtifactNotFound as exc:
         raise _not_found(name) from exc
+    except ArtifactDamaged as exc:
+        raise APIError(409, str(exc), param="model", code="artifact_damaged") from exc
 
 
 @delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=_errors(400, 404, 409))
@@ -178,10 +187,11 @@ async def catalog(hub: HubState) -> CatalogList:
 async def start_pull(hub: HubState, data: PullOptions) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
     _checked_name(data.name)
-    if hub.catalog.get(data.model) is None and "/" not in data.model:
-        raise invalid_request(
-            f"`{data.model}` is neither a catalog model nor a Hugging Face repo id", param="model", code="not_found"
-        )
+    if hub.catalog.get(data.model) is None:
+        try:
+            check_pull_ref(data.model, data.revision, data.precision)
+        except InvalidName as exc:
+            raise invalid_request(str(exc), param="model", code="not_found") from exc
 
     def work(report: Reporter) -> Manifest:
         return pull(hub.store, data, log=report.log, transfer=report.transfer)
@@ -208,33 +218,12 @@ async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     return hub.jobs.submit("convert", msgspec.structs.asdict(data), work)
 
 
-def _unpack(upload: Path, into: Path) -> Path:
-    """Extract an archive safely (no absolute paths, no `..`, no links out); the model's root."""
-    into.mkdir()
-    if upload.name.endswith(".zip"):
-        with zipfile.ZipFile(upload) as archive:
-            for member in archive.namelist():
-                target = (into / member).resolve()
-                if not target.is_relative_to(into.resolve()):
-                    raise HubError(f"the archive entry {member!r} points outside the archive")
-            archive.extractall(into)
-    else:
-        with tarfile.open(upload) as archive:
-            try:
-                archive.extractall(into, filter="data")
-            except tarfile.FilterError as exc:
-                raise HubError(f"unsafe archive entry: {exc}") from exc
-    entries = [p for p in into.iterdir() if not p.name.startswith(".")]
-    # An archive of one folder holds the model in that folder.
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
-
-
 @post(
     "/upload",
     summary="Upload a model file or archive (a job that imports it)",
     status_code=HTTP_202_ACCEPTED,
     request_max_body_size=None,
-    responses=_errors(400, 413),
+    responses=_errors(400, 413, 507),
 )
 async def upload(
     hub: HubState,
@@ -262,6 +251,13 @@ async def upload(
                 await asyncio.to_thread(f.write, chunk)
         if size == 0:
             raise invalid_request("the upload is empty", param="body")
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise APIError(
+                507, "there is not enough disk space for this upload; nothing was kept", code="insufficient_storage"
+            ) from exc
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -269,7 +265,11 @@ async def upload(
 
     def work(report: Reporter) -> Manifest:
         try:
-            source = target if safe.lower().endswith(".gguf") else _unpack(target, staging / "unpacked")
+            if safe.lower().endswith(".gguf"):
+                source = target
+            else:
+                source = unpack(target, staging / "unpacked", hub.archive_limits)
+                target.unlink()  # the archive's bytes are not needed twice on disk
             stem = safe.removesuffix(".gz").rsplit(".", 1)[0]
             return import_path(
                 hub.store,
@@ -279,6 +279,7 @@ async def upload(
                 log=report.log,
                 source_kind="upload",
                 source_ref=safe,
+                move=True,
             )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
