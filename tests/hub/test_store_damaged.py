@@ -5,6 +5,7 @@ Before: `verify` said ok and skipped it, `ls` omitted it, `verify NAME` and `sho
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def _install(store: ArtifactStore, name: str) -> None:
     store.install(name, build)
 
 
-CORRUPTIONS = {
+CORRUPTIONS: dict[str, Callable[[str], str]] = {
     "truncated": lambda text: text[: len(text) // 2],
     "not json": lambda text: "\x00\xff garbage",
     "wrong type": lambda text: text.replace('"format": "gguf"', '"format": 7'),
