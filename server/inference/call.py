@@ -16,6 +16,7 @@ rerank, workflow steps) goes through `EngineDoor`, in the same order:
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -152,6 +153,13 @@ class EngineDoor:
         self.scheduler = scheduler
         self.metrics = metrics
         self._fingerprint = fingerprint
+        self._priority: int | None = None
+
+    def at_priority(self, priority: int) -> EngineDoor:
+        """This door, admitting every call at `priority` whatever the call asks (batch lines)."""
+        door = copy.copy(self)
+        door._priority = priority
+        return door
 
     def defaults(self, model: str, request: Request[Any, Any, Any] | None = None) -> SamplingDefaults:
         """The sampling defaults of the service `model` (404 if none), known without a lease; labels
@@ -278,6 +286,8 @@ class EngineDoor:
         if request is not None:
             set_model(request.scope, model)
         keep_alive_s = keep_alive_seconds(keep_alive)
+        if self._priority is not None:
+            priority = self._priority
         asked_at = time.perf_counter()
         lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s, kind))
         return lease, self.metrics.observe(model, lease, asked_at)
