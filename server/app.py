@@ -117,6 +117,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
         app.state.metrics = Metrics(scheduler)
+        app.state.metrics.registry.register(security.audit_collector())
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
         archive_limits = ArchiveLimits(
@@ -166,6 +167,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "response_store": _from_state("responses"),
             "door": _from_state("door"),
             "sampling": _constant(settings.sampling_defaults()),
+            "audit_state": _constant(security.audit_state),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -12,7 +12,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from server.security.audit import CURRENT, AuditLog, AuditWriter, Broken, head, log_files, seal, verify
+from server.security.audit import CURRENT, AuditWriter, Broken, head, log_files, seal, verify
+from server.security.audit_log import AuditLog
 
 HEARTH = Path(sys.executable).with_name("hearth")
 
