@@ -67,8 +67,9 @@ def register(commands: Commands) -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr and to $HEARTH_HOME/logs/hearth.log."""
+    """Log to stderr and to $HEARTH_HOME/logs/hearth.log, with control characters escaped."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
+    from server.http.log_escape import EscapeControlFilter
     from server.http.observability import JsonFormatter, RequestIdFilter
 
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -78,6 +79,9 @@ def configure_logging(settings: Settings) -> None:
     # The file is for machines (one JSON object per line, with request ids); stderr for people.
     file.setFormatter(JsonFormatter() if settings.server.log_file_format == "json" else text)
     file.addFilter(RequestIdFilter())
+    # A client's newline must not start a line of its own (a forged record) on either.
+    for handler in (stderr, file):
+        handler.addFilter(EscapeControlFilter())
     root = logging.getLogger()
     root.setLevel(settings.server.log_level.upper())
     root.addHandler(stderr)
