@@ -60,6 +60,15 @@ class ServerSettings(_Section, frozen=True):
         "json"
     )
     max_body_bytes: Annotated[int, Meta(ge=1024, description="largest request body accepted")] = 8 * 1024 * 1024
+    shutdown_grace_s: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=3600,
+            description="on SIGTERM, seconds requests in flight may run on (new ones get 503); then streams "
+            "end with an error event and [DONE]",
+        ),
+    ] = 10.0
 
 
 class EngineSettings(_Section, frozen=True):

@@ -93,6 +93,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.http.drain import DrainingServer
     from server.security.app_security import bind_refusal
     from server.security.tls import TLSError, server_context
     from server.serving.services import ServicesError
@@ -114,14 +115,16 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         # A wrong services file stops the server before it binds: serving half of it would hide the mistake.
         print(f"hearth: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,
         log_level=settings.server.log_level,
         access_log=False,
+        # The drain has ended every request by then; this only bounds a second, impatient signal.
         timeout_graceful_shutdown=5,
         **tls,
     )
+    DrainingServer(config, app.state.drain).run()
     return 0

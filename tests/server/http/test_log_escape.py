@@ -67,5 +67,5 @@ def test_exception_messages_are_escaped_but_tracebacks_keep_their_lines() -> Non
     assert "RuntimeError: inner\\n" + FORGED + "\n" in text
     assert "ValueError: outer\\x1b[2J" in text and "direct cause" in text
     assert not any(line.startswith("2026-12-02") for line in text.splitlines())
-    assert record.model == "m\\nx"
+    assert record.__dict__["model"] == "m\\nx"
     assert escape_control(escape_control("a\n\x00\x9b")) == "a\\n\\x00\\x9b"

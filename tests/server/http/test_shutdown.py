@@ -1,0 +1,100 @@
+"""SIGTERM drains the server: streams in flight end cleanly within the grace period (an error event,
+then `[DONE]`), a whole answer in flight is a 503, new requests are refused with 503 meanwhile, and
+the log shows no traceback."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import DEFAULT_MODEL, parse_sse, run_hearth
+
+GRACE_S = 3.0
+# Long enough that nothing finishes on its own before the grace period is over.
+LONG = {
+    "model": DEFAULT_MODEL,
+    "messages": [{"role": "user", "content": "Count from 1 to 5000, one number per line."}],
+    "max_tokens": 6000,
+    "ignore_eos": True,
+}
+
+
+class _Stream(threading.Thread):
+    """One streamed chat, read to its end; `started` is set at its first event."""
+
+    def __init__(self, base_url: str, body: dict[str, Any]) -> None:
+        super().__init__(daemon=True)
+        self.base_url, self.body = base_url, body
+        self.started = threading.Event()
+        self.raw = ""
+        self.ended_at = 0.0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with (
+                httpx.Client(base_url=self.base_url, timeout=60) as http,
+                http.stream("POST", "/v1/chat/completions", json=self.body) as response,
+            ):
+                assert response.status_code == 200
+                for text in response.iter_text():
+                    self.raw += text
+                    self.started.set()
+        except BaseException as exc:  # the assertions below report it
+            self.error = exc
+        finally:
+            self.ended_at = time.monotonic()
+            self.started.set()
+
+
+class _Whole(threading.Thread):
+    """One non-streamed chat; its response."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.response: httpx.Response | None = None
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=60) as http:
+            self.response = http.post("/v1/chat/completions", json=LONG)
+
+
+def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -> None:
+    with run_hearth(tmp_path / "home", "--shutdown-grace-s", str(GRACE_S)) as server:
+        streams = [_Stream(server.base_url, {**LONG, "stream": True}) for _ in range(2)]
+        whole = _Whole(server.base_url)
+        for thread in [*streams, whole]:
+            thread.start()
+        for stream in streams:
+            assert stream.started.wait(60), "the stream did not start"
+        time.sleep(0.5)  # the whole answer is being generated too
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+            refused = http.post("/v1/chat/completions", json={**LONG, "max_tokens": 1})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "server_shutting_down"
+        assert refused.headers.get("connection") == "close"
+
+        for thread in [*streams, whole]:
+            thread.join(GRACE_S + 10)
+        assert server.process.wait(GRACE_S + 10) == 0
+        for stream in streams:
+            assert stream.error is None, repr(stream.error)
+            assert stream.ended_at - signalled < GRACE_S + 2
+            chunks = parse_sse(stream.raw)  # ends with data: [DONE], every event whole
+            assert chunks[-1]["error"]["code"] == "server_shutting_down", chunks[-1]
+            assert any(c.get("choices") and c["choices"][0]["delta"].get("content") for c in chunks[:-1])
+        assert whole.response is not None
+        assert whole.response.status_code == 503, whole.response.text
+        assert whole.response.json()["error"]["code"] == "server_shutting_down"
+        output = server.output()
+        assert "Traceback" not in output and "CancelledError" not in output, output[-4000:]
+        assert "shutting down: 3 request(s) in flight" in output
