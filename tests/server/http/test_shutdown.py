@@ -1,11 +1,14 @@
 """SIGTERM drains the server: streams in flight end cleanly within the grace period (an error event,
 then `[DONE]`; the Responses API's `error` event), a whole answer in flight is a 503, new requests
-are refused with 503 meanwhile, and the log shows no traceback. Raw streams are read with httpx to
+are refused with 503 meanwhile, a request whose body never comes is answered 503 too, and the log
+shows no traceback. Raw streams are read with httpx to
 check the framing itself; one goes through the official openai client."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -84,6 +87,26 @@ class _SDKStream(threading.Thread):
             self.started.set()
 
 
+class _SlowBody(threading.Thread):
+    """A client that sends a request's headers and then only a little of its body: a request in
+    flight that is no model call, so the drain middleware itself has to end it."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.sent = threading.Event()
+        self.answer = b""
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            sock.sendall(f"{head}Content-Length: 100000\r\n\r\n".encode() + b'{"model": ')
+            self.sent.set()
+            with contextlib.suppress(OSError):
+                while chunk := sock.recv(65536):
+                    self.answer += chunk
+
+
 class _Whole(threading.Thread):
     """One non-streamed chat; its response."""
 
@@ -107,8 +130,10 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -
             "/v1/responses",
         )
         whole = _Whole(server.base_url)
-        for thread in [*streams, sdk, responses, whole]:
+        slow = _SlowBody(server.port)
+        for thread in [*streams, sdk, responses, whole, slow]:
             thread.start()
+        assert slow.sent.wait(30)
         for started in (streams[0].started, sdk.started, responses.started):
             assert started.wait(60), "a stream did not start"
         time.sleep(0.5)  # the whole answer is being generated too
@@ -121,7 +146,7 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -
         assert refused.json()["error"]["code"] == "server_shutting_down"
         assert refused.headers.get("connection") == "close"
 
-        for thread in [*streams, sdk, responses, whole]:
+        for thread in [*streams, sdk, responses, whole, slow]:
             thread.join(GRACE_S + 10)
         assert server.process.wait(GRACE_S + 10) == 0
         for stream in streams:
@@ -140,6 +165,8 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -
         assert whole.response is not None
         assert whole.response.status_code == 503, whole.response.text
         assert whole.response.json()["error"]["code"] == "server_shutting_down"
+        assert slow.answer.startswith(b"HTTP/1.1 503 "), slow.answer[:300]
+        assert b'"code":"server_shutting_down"' in slow.answer
         output = server.output()
         assert "Traceback" not in output and "CancelledError" not in output, output[-4000:]
-        assert "shutting down: 4 request(s) in flight" in output
+        assert "shutting down: 5 request(s) in flight" in output
