@@ -46,7 +46,7 @@ def test_newlines_and_escapes_in_a_path_stay_on_one_line(hearth_server: HearthSe
     assert unmatched_line.endswith(" 404")
     assert "/x-unmatched\\n" + FORGED + "\\x1b[31mRED\\r\\u2028end" in unmatched_line
     assert any("/v1/models/m-matched\\n" + FORGED + "-2 404" in line for line in lines)
-    # The machine log is one JSON object per line, with the path as the client sent it.
+    # The machine log is one JSON object per line, its fields escaped the same way.
     records = [json.loads(line) for line in (hearth_server.home / "logs" / "hearth.log").read_text().splitlines()]
     assert any(r.get("path", "").startswith("/x-unmatched\\n2026") for r in records)
 
