@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -152,6 +153,16 @@ class EngineDoor:
         self.scheduler = scheduler
         self.metrics = metrics
         self._fingerprint = fingerprint
+        # Calls in flight, for `interrupt()`; a finished call drops out by itself.
+        self._fans: weakref.WeakSet[FanIn] = weakref.WeakSet()
+        self._closed_by: Callable[[], APIError] | None = None
+
+    def interrupt(self, error: Callable[[], APIError]) -> None:
+        """End every call in flight with `error()` (a stream with its error event, a whole answer
+        with the error itself) and refuse every call from now on: the server is shutting down."""
+        self._closed_by = error
+        for fan in list(self._fans):
+            fan.interrupt(error())
 
     def defaults(self, model: str, request: Request[Any, Any, Any] | None = None) -> SamplingDefaults:
         """The sampling defaults of the service `model` (404 if none), known without a lease; labels
@@ -186,6 +197,7 @@ class EngineDoor:
                 requests = prepare(engine.info, requests)
             stamped = [msgspec.structs.replace(r, request_id=engine.next_request_id()) for r in requests]
             fan = FanIn(engine, stamped, prompt_param)
+            self._fans.add(fan)
             await fan.start()
         except BaseException:
             observer.done()
@@ -279,5 +291,10 @@ class EngineDoor:
             set_model(request.scope, model)
         keep_alive_s = keep_alive_seconds(keep_alive)
         asked_at = time.perf_counter()
+        if self._closed_by is not None:
+            raise self._closed_by()
         lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s, kind))
+        if self._closed_by is not None:  # admitted while the server began to close
+            lease.release()
+            raise self._closed_by()
         return lease, self.metrics.observe(model, lease, asked_at)
