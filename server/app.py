@@ -21,6 +21,7 @@ from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.batches import routes as batches
 from server.batches.runner import batches_lifespan
+from server.http.drain import Drain, shutting_down
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
 from server.inference.call import EngineDoor
@@ -82,6 +83,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
+    drain = Drain(settings.server.shutdown_grace_s)
     if engine_factory is start_worker:
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
@@ -119,7 +121,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         app.state.scheduler = scheduler
         security.guard.device_of = scheduler.device_of
         app.state.metrics = Metrics(scheduler)
+        app.state.metrics.registry.register(security.audit_collector())
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
+        drain.on_cut(lambda: app.state.door.interrupt(shutting_down))
         app.state.responses = ResponseStore(settings.responses.responses_store_size)
         archive_limits = ArchiveLimits(
             max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
@@ -158,9 +162,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             batches.router,
             keys.router(security),
         ],
-        lifespan=[security.lifespan, lifespan, workflows_lifespan(settings), batches_lifespan(settings)],
-        # Outermost first: the request id is set before authentication and auditing read it.
-        middleware=[observability_middleware(_count, served), security.middleware()],
+        lifespan=[
+            drain.lifespan,
+            security.lifespan,
+            lifespan,
+            workflows_lifespan(settings),
+            batches_lifespan(settings),
+        ],
+        # Outermost first: the request id is set before authentication and auditing read it; a
+        # refusal while shutting down is still logged and counted.
+        middleware=[observability_middleware(_count, served), drain.middleware(), security.middleware()],
         before_send=[unmatched_route_hook(_count)],
         cors_config=security.cors(),
         dependencies={
@@ -170,6 +181,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "door": _from_state("door"),
             "batches": _from_state("batches"),
             "sampling": _constant(settings.sampling_defaults()),
+            "audit_state": _constant(security.audit_state),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -182,4 +194,6 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         ),
         logging_config=None,
     )
+    # `hearth serve` starts the drain on SIGTERM and stops uvicorn when it is over.
+    app.state.drain = drain
     return app

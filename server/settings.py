@@ -60,6 +60,15 @@ class ServerSettings(_Section, frozen=True):
         "json"
     )
     max_body_bytes: Annotated[int, Meta(ge=1024, description="largest request body accepted")] = 8 * 1024 * 1024
+    shutdown_grace_s: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=3600,
+            description="on SIGTERM, seconds requests in flight may run on (new ones get 503); then streams "
+            "end with an error event and [DONE]",
+        ),
+    ] = 10.0
 
 
 class EngineSettings(_Section, frozen=True):
@@ -202,6 +211,12 @@ class SecuritySettings(_Section, frozen=True):
     audit_max_bytes: Annotated[int, Meta(ge=4096, description="size at which an audit file is rotated")] = (
         64 * 1024 * 1024
     )
+    audit_retry_s: Annotated[
+        float, Meta(gt=0, le=3600, description="seconds between tries to write the audit log while it fails")
+    ] = 1.0
+    audit_max_held: Annotated[
+        int, Meta(ge=1, description="audit records kept in memory while the log cannot be written; past it, lost")
+    ] = 100_000
     sandbox: Annotated[
         bool, Meta(description="confine engine workers (seccomp, no network, no capabilities, Landlock)")
     ] = True

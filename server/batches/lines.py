@@ -27,6 +27,13 @@ from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 
 Handler = Callable[..., Awaitable[Any]]
+
+
+class LineInterrupted(Exception):
+    """The server began shutting down while the line ran: it is not answered, and runs again after
+    the restart."""
+
+
 _ROUTES: dict[str, tuple[type[Any], Handler]] = {
     "/v1/chat/completions": (ChatCompletionRequest, chat.create_chat_completion.fn),
     "/v1/completions": (CompletionRequest, completions.create_completion.fn),
@@ -99,6 +106,8 @@ async def run_line(raw: bytes, door: EngineDoor, store: ResponseStore) -> tuple[
     except msgspec.ValidationError as exc:
         status, body = 400, _error_body(from_validation_error(exc))
     except APIError as exc:
+        if exc.detail.code == "server_shutting_down":
+            raise LineInterrupted from exc
         status, body = exc.status, _error_body(exc)
     response = LineResponse(status_code=status, request_id=f"req_{uuid.uuid4().hex[:24]}", body=msgspec.Raw(body))
     out = OutputLine(id=f"batch_req_{uuid.uuid4().hex[:24]}", custom_id=line.custom_id, response=response, error=None)

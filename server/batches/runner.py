@@ -20,7 +20,7 @@ import msgspec
 from litestar import Litestar
 from msgspec import UNSET
 
-from server.batches.lines import check_line, error_line, run_line
+from server.batches.lines import LineInterrupted, check_line, error_line, run_line
 from server.batches.protocol import Batch, BatchError, BatchErrors
 from server.batches.store import BatchStore
 from server.inference.call import EngineDoor
@@ -129,7 +129,7 @@ class BatchRunner:
 
     async def _run_lines(self, batch: Batch) -> None:
         pending = iter(await asyncio.to_thread(self.store.pending, batch.id))
-        stop: list[str] = []  # why dispatching stopped: "expired" or "cancelling"
+        stop: list[str] = []  # why dispatching stopped: "expired", "cancelling" or "shutdown"
 
         async def worker() -> None:
             for number, _custom_id, raw in pending:
@@ -140,7 +140,11 @@ class BatchRunner:
                     stop.append("expired")
                 if stop:
                     return
-                result, is_error = await run_line(raw, self._door, self._responses)
+                try:
+                    result, is_error = await run_line(raw, self._door, self._responses)
+                except LineInterrupted:
+                    stop.append("shutdown")
+                    return
                 await asyncio.to_thread(self.store.record, batch.id, number, result, is_error)
 
         await asyncio.gather(*(worker() for _ in range(self.settings.batch_concurrency)))

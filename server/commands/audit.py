@@ -14,7 +14,7 @@ import msgspec
 
 from server.commands.common import add_group
 from server.security.app_security import audit_dir
-from server.security.audit import CURRENT, log_files, parse, read_records, verify
+from server.security.audit import CURRENT, check, log_files, parse, read_records
 from server.security.keys import KeyStoreError, parse_duration
 from server.settings import Settings
 
@@ -40,12 +40,18 @@ def register(commands: Commands) -> None:
 
 
 def audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    """Exit 0 if the whole chain holds, else 1 naming the first broken record."""
-    count, broken = verify(audit_dir(settings))
-    if broken is not None:
-        print(f"BROKEN after {count} good records: {broken}", file=sys.stderr)
+    """Exit 0 if the whole chain holds (listing the gaps it records), else 1 naming the first
+    broken record."""
+    result = check(audit_dir(settings))
+    for gap in result.gaps:
+        print(f"gap: {gap}")
+    if result.broken is not None:
+        print(f"BROKEN after {result.count} good records: {result.broken}", file=sys.stderr)
         return 1
-    print(f"ok: {count} records, chain intact")
+    gaps = (
+        f"; {len(result.gaps)} recorded gap{'s' if len(result.gaps) != 1 else ''} (listed above)" if result.gaps else ""
+    )
+    print(f"ok: {result.count} records, chain intact{gaps}")
     return 0
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hub.names import InvalidNameError
 from server.commands.common import add_group
 from server.security.app_security import audit_writer, keys_path
-from server.security.audit import AuditLog
+from server.security.audit import utc_now
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
 from server.settings import Settings
 
@@ -37,10 +37,15 @@ def register(commands: Commands) -> None:
 
 
 def _audit(settings: Settings, event: str, **fields: object) -> None:
-    if settings.security.audit:
-        log = AuditLog(audit_writer(settings))
-        log.record(event, actor=getpass.getuser(), **fields)
-        log.close()
+    if not settings.security.audit:
+        return
+    record: dict[str, object] = {"time": utc_now(), "event": event, "actor": getpass.getuser()}
+    record.update((k, v) for k, v in fields.items() if v is not None)
+    try:
+        audit_writer(settings).append([record])
+    except (OSError, ValueError) as exc:
+        # The change is made; say loudly that the chain does not show it.
+        print(f"hearth keys: the audit log could not be written ({exc}); this change is not in it", file=sys.stderr)
 
 
 def _when(timestamp: float | None) -> str:

@@ -67,8 +67,9 @@ def register(commands: Commands) -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr and to $HEARTH_HOME/logs/hearth.log."""
+    """Log to stderr and to $HEARTH_HOME/logs/hearth.log, with control characters escaped."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
+    from server.http.log_escape import EscapeControlFilter
     from server.http.observability import JsonFormatter, RequestIdFilter
 
     text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -78,6 +79,9 @@ def configure_logging(settings: Settings) -> None:
     # The file is for machines (one JSON object per line, with request ids); stderr for people.
     file.setFormatter(JsonFormatter() if settings.server.log_file_format == "json" else text)
     file.addFilter(RequestIdFilter())
+    # A client's newline must not start a line of its own (a forged record) on either.
+    for handler in (stderr, file):
+        handler.addFilter(EscapeControlFilter())
     root = logging.getLogger()
     root.setLevel(settings.server.log_level.upper())
     root.addHandler(stderr)
@@ -89,6 +93,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.http.drain import DrainingServer
     from server.security.app_security import bind_refusal
     from server.security.tls import TLSError, server_context
     from server.serving.services import ServicesError
@@ -110,14 +115,16 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         # A wrong services file stops the server before it binds: serving half of it would hide the mistake.
         print(f"hearth: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         log_config=None,
         log_level=settings.server.log_level,
         access_log=False,
+        # The drain has ended every request by then; this only bounds a second, impatient signal.
         timeout_graceful_shutdown=5,
         **tls,
     )
+    DrainingServer(config, app.state.drain).run()
     return 0

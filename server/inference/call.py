@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -153,13 +154,29 @@ class EngineDoor:
         self.scheduler = scheduler
         self.metrics = metrics
         self._fingerprint = fingerprint
+        # Calls in flight, for `interrupt()`; a finished call drops out by itself.
+        self._fans: weakref.WeakSet[FanIn] = weakref.WeakSet()
+        self._closed_by: Callable[[], APIError] | None = None
         self._priority: int | None = None
+        self._derived: list[EngineDoor] = []
 
     def at_priority(self, priority: int) -> EngineDoor:
-        """This door, admitting every call at `priority` whatever the call asks (batch lines)."""
+        """This door, admitting every call at `priority` whatever the call asks (batch lines); it
+        shares the calls in flight, so `interrupt()` ends its calls too."""
         door = copy.copy(self)
         door._priority = priority
+        door._derived = []
+        self._derived.append(door)
         return door
+
+    def interrupt(self, error: Callable[[], APIError]) -> None:
+        """End every call in flight with `error()` (a stream with its error event, a whole answer
+        with the error itself) and refuse every call from now on: the server is shutting down."""
+        self._closed_by = error
+        for door in self._derived:
+            door._closed_by = error
+        for fan in list(self._fans):
+            fan.interrupt(error())
 
     def defaults(self, model: str, request: Request[Any, Any, Any] | None = None) -> SamplingDefaults:
         """The sampling defaults of the service `model` (404 if none), known without a lease; labels
@@ -194,6 +211,7 @@ class EngineDoor:
                 requests = prepare(engine.info, requests)
             stamped = [msgspec.structs.replace(r, request_id=engine.next_request_id()) for r in requests]
             fan = FanIn(engine, stamped, prompt_param)
+            self._fans.add(fan)
             await fan.start()
         except BaseException:
             observer.done()
@@ -289,5 +307,10 @@ class EngineDoor:
         if self._priority is not None:
             priority = self._priority
         asked_at = time.perf_counter()
+        if self._closed_by is not None:
+            raise self._closed_by()
         lease = await unless_disconnected(request, self.scheduler.acquire(model, priority, keep_alive_s, kind))
+        if self._closed_by is not None:  # admitted while the server began to close
+            lease.release()
+            raise self._closed_by()
         return lease, self.metrics.observe(model, lease, asked_at)

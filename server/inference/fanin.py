@@ -3,7 +3,8 @@
 Each request is pumped by its own task into a shared queue, so choices interleave as the engine
 produces them. `start()` waits for every request's first delta before anything is sent, so that a
 request the engine refuses (context too long, bad template) becomes an HTTP error, not a broken
-stream. Closing the fan-in cancels every request still running in the engine.
+stream. Closing the fan-in cancels every request still running in the engine; interrupting it (the
+server is shutting down) ends its stream with an error at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class FanIn:
         self._queue: asyncio.Queue[tuple[int, Delta]] = asyncio.Queue()
         self._pending: list[tuple[int, Delta]] = []
         self._open = len(requests)
+        self._interrupted: Exception | None = None
         self._tasks = [asyncio.create_task(self._pump(i, engine.generate(r))) for i, r in enumerate(requests)]
 
     async def _pump(self, index: int, deltas: AsyncIterator[Delta]) -> None:
@@ -35,6 +37,7 @@ class FanIn:
         try:
             while len(seen) < len(self._tasks):
                 index, delta = await self._queue.get()
+                self._raise_if_interrupted()
                 require_no_error(delta, self.prompt_param)
                 seen.add(index)
                 self._pending.append((index, delta))
@@ -45,13 +48,24 @@ class FanIn:
     async def __aiter__(self) -> AsyncIterator[tuple[int, Delta]]:
         """Every delta, first those `start()` looked at, until each request has finished."""
         while self._open:
+            self._raise_if_interrupted()
             if self._pending:
                 index, delta = self._pending.pop(0)
             else:
                 index, delta = await self._queue.get()
+                self._raise_if_interrupted()
             if delta.final:
                 self._open -= 1
             yield index, delta
+
+    def interrupt(self, error: Exception) -> None:
+        """End the stream with `error` now, whatever the engine is doing (closing cancels it)."""
+        self._interrupted = error
+        self._queue.put_nowait((-1, Delta(request_id=-1)))  # wakes a reader waiting for a delta
+
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupted is not None:
+            raise self._interrupted
 
     async def close(self) -> None:
         """Cancel whatever is still running."""

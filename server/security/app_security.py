@@ -7,13 +7,14 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 
 from adapters.sandbox import Confinement
-from server.security.audit import AuditLog, AuditWriter
+from server.security.audit import AuditWriter
+from server.security.audit_log import AuditCollector, AuditLog
 from server.security.auth import Authenticator, is_loopback
 from server.security.keys import KeyStore
 from server.security.middleware import Guard, SecurityMiddleware
@@ -66,7 +67,11 @@ class Security:
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """Open the audit log for the app's lifetime; everything queued is written at shutdown."""
         if self.settings.security.audit:
-            self.guard.audit = AuditLog(audit_writer(self.settings))
+            self.guard.audit = AuditLog(
+                audit_writer(self.settings),
+                retry_s=self.settings.security.audit_retry_s,
+                max_held=self.settings.security.audit_max_held,
+            )
             self.guard.audit.record("server_start", host=self.settings.server.host, port=self.settings.server.port)
         try:
             yield
@@ -75,6 +80,14 @@ class Security:
                 self.guard.audit.record("server_stop")
                 self.guard.audit.close()
                 self.guard.audit = None
+
+    def audit_state(self) -> Literal["off", "ok", "failing"]:
+        """Whether the audit log is off, written, or failing to be written (model calls refused)."""
+        return "off" if self.guard.audit is None else self.guard.audit.state
+
+    def audit_collector(self) -> AuditCollector:
+        """The audit log's metrics (failing, held records, write errors)."""
+        return AuditCollector(lambda: self.guard.audit)
 
     def audit(self, event: str, **fields: Any) -> None:
         """Record `event` in the audit log, if it is on."""

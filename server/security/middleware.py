@@ -4,12 +4,14 @@ Installed once in `create_app` for the whole app, so an endpoint added later is 
 scope table in `auth.py` without further work. It reads the model and token counts of a call from
 the response itself (the JSON body, or the SSE chunk that carries `usage`), so no route needs to
 know about auditing. Streams without `include_usage` are counted as one token per content event
-(`tokens_estimated: true`), which is what the engine sends per step.
+(`tokens_estimated: true`), which is what the engine sends per step. While the audit log cannot be
+written, every audited request but the monitoring reads is refused with 503 `audit_unavailable`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -20,12 +22,14 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from server.http.errors import ErrorDetail, ErrorResponse
-from server.security.audit import AuditLog
+from server.security.audit_log import AuditLog
 from server.security.auth import Authenticator, Denied, required_scope
 from server.security.limits import RateLimiter
 
 AuditText = Literal["off", "sha256", "full"]
 _MAX_CAPTURE = 4 * 1024 * 1024
+# What is still answered while the audit log cannot be written: how operators see the outage.
+_OUTAGE_OK = {("GET", "/metrics"), ("GET", "/v1/status")}
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error", 503: "server_error"}
 
 
@@ -161,6 +165,16 @@ class SecurityMiddleware:
             extra = [(b"www-authenticate", b'Bearer realm="hearth"')] if denied.status == 401 else []
             await _refuse(send, denied.status, _error(denied.status, denied.message, denied.code), header_id, extra)
             audit(denied.status, reason=denied.message)
+            return
+        if audited and guard.audit is not None and guard.audit.failure is not None and (method, path) not in _OUTAGE_OK:
+            # Fail closed: what cannot be audited is not done.
+            message = (
+                f"Hearth cannot write its audit log ({guard.audit.failure}), so it refuses requests until it "
+                f"can; it tries again every {guard.audit.retry_s:g} s."
+            )
+            retry = str(max(1, math.ceil(guard.audit.retry_s))).encode()
+            await _refuse(send, 503, _error(503, message, "audit_unavailable"), header_id, [(b"retry-after", retry)])
+            audit(503, reason=message)
             return
         if key is not None and (wait := guard.limiter.admit(key)) is not None:
             message = f"Rate limit reached for API key {key.name!r}; retry in {wait} s."

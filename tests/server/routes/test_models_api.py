@@ -76,10 +76,10 @@ def test_completion_unknown_model(openai_client: openai.OpenAI, stream: bool) ->
 
 
 def test_health(http: httpx.Client, model_id: str) -> None:
-    """/health is 200 with every model ready."""
+    """/health is 200 with every model ready and the audit log written."""
     response = http.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "models": {model_id: "ready"}}
+    assert response.json() == {"status": "ok", "models": {model_id: "ready"}, "audit": "ok"}
 
 
 def test_context_length_flag(small_context_server: HearthServer, model_id: str) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from server.security.audit import CURRENT, AuditLog, AuditWriter, Broken, head, log_files, seal, verify
+from server.security.audit import CURRENT, AuditWriter, Broken, check, head, log_files, seal, verify
+from server.security.audit_log import AuditLog
 
 HEARTH = Path(sys.executable).with_name("hearth")
 
@@ -163,3 +164,29 @@ def test_batch_append_is_whole_lines(tmp_path: Path, fsync: bool) -> None:
     raw = (tmp_path / CURRENT).read_bytes()
     assert raw.endswith(b"\n") and raw.count(b"\n") == 100
     assert verify(tmp_path) == (100, None)
+
+
+def test_a_torn_tail_is_set_aside_by_the_next_writer(tmp_path: Path) -> None:
+    """Half a record, or the zeros a power loss can leave, is moved to a side file; the chain goes
+    on with a gap record that `check` reports (the CLI's `hearth keys` recovers it like the server)."""
+    _log(tmp_path, 3)
+    whole = (tmp_path / CURRENT).read_bytes()
+    torn = b"\0" * 300 + b'{"hash":"' + b"0" * 30
+    (tmp_path / CURRENT).write_bytes(whole + torn)
+    assert head(tmp_path)[0] == 3
+    _log(tmp_path, 1)
+    result = check(tmp_path)
+    assert result.broken is None and result.count == 5
+    assert [(g.line, g.fields["cause"], g.fields["bytes"]) for g in result.gaps] == [(4, "torn_tail", len(torn))]
+    assert (tmp_path / result.gaps[0].fields["set_aside"]).read_bytes() == torn
+    assert (tmp_path / CURRENT).read_bytes().startswith(whole)
+    assert "set aside in torn-" in str(result.gaps[0])
+
+
+def test_a_changed_last_record_is_not_taken_for_a_torn_one(tmp_path: Path) -> None:
+    _log(tmp_path, 3)
+    _tamper(tmp_path, lambda lines: [*lines[:2], lines[2].replace(b'"status":200', b'"status":201')])
+    _log(tmp_path, 1)
+    result = check(tmp_path)
+    assert result.gaps == [] and result.broken is not None
+    assert result.broken.line == 3 and "changed" in result.broken.reason
