@@ -177,3 +177,23 @@ def test_a_batch_survives_a_kill_and_answers_every_line_exactly_once(tmp_path: P
 
 class _Zero:
     completed = 0
+
+
+def test_the_cli_submits_follows_and_prints_results(
+    server: HearthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(_jsonl([_chat_line(i) for i in range(3)]))
+    assert main(["batch", "--url", server.base_url, "submit", str(path), "--wait"]) == 0
+    out = capsys.readouterr().out
+    batch_id = out.splitlines()[0]
+    assert batch_id.startswith("batch_") and "completed (3 completed, 0 failed)" in out
+    assert main(["batch", "--url", server.base_url, "ls", "--json"]) == 0
+    assert batch_id in [b["id"] for b in json.loads(capsys.readouterr().out)]
+    assert main(["batch", "--url", server.base_url, "results", batch_id]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["custom_id"] for r in results) == ["req-0", "req-1", "req-2"]
+    assert main(["batch", "--url", server.base_url, "cancel", batch_id]) == 1
+    assert "cannot be cancelled" in capsys.readouterr().err
