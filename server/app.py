@@ -19,6 +19,8 @@ from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
+from server.batches import routes as batches
+from server.batches.runner import batches_lifespan
 from server.http.drain import Drain, shutting_down
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
@@ -157,9 +159,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             status.metrics,
             system.system,
             tokenize.router,
+            batches.router,
             keys.router(security),
         ],
-        lifespan=[drain.lifespan, security.lifespan, lifespan, workflows_lifespan(settings)],
+        lifespan=[
+            drain.lifespan,
+            security.lifespan,
+            lifespan,
+            workflows_lifespan(settings),
+            batches_lifespan(settings),
+        ],
         # Outermost first: the request id is set before authentication and auditing read it; a
         # refusal while shutting down is still logged and counted.
         middleware=[observability_middleware(_count, served), drain.middleware(), security.middleware()],
@@ -170,6 +179,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "metrics": _from_state("metrics"),
             "response_store": _from_state("responses"),
             "door": _from_state("door"),
+            "batches": _from_state("batches"),
             "sampling": _constant(settings.sampling_defaults()),
             "audit_state": _constant(security.audit_state),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),

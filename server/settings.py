@@ -226,6 +226,21 @@ class SecuritySettings(_Section, frozen=True):
     worker_max_memory_gb: Annotated[float, Meta(ge=0, description="memory limit of each worker (0: none)")] = 0.0
 
 
+class BatchSettings(_Section, frozen=True):
+    """The Files and Batch APIs (docs/batches.md)."""
+
+    batch_max_file_bytes: Annotated[int, Meta(ge=1, description="largest file POST /v1/files accepts")] = (
+        200 * 1024 * 1024
+    )
+    batch_max_lines: Annotated[int, Meta(ge=1, description="most requests in one batch input file")] = 50_000
+    batch_concurrency: Annotated[
+        int, Meta(ge=1, le=64, description="batch lines run at once (more: faster batches, slower chats beside them)")
+    ] = 2
+    batch_priority: Annotated[
+        int, Meta(ge=-1000, le=1000, description="scheduler priority of batch lines (lowest by default)")
+    ] = -1000
+
+
 def _section(cls: type[_Section]) -> Any:
     return msgspec.field(default_factory=cls)
 
@@ -241,6 +256,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     embeddings: EmbeddingSettings = _section(EmbeddingSettings)
     responses: ResponsesSettings = _section(ResponsesSettings)
     workflows: WorkflowSettings = _section(WorkflowSettings)
+    batches: BatchSettings = _section(BatchSettings)
     security: SecuritySettings = _section(SecuritySettings)
 
     @property

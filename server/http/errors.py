@@ -106,6 +106,14 @@ def _param_from_validation(exc: ValidationException) -> tuple[str, str | None]:
     return f"Invalid request body: {exc.detail}", None
 
 
+def from_validation_error(exc: msgspec.ValidationError) -> APIError:
+    """A body that msgspec refused, outside an HTTP route (batch lines), as the route says it."""
+    message, _, where = str(exc).partition(" - at `")
+    key = where.rstrip("`").removeprefix("$").removeprefix(".") or None
+    suffix = f" (at `{key}`)" if key else ""
+    return invalid_request(f"Invalid request body: {message}{suffix}", param=key)
+
+
 def error_response(status: int, detail: ErrorDetail, headers: dict[str, str] | None = None) -> Response[ErrorResponse]:
     """Build the error response for a status and error object."""
     return Response(ErrorResponse(detail), status_code=status, headers=headers)

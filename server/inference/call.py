@@ -16,6 +16,7 @@ rerank, workflow steps) goes through `EngineDoor`, in the same order:
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 import weakref
@@ -156,11 +157,24 @@ class EngineDoor:
         # Calls in flight, for `interrupt()`; a finished call drops out by itself.
         self._fans: weakref.WeakSet[FanIn] = weakref.WeakSet()
         self._closed_by: Callable[[], APIError] | None = None
+        self._priority: int | None = None
+        self._derived: list[EngineDoor] = []
+
+    def at_priority(self, priority: int) -> EngineDoor:
+        """This door, admitting every call at `priority` whatever the call asks (batch lines); it
+        shares the calls in flight, so `interrupt()` ends its calls too."""
+        door = copy.copy(self)
+        door._priority = priority
+        door._derived = []
+        self._derived.append(door)
+        return door
 
     def interrupt(self, error: Callable[[], APIError]) -> None:
         """End every call in flight with `error()` (a stream with its error event, a whole answer
         with the error itself) and refuse every call from now on: the server is shutting down."""
         self._closed_by = error
+        for door in self._derived:
+            door._closed_by = error
         for fan in list(self._fans):
             fan.interrupt(error())
 
@@ -290,6 +304,8 @@ class EngineDoor:
         if request is not None:
             set_model(request.scope, model)
         keep_alive_s = keep_alive_seconds(keep_alive)
+        if self._priority is not None:
+            priority = self._priority
         asked_at = time.perf_counter()
         if self._closed_by is not None:
             raise self._closed_by()

@@ -53,6 +53,7 @@ RULES: tuple[Rule, ...] = (
     rule(r"/v1/workflows(/.*)?", "inference", frozenset({"GET", "HEAD"})),
     # The OpenAI endpoints and the read-only status of the server.
     rule(r"/v1/(chat/completions|completions|embeddings|responses|rerank|tokenize|detokenize)(/.*)?", "inference"),
+    rule(r"/v1/(files|batches)(/.*)?", "inference"),
     rule(r"/v1/(models|status|system)(/.*)?", "inference", frozenset({"GET", "HEAD"})),
     # llama.cpp's and vLLM's unversioned aliases, and Cohere's /v2/rerank.
     rule(r"/(tokenize|detokenize|rerank)|/v2/rerank", "inference"),
