@@ -62,6 +62,8 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
     """Decoding settings for one generation."""
 
     max_tokens: int | None = None
+    # When max_tokens is None: a cap that is cut to the context the prompt leaves, never refused.
+    default_max_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
     # 0 disables top-k and min-p.
