@@ -77,6 +77,19 @@ def tool_plan(tools: list[p.Tool] | None, tool_choice: p.ToolChoice | None, para
     return ToolPlan(listed, OutputConstraint(tags=tags, trigger=TOOL_CALL_OPEN, single=single))
 
 
+def with_answer_format(plan: ToolPlan, answer: OutputConstraint | None) -> OutputConstraint | None:
+    """The grammar of a request with tools and a JSON answer format (chat's `response_format`, the
+    Responses API's `text.format`): with `auto`, one tool call or one JSON document (agents ask for
+    both: tools to call, then a typed final answer; xgrammar cannot offer repeated calls beside a
+    document); a required or named call is a call, and the format waits for a later turn; without
+    tools, just the format."""
+    if plan.constraint is None or answer is None:
+        return answer or plan.constraint
+    if plan.constraint.tags_only:
+        return plan.constraint
+    return msgspec.structs.replace(plan.constraint, json_schema=answer.json_schema, trigger="", single=True)
+
+
 def new_call_id() -> str:
     """A fresh tool-call id in OpenAI's style."""
     return f"call_{uuid.uuid4().hex[:24]}"

@@ -19,7 +19,7 @@ from server.http.errors import invalid_request
 from server.inference import protocol as p
 from server.inference.responses import protocol as r
 from server.inference.responses.history import ResponseStore
-from server.inference.tool_calls import ToolPlan, tool_plan
+from server.inference.tool_calls import ToolPlan, tool_plan, with_answer_format
 from server.inference.translate import json_constraint
 from server.settings import SamplingDefaults
 
@@ -183,13 +183,7 @@ def from_create_response(
 ) -> GenerationRequest:
     """The one engine request of a response (its request id a placeholder the engine door stamps),
     or a 400 for a `text.format` that cannot be enforced."""
-    constraint = text_constraint(body.text)
-    if constraint is not None and plan.active:
-        raise invalid_request(
-            "text.format json_schema / json_object cannot be combined with tools here: set tool_choice to "
-            "none, or leave out the format.",
-            param="text.format",
-        )
+    constraint = with_answer_format(plan, text_constraint(body.text))
     params = SamplingParams(
         max_tokens=body.max_output_tokens,
         default_max_tokens=defaults.max_tokens,
@@ -199,9 +193,7 @@ def from_create_response(
         min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
     )
-    return GenerationRequest(
-        request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint or plan.constraint
-    )
+    return GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
 
 
 def new_response(body: r.CreateResponse, defaults: SamplingDefaults) -> r.Response:

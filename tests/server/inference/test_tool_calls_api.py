@@ -270,7 +270,8 @@ def _single_call_tokens(openai_client: openai.OpenAI, model_id: str) -> int:
         model=model_id, messages=ASK, tools=WEATHER_ONLY, tool_choice="required", **FIXED
     )
     assert one.usage is not None and one.choices[0].finish_reason == "tool_calls"
-    return one.usage.completion_tokens
+    tokens: int = one.usage.completion_tokens
+    return tokens
 
 
 def test_a_cut_call_never_leaks_markup_whole_or_streamed(
@@ -281,7 +282,7 @@ def test_a_cut_call_never_leaks_markup_whole_or_streamed(
     only whole calls with complete, schema-valid arguments are returned."""
     n = _single_call_tokens(openai_client, model_id)
     for max_tokens in range(n - 2, n + 10):
-        body = {
+        body: dict[str, Any] = {
             "model": model_id,
             "messages": ASK,
             "tools": WEATHER_ONLY,
@@ -315,7 +316,7 @@ def test_required_with_parallel_calls_ends_at_a_repeated_call(openai_client: ope
     )
     choice = response.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    calls = choice.message.tool_calls or []
+    calls: list[Any] = list(choice.message.tool_calls or [])
     assert 1 <= len(calls) <= 8
     keys = [(c.function.name, json.dumps(_check_call(c), sort_keys=True)) for c in calls]
     assert len(set(keys)) == len(keys), "no call repeats an earlier one"
@@ -334,5 +335,6 @@ def test_required_with_parallel_calls_ends_at_a_repeated_call(openai_client: ope
         )
     )
     assert streamed[-1].choices[0].finish_reason == "tool_calls"
-    arguments = [d.function.arguments for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or []]
+    deltas: list[Any] = [d for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or []]
+    arguments = [d.function.arguments for d in deltas]
     assert arguments == [c.function.arguments for c in calls]

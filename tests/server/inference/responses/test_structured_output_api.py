@@ -72,7 +72,7 @@ def test_json_object_is_one_json_object(openai_client: openai.OpenAI, model_id: 
 
 def test_a_plain_json_schema_is_enforced(openai_client: openai.OpenAI, model_id: str) -> None:
     """A json_schema format written by hand (not strict) is enforced all the same."""
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {"colors": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3}},
         "required": ["colors"],
@@ -109,14 +109,33 @@ def test_a_format_that_cannot_be_enforced_is_refused(
     assert response.json()["error"]["param"] == param
 
 
-def test_a_format_with_tools_is_refused(openai_client: openai.OpenAI, model_id: str) -> None:
-    """One grammar per request, as in chat completions: tools and a JSON format together are a 400."""
-    tool = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
-    with pytest.raises(openai.BadRequestError) as caught:
-        openai_client.responses.create(
-            model=model_id,
-            input="Hi",
-            tools=[tool],
-            text={"format": {"type": "json_object"}},  # type: ignore[list-item]
-        )
-    assert caught.value.response.json()["error"]["param"] == "text.format"
+def test_a_format_with_tools_gives_one_call_or_the_json_answer(openai_client: openai.OpenAI, model_id: str) -> None:
+    """Tools and a JSON format together (the Agents SDK's tools with an `output_type`): the output
+    is one well-formed function call or the answer as JSON of the format; with the tool's result
+    and tool_choice none, the JSON answer."""
+    tool = {
+        "type": "function",
+        "name": "get_population",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+    kwargs: dict[str, Any] = {"model": model_id, "tools": [tool], "temperature": 0, "max_output_tokens": 120}
+    first = openai_client.responses.parse(input="How many people live in Paris?", text_format=City, **kwargs)
+    assert first.status == "completed"
+    calls = [item for item in first.output if item.type == "function_call"]
+    if calls:
+        (call,) = calls
+        assert call.name == "get_population" and isinstance(json.loads(call.arguments)["city"], str)
+        assert not first.output_text
+    else:
+        assert isinstance(first.output_parsed, City)
+    result: list[Any] = [
+        {"type": "function_call", "call_id": "call_1", "name": "get_population", "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": '{"population": 2100000}'},
+    ]
+    final = openai_client.responses.parse(
+        input=[{"role": "user", "content": "How many people live in Paris?"}, *result],
+        text_format=City,
+        tool_choice="none",
+        **kwargs,
+    )
+    assert isinstance(final.output_parsed, City)
