@@ -338,3 +338,25 @@ def test_required_with_parallel_calls_ends_at_a_repeated_call(openai_client: ope
     deltas: list[Any] = [d for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or []]
     arguments = [d.function.arguments for d in deltas]
     assert arguments == [c.function.arguments for c in calls]
+
+
+def test_tools_with_a_response_format_give_one_call_or_the_typed_answer(
+    openai_client: openai.OpenAI, model_id: str
+) -> None:
+    """tools and response_format together (an agent's tools and its output type): one
+    schema-valid call, or content that parses into the format's model; never both, never a 400."""
+    completion = openai_client.chat.completions.parse(
+        model=model_id,
+        messages=[{"role": "user", "content": "Describe Paris."}],
+        tools=[WEATHER],
+        response_format=City,
+        temperature=0,
+        max_tokens=120,
+    )
+    message = completion.choices[0].message
+    if message.tool_calls:
+        (call,) = message.tool_calls
+        _check_call(call)
+        assert completion.choices[0].finish_reason == "tool_calls" and not message.content
+    else:
+        assert isinstance(message.parsed, City)
