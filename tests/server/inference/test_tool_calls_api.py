@@ -348,7 +348,7 @@ def test_tools_with_a_response_format_give_one_call_or_the_typed_answer(
     completion = openai_client.chat.completions.parse(
         model=model_id,
         messages=[{"role": "user", "content": "Describe Paris."}],
-        tools=[WEATHER],
+        tools=[{"type": "function", "function": {**WEATHER["function"], "strict": True}}],
         response_format=City,
         temperature=0,
         max_tokens=120,
