@@ -62,6 +62,8 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
     """Decoding settings for one generation."""
 
     max_tokens: int | None = None
+    # When max_tokens is None: a cap that is cut to the context the prompt leaves, never refused.
+    default_max_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
     # 0 disables top-k and min-p.
@@ -88,7 +90,8 @@ class ToolTag(msgspec.Struct, frozen=True):
 class OutputConstraint(msgspec.Struct, frozen=True, kw_only=True):
     """A grammar the generated text must follow: one JSON document matching `json_schema`, or text
     with tool-call tags (`tags_only`: nothing but tags; otherwise free text in which `trigger`
-    starts a tag); `single` stops after the first tag."""
+    starts a tag), or with both `json_schema` and `tags` either tags or the JSON document; `single`
+    stops after the first tag."""
 
     json_schema: str | None = None
     tags: tuple[ToolTag, ...] = ()

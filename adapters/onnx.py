@@ -173,7 +173,9 @@ class ONNXBackend:
         except Exception as exc:  # a template that rejects the conversation, or bad token ids
             return [Delta(request_id=rid, error=EngineError("invalid_request", f"invalid prompt: {exc}"))]
         n_prompt = len(ids)
-        budget = new_token_budget(rid, n_prompt, self._info.context_length, request.params.max_tokens)
+        budget = new_token_budget(
+            rid, n_prompt, self._info.context_length, request.params.max_tokens, request.params.default_max_tokens
+        )
         if isinstance(budget, list):
             return budget
         max_new = budget

@@ -19,11 +19,15 @@ def structured_output_config(constraint: OutputConstraint) -> ov_genai.Structure
     import openvino_genai as ov_genai
 
     config = ov_genai.StructuredOutputConfig
-    if constraint.json_schema is not None:
+    if constraint.json_schema is not None and not constraint.tags:
         return config(json_schema=constraint.json_schema)
     tags = [
         config.Tag(begin=tag.begin, content=config.JSONSchema(tag.parameters), end=tag.end) for tag in constraint.tags
     ]
+    if constraint.json_schema is not None:
+        # One call, or the answer as one JSON document. Measured: xgrammar refuses a union of
+        # repeatable calls (unlimited) with a JSON document (limited), inside the batch step.
+        return config(structural_tags_config=config.Union([*tags, config.JSONSchema(constraint.json_schema)]))
     if constraint.tags_only:
         # Nothing but calls, one per line; at least one.
         structure = config.TagsWithSeparator(tags, "\n", at_least_one=True, stop_after_first=constraint.single)

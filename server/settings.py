@@ -34,8 +34,13 @@ class SamplingDefaults(msgspec.Struct, frozen=True):
     top_p: float = 1.0
     top_k: int = 0
     min_p: float = 0.0
-    # A service's default for max_tokens (None: until the context is full).
+    # max_tokens of a request that sends none: a cap, cut to the context the prompt leaves (None:
+    # until the context is full). A service's own `max_tokens`, else the server's.
     max_tokens: int | None = None
+    # What a request may ask for: stop strings (how many, how long), and tool calls per answer.
+    max_stops: int = 16
+    max_stop_length: int = 256
+    max_tool_calls: int = 8
 
 
 class SettingsError(ValueError):
@@ -116,6 +121,17 @@ class SamplingSettings(_Section, frozen=True):
     default_top_p: Annotated[float, Meta(ge=0, le=1, description="top_p of requests that send none")] = 0.95
     default_top_k: Annotated[int, Meta(ge=0, description="top_k of requests that send none")] = 40
     default_min_p: Annotated[float, Meta(ge=0, le=1, description="min_p of requests that send none")] = 0.05
+    # Without a cap a request that sets no max_tokens runs to the end of the context (minutes on a
+    # CPU); Ollama and LM Studio bound it too. An explicit max_tokens is honoured up to the context.
+    default_max_tokens: Annotated[
+        int,
+        Meta(ge=0, description="max_tokens of a request that sets none (cut to the context left; 0: no cap)"),
+    ] = 2048
+    max_stop_sequences: Annotated[int, Meta(ge=1, description="most stop strings one request may send")] = 16
+    max_stop_length: Annotated[int, Meta(ge=1, description="longest stop string accepted, in characters")] = 256
+    max_tool_calls: Annotated[
+        int, Meta(ge=1, description="most tool calls one answer returns (a further call ends the turn)")
+    ] = 8
 
 
 class SchedulerSettings(_Section, frozen=True):
@@ -278,7 +294,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         """What a request gets for the sampling parameters it does not send."""
         s = self.sampling
         return SamplingDefaults(
-            temperature=s.default_temperature, top_p=s.default_top_p, top_k=s.default_top_k, min_p=s.default_min_p
+            temperature=s.default_temperature,
+            top_p=s.default_top_p,
+            top_k=s.default_top_k,
+            min_p=s.default_min_p,
+            max_tokens=s.default_max_tokens or None,
+            max_stops=s.max_stop_sequences,
+            max_stop_length=s.max_stop_length,
+            max_tool_calls=s.max_tool_calls,
         )
 
     def engine_options(self) -> EngineOptions:

@@ -92,6 +92,11 @@ class Call:
         finally:
             await self.close()
 
+    async def stop(self, index: int) -> None:
+        """End choice `index` now (its answer is decided): cancel its engine request, which frees
+        its batch slot and KV blocks; the other choices go on."""
+        await self.fan.stop(index)
+
     async def close(self) -> None:
         """Cancel what is still running in the engine and release the call's slot (idempotent)."""
         try:

@@ -23,7 +23,8 @@ class FanIn:
         self.prompt_param = prompt_param
         self._queue: asyncio.Queue[tuple[int, Delta]] = asyncio.Queue()
         self._pending: list[tuple[int, Delta]] = []
-        self._open = len(requests)
+        # Choices that have finished, or were stopped (their later deltas are dropped).
+        self._done: set[int] = set()
         self._interrupted: Exception | None = None
         self._tasks = [asyncio.create_task(self._pump(i, engine.generate(r))) for i, r in enumerate(requests)]
 
@@ -47,15 +48,17 @@ class FanIn:
 
     async def __aiter__(self) -> AsyncIterator[tuple[int, Delta]]:
         """Every delta, first those `start()` looked at, until each request has finished."""
-        while self._open:
+        while len(self._done) < len(self._tasks):
             self._raise_if_interrupted()
             if self._pending:
                 index, delta = self._pending.pop(0)
             else:
                 index, delta = await self._queue.get()
                 self._raise_if_interrupted()
+            if index in self._done:
+                continue
             if delta.final:
-                self._open -= 1
+                self._done.add(index)
             yield index, delta
 
     def interrupt(self, error: Exception) -> None:
@@ -66,6 +69,13 @@ class FanIn:
     def _raise_if_interrupted(self) -> None:
         if self._interrupted is not None:
             raise self._interrupted
+
+    async def stop(self, index: int) -> None:
+        """End request `index` early: cancel it in the engine and drop whatever it still sends."""
+        self._done.add(index)
+        task = self._tasks[index]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel whatever is still running."""

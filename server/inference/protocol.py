@@ -28,7 +28,9 @@ Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
 NonNegativeInt = Annotated[int, Meta(ge=0), published(minimum=0)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
-Stop = Annotated[str | Annotated[list[str], Meta(max_length=4)], published(maxItems=4)]
+# More than OpenAI's four: clients such as Continue send their whole list to other hosts. The
+# count and length limits are settings, checked in translate.py `stop_strings`.
+Stop = str | list[str]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 TopLogprobs = Annotated[int, Meta(ge=0, le=20), published(minimum=0)]
 FinishReason = Literal["stop", "length", "tool_calls"]

@@ -77,6 +77,19 @@ def tool_plan(tools: list[p.Tool] | None, tool_choice: p.ToolChoice | None, para
     return ToolPlan(listed, OutputConstraint(tags=tags, trigger=TOOL_CALL_OPEN, single=single))
 
 
+def with_answer_format(plan: ToolPlan, answer: OutputConstraint | None) -> OutputConstraint | None:
+    """The grammar of a request with tools and a JSON answer format (chat's `response_format`, the
+    Responses API's `text.format`): with `auto`, one tool call or one JSON document (agents ask for
+    both: tools to call, then a typed final answer; xgrammar cannot offer repeated calls beside a
+    document); a required or named call is a call, and the format waits for a later turn; without
+    tools, just the format."""
+    if plan.constraint is None or answer is None:
+        return answer or plan.constraint
+    if plan.constraint.tags_only:
+        return plan.constraint
+    return msgspec.structs.replace(plan.constraint, json_schema=answer.json_schema, trigger="", single=True)
+
+
 def new_call_id() -> str:
     """A fresh tool-call id in OpenAI's style."""
     return f"call_{uuid.uuid4().hex[:24]}"
@@ -94,14 +107,32 @@ class ParsedCall:
 _HEADER = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 
 
+def same_call(a: ParsedCall, b: ParsedCall) -> bool:
+    """Whether two calls call the same function with the same arguments (as JSON values, so that
+    spacing and key order do not make a repeated call look new)."""
+    if a.name != b.name:
+        return False
+    try:
+        return bool(json.loads(a.arguments) == json.loads(b.arguments))
+    except json.JSONDecodeError:
+        return a.arguments == b.arguments
+
+
 @dataclass
 class ToolCallParser:
     """Splits generated text into content and tool calls, incrementally.
 
-    `feed` returns what the new text adds: content, and for each call its start (index, id, name)
-    or a piece of its arguments, so that streamed and whole answers come from the same parse."""
+    `feed` returns what the new text adds: content, and each call once it is complete (its index,
+    id, name and whole arguments in one delta, as Ollama streams them), so a call that generation
+    cuts off is never returned, streamed or not. Text that may be the start of a call's markup is
+    held back. The turn ends (`ended`) at a call that repeats an earlier one exactly (it is
+    dropped: small models repeat a call until the token limit) or when `max_calls` calls are in;
+    whatever the model writes after that is not read."""
 
+    max_calls: int = 8
     calls: list[ParsedCall] = field(default_factory=list)
+    ended: bool = False
+    _pending: ParsedCall | None = None
     _buffer: str = ""
     _state: str = "text"  # text | header | arguments | tail
     _depth: int = 0
@@ -115,7 +146,7 @@ class ToolCallParser:
         content: list[str] = []
         deltas: list[ToolCallDelta] = []
         progressed = True
-        while progressed and self._buffer:
+        while progressed and self._buffer and not self.ended:
             step = {
                 "text": self._in_text,
                 "header": self._in_header,
@@ -123,6 +154,8 @@ class ToolCallParser:
                 "tail": self._in_tail,
             }[self._state]
             progressed = step(content, deltas)
+        if self.ended:
+            self._buffer = ""
         return "".join(content), deltas
 
     def _content(self, text: str, before_call: bool) -> str:
@@ -148,23 +181,15 @@ class ToolCallParser:
         match = _HEADER.match(self._buffer)
         if match is None:
             return False
-        name = json.loads(match.group(1))
-        call = ParsedCall(id=new_call_id(), name=name)
-        self.calls.append(call)
-        deltas.append(
-            ToolCallDelta(
-                index=len(self.calls) - 1,
-                id=call.id,
-                type="function",
-                function=FunctionCallDelta(name=name, arguments=""),
-            )
-        )
+        self._pending = ParsedCall(id=new_call_id(), name=json.loads(match.group(1)))
         self._buffer = self._buffer[match.end() :]
         self._state, self._depth, self._in_string, self._escaped = "arguments", 0, False, False
         return True
 
     def _in_arguments(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
-        if not self.calls[-1].arguments:
+        call = self._pending
+        assert call is not None
+        if not call.arguments:
             self._buffer = self._buffer.lstrip()  # whitespace before the arguments object
         end = None
         for i, char in enumerate(self._buffer):
@@ -184,14 +209,22 @@ class ToolCallParser:
                 if self._depth == 0:
                     end = i + 1
                     break
-        piece = self._buffer if end is None else self._buffer[:end]
-        if piece:
-            self.calls[-1].arguments += piece
-            deltas.append(ToolCallDelta(index=len(self.calls) - 1, function=FunctionCallDelta(arguments=piece)))
+        call.arguments += self._buffer if end is None else self._buffer[:end]
         self._buffer = "" if end is None else self._buffer[end:]
-        if end is not None:
-            self._state = "tail"
-        return end is not None
+        if end is None:
+            return False
+        self._state, self._pending = "tail", None
+        self._complete(call, deltas)
+        return True
+
+    def _complete(self, call: ParsedCall, deltas: list[ToolCallDelta]) -> None:
+        if any(same_call(call, earlier) for earlier in self.calls):
+            self.ended = True
+            return
+        self.calls.append(call)
+        function = FunctionCallDelta(name=call.name, arguments=call.arguments)
+        deltas.append(ToolCallDelta(index=len(self.calls) - 1, id=call.id, type="function", function=function))
+        self.ended = len(self.calls) >= self.max_calls
 
     def _in_tail(self, content: list[str], deltas: list[ToolCallDelta]) -> bool:
         close = self._buffer.find(TOOL_CALL_CLOSE)
@@ -201,11 +234,14 @@ class ToolCallParser:
         self._state = "text"
         return True
 
-    def finish(self) -> str:
-        """Content still held back when generation ended; the text of a call cut off before its
-        arguments began is dropped (finish_reason "length" says why)."""
-        rest = self._buffer if self._state == "text" else ""
-        text, self._buffer, self._pending_space = self._pending_space + rest, "", ""
+    def finish(self, cut: bool = False) -> str:
+        """Content still held back when generation ended. A call still being written is dropped,
+        and so is the start of one (`cut`: generation was cut off, so held-back text that may open
+        a call is markup, not content); finish_reason says why."""
+        rest = self._buffer if self._state == "text" and not self.ended else ""
+        text, self._buffer, self._pending_space, self._pending = self._pending_space + rest, "", "", None
+        if cut and rest:
+            return ""
         return "" if self.calls and not text.strip() else text
 
     def tool_calls(self) -> list[p.ToolCall]:

@@ -7,6 +7,8 @@ Pure functions and small accumulators, no I/O. Each family's own pair lives in i
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from adapters.base import ChatMessage, Delta, GenerationRequest, OutputConstraint, SamplingParams
@@ -59,22 +61,40 @@ def chat_messages(messages: list[p.Message]) -> tuple[ChatMessage, ...]:
     return tuple(turns)
 
 
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+def stop_strings(stop: str | list[str] | None, defaults: SamplingDefaults) -> tuple[str, ...]:
+    """The request's stop strings, or a 400 naming the limit (settings `max_stop_sequences`,
+    `max_stop_length`) that they go beyond: each is matched against every piece of generated text."""
     if stop is None:
         return ()
-    return (stop,) if isinstance(stop, str) else tuple(stop)
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
+    if len(stops) > defaults.max_stops:
+        raise invalid_request(
+            f"stop has {len(stops)} strings; this server accepts at most {defaults.max_stops} "
+            "(setting max_stop_sequences).",
+            param="stop",
+        )
+    for i, text in enumerate(stops):
+        if len(text) > defaults.max_stop_length:
+            raise invalid_request(
+                f"A stop string may be at most {defaults.max_stop_length} characters long "
+                f"(setting max_stop_length); this one has {len(text)}.",
+                param="stop" if isinstance(stop, str) else f"stop[{i}]",
+            )
+    return stops
 
 
 def sampling_params(body: p.GenerationFields, max_tokens: int | None, defaults: SamplingDefaults) -> SamplingParams:
-    """Decoding settings: what the client sent, and the server's defaults for what it left out."""
+    """Decoding settings: what the client sent, and the server's defaults for what it left out
+    (max_tokens: a cap that the engine cuts to the context left, never a reason to refuse)."""
     return SamplingParams(
-        max_tokens=defaults.max_tokens if max_tokens is None else max_tokens,
+        max_tokens=max_tokens,
+        default_max_tokens=defaults.max_tokens,
         temperature=defaults.temperature if body.temperature is None else body.temperature,
         top_p=defaults.top_p if body.top_p is None else body.top_p,
         top_k=defaults.top_k if body.top_k is None else body.top_k,
         min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
-        stop=_stops(body.stop),
+        stop=stop_strings(body.stop, defaults),
         presence_penalty=body.presence_penalty or 0.0,
         frequency_penalty=body.frequency_penalty or 0.0,
         ignore_eos=body.ignore_eos,
@@ -88,18 +108,26 @@ def refuse_unsupported(logit_bias: dict[str, float] | None, n: int, best_of: int
         raise invalid_request("best_of other than n is not supported.", param="best_of")
 
 
+def json_constraint(schema: dict[str, Any] | None, param: str) -> OutputConstraint:
+    """The grammar of an answer that is one JSON object (`schema` None) or one document matching
+    `schema` (checked first; a 400 naming `param` for what the grammar cannot enforce). Chat's
+    `response_format` and the Responses API's `text.format` share it."""
+    if schema is None:
+        return OutputConstraint(json_schema='{"type": "object"}')
+    return OutputConstraint(json_schema=check_schema(schema, param))
+
+
 def response_constraint(response_format: p.ResponseFormat | None) -> OutputConstraint | None:
     """The grammar for `response_format`: any JSON object, or a document matching a schema."""
     if response_format is None or response_format.type == "text":
         return None
     if response_format.type == "json_object":
-        return OutputConstraint(json_schema='{"type": "object"}')
+        return json_constraint(None, "response_format")
     if response_format.json_schema is None or response_format.json_schema.schema_ is None:
         raise invalid_request(
             "response_format of type json_schema needs json_schema.schema.", param="response_format.json_schema"
         )
-    schema = check_schema(response_format.json_schema.schema_, "response_format.json_schema.schema")
-    return OutputConstraint(json_schema=schema)
+    return json_constraint(response_format.json_schema.schema_, "response_format.json_schema.schema")
 
 
 def check_logprobs(logprobs: bool, top_logprobs: int, constrained: bool, top_param: str) -> None:

@@ -123,12 +123,13 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         kv_cache_gb=base.kv_cache_gb if service.kv_cache_gb is None else service.kv_cache_gb,
     )
     server = settings.sampling_defaults()
-    sampling = SamplingDefaults(
+    sampling = msgspec.structs.replace(
+        server,
         temperature=server.temperature if service.temperature is None else service.temperature,
         top_p=server.top_p if service.top_p is None else service.top_p,
         top_k=server.top_k if service.top_k is None else service.top_k,
         min_p=server.min_p if service.min_p is None else service.min_p,
-        max_tokens=service.max_tokens,
+        max_tokens=server.max_tokens if service.max_tokens is None else service.max_tokens,
     )
     limits = model_limits(spec)
     keep_alive = service.keep_alive_s

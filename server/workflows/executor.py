@@ -36,6 +36,7 @@ def sampling(step: Step, defaults: SamplingDefaults) -> SamplingParams:
     p = step.params
     return SamplingParams(
         max_tokens=p.max_tokens,
+        default_max_tokens=defaults.max_tokens,
         temperature=defaults.temperature if p.temperature is None else p.temperature,
         top_p=defaults.top_p if p.top_p is None else p.top_p,
         top_k=defaults.top_k if p.top_k is None else p.top_k,

@@ -38,14 +38,22 @@ class ChoiceOutput:
     tools: bool = False
     reasoning: bool = False
     logprobs: bool = False
-    parser: ToolCallParser = field(default_factory=ToolCallParser)
+    # Most tool calls this answer returns (1 for a named tool_choice or parallel_tool_calls false).
+    max_tool_calls: int = 8
+    parser: ToolCallParser = field(init=False)
     splitter: ReasoningSplitter = field(default_factory=ReasoningSplitter)
     content: list[str] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
     tokens: list[p.TokenLogprob] = field(default_factory=list)
     finish: p.FinishReason | None = None
+    # The turn was decided before the engine finished (a repeated call, the call limit): the
+    # caller cancels the engine request and sends `finish`.
+    stopped: bool = False
 
-    def _split(self, text: str, final: bool) -> ChoiceDelta:
+    def __post_init__(self) -> None:
+        self.parser = ToolCallParser(max_calls=self.max_tool_calls)
+
+    def _split(self, text: str, final: bool, cut: bool) -> ChoiceDelta:
         thought = ""
         if self.reasoning:
             thought, text = self.splitter.feed(text)
@@ -55,8 +63,8 @@ class ChoiceOutput:
         calls: list[ToolCallDelta] = []
         if self.tools:
             text, calls = self.parser.feed(text)
-            if final:
-                text += self.parser.finish()
+            if final or self.parser.ended:
+                text += self.parser.finish(cut)
         self.content.append(text)
         self.thoughts.append(thought)
         out = ChoiceDelta()
@@ -69,8 +77,11 @@ class ChoiceOutput:
         return out
 
     def feed(self, delta: Delta) -> tuple[ChoiceDelta, p.ChoiceLogprobs | None]:
-        """The chunk delta (possibly empty) and log probabilities for one engine delta."""
-        out = self._split(delta.text, delta.final)
+        """The chunk delta (possibly empty) and log probabilities for one engine delta (nothing
+        once the answer has finished)."""
+        if self.finish is not None:
+            return ChoiceDelta(), None
+        out = self._split(delta.text, delta.final, cut=delta.finish_reason == "length")
         logprobs = None
         if self.logprobs and delta.logprobs:
             tokens = chat_logprobs(delta)
@@ -78,7 +89,11 @@ class ChoiceOutput:
             logprobs = p.ChoiceLogprobs(content=tokens)
         if delta.final:
             reason = finish_reason(delta)
-            self.finish = "tool_calls" if reason == "stop" and self.parser.calls else reason
+            # Whole calls were returned, and a call cut off after them was dropped: as vLLM does,
+            # the answer asks for its calls to be run.
+            self.finish = "tool_calls" if self.parser.calls and reason in ("stop", "length") else reason
+        elif self.parser.ended:
+            self.finish, self.stopped = "tool_calls", True
         return out, logprobs
 
     def message(self) -> ChatMessageOut:
@@ -120,17 +135,22 @@ async def to_chunks(call: Call, outputs: list[ChoiceOutput]) -> AsyncIterator[Ch
         if index not in started:
             started.add(index)
             yield to_chunk(call, index, ChoiceDelta(role="assistant", content=""))
-        out, logprobs = outputs[index].feed(delta)
+        output = outputs[index]
+        out, logprobs = output.feed(delta)
         if not is_empty(out) or logprobs is not None:
             yield to_chunk(call, index, out, logprobs=logprobs)
-        if delta.final:
-            yield to_chunk(call, index, ChoiceDelta(), outputs[index].finish)
+        if output.stopped:
+            await call.stop(index)
+        if delta.final or output.stopped:
+            yield to_chunk(call, index, ChoiceDelta(), output.finish)
 
 
 async def to_chat_completion(call: Call, outputs: list[ChoiceOutput]) -> ChatCompletion:
-    """The whole answer, once every choice has finished."""
+    """The whole answer, once every choice has finished (or its turn was decided)."""
     async for index, delta in call.deltas():
         outputs[index].feed(delta)
+        if outputs[index].stopped:
+            await call.stop(index)
     choices = [
         ChatChoice(index=i, message=out.message(), finish_reason=out.finish, logprobs=out.choice_logprobs())
         for i, out in enumerate(outputs)

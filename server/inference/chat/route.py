@@ -28,7 +28,8 @@ async def create_chat_completion(
     data: ChatCompletionRequest, request: Request[Any, Any, Any], door: EngineDoor
 ) -> ChatCompletion | sse.EventStream:
     """Generate the assistant's next message for a conversation."""
-    requests = from_chat_request(data, door.defaults(data.model, request))
+    defaults = door.defaults(data.model, request)
+    requests = from_chat_request(data, defaults)
     call = await door.generate(
         data.model,
         requests,
@@ -37,8 +38,13 @@ async def create_chat_completion(
         keep_alive=data.keep_alive,
         include_usage=data.include_usage,
     )
-    tools = any(r.constraint is not None and r.constraint.tags for r in requests)
-    outputs = [ChoiceOutput(tools=tools, reasoning=call.info.reasoning, logprobs=bool(data.logprobs)) for _ in requests]
+    constraint = requests[0].constraint
+    tools = constraint is not None and bool(constraint.tags)
+    max_calls = 1 if constraint is not None and constraint.single else defaults.max_tool_calls
+    outputs = [
+        ChoiceOutput(tools=tools, reasoning=call.info.reasoning, logprobs=bool(data.logprobs), max_tool_calls=max_calls)
+        for _ in requests
+    ]
     if data.stream:
         usage_chunk = lambda usage: ChatCompletionChunk(**call.fields(), choices=[], usage=usage)  # noqa: E731
         return sse.EventStream(event_stream(call, to_chunks(call, outputs), usage_chunk))

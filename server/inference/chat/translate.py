@@ -6,9 +6,8 @@ from __future__ import annotations
 import msgspec
 
 from adapters.base import GenerationRequest
-from server.http.errors import invalid_request
 from server.inference.chat.protocol import ChatCompletionRequest
-from server.inference.tool_calls import tool_plan
+from server.inference.tool_calls import tool_plan, with_answer_format
 from server.inference.translate import (
     OPENAI_DEFAULTS,
     chat_messages,
@@ -28,14 +27,7 @@ def from_chat_request(
 
     Request ids are placeholders: the engine door stamps real ones when it submits them."""
     plan = tool_plan(body.tools, body.tool_choice, body.parallel_tool_calls)
-    constraint = response_constraint(body.response_format)
-    if plan.active and constraint is not None:
-        raise invalid_request(
-            "response_format cannot be combined with tools here: set tool_choice to none, or leave out "
-            "response_format.",
-            param="response_format",
-        )
-    constraint = constraint or plan.constraint
+    constraint = with_answer_format(plan, response_constraint(body.response_format))
     check_logprobs(bool(body.logprobs), body.top_logprobs or 0, constraint is not None, "top_logprobs")
     n = body.n or 1
     refuse_unsupported(body.logit_bias, n)

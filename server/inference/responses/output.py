@@ -21,8 +21,8 @@ from server.inference.responses.translate import new_id
 class OutputBuilder:
     """Feeds engine deltas; returns the stream events each adds (sequence numbers set later)."""
 
-    def __init__(self, tools: bool) -> None:
-        self._choice = ChoiceOutput(tools=tools)
+    def __init__(self, tools: bool, max_tool_calls: int = 8) -> None:
+        self._choice = ChoiceOutput(tools=tools, max_tool_calls=max_tool_calls)
         self.items: list[r.OutputItem] = []
         self.finish: p.FinishReason | None = None
         self._texts: list[str] = []
@@ -96,7 +96,7 @@ class OutputBuilder:
                 assert isinstance(open_call, r.FunctionToolCall)
                 open_call.arguments += arguments
                 events.append(r.ResponseFunctionCallArgumentsDeltaEvent(delta=arguments, **self._ids(self._open)))
-        if delta.final:
+        if delta.final or self.stopped:
             self.finish = self._choice.finish
             if not self.items:
                 # Nothing was generated: the output is still one (empty) message.
@@ -109,6 +109,11 @@ class OutputBuilder:
                 )
             events += self._close()
         return events
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the output was decided before the engine finished (the caller cancels it)."""
+        return self._choice.stopped
 
     def turn(self) -> ChatMessage:
         """The assistant turn this output adds to a stored conversation."""

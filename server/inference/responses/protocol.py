@@ -22,9 +22,14 @@ ItemStatus = Literal["in_progress", "completed", "incomplete"]
 
 
 class TextFormat(msgspec.Struct):
-    """`text.format` of a request: the output's format."""
+    """`text.format` of a request and a response: plain text, any JSON object, or a JSON document
+    matching `schema` (named, as OpenAI requires; the schema is always enforced, `strict` or not)."""
 
     type: str = "text"
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-zA-Z0-9_-]+$")] | UnsetType = UNSET
+    schema_: dict[str, Any] | UnsetType = msgspec.field(default=UNSET, name="schema")
+    description: str | UnsetType = UNSET
+    strict: bool | UnsetType = UNSET
 
 
 class TextConfig(msgspec.Struct):

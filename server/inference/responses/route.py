@@ -58,6 +58,8 @@ async def _stream(call: Call, response: r.Response, output: OutputBuilder, final
         async for _, delta in call.deltas():
             for event in output.feed(delta):
                 yield events.frame(event)
+            if output.stopped:
+                await call.stop(0)
         final = finalize(output)
         if final.status == "incomplete":
             yield events.frame(r.ResponseIncompleteEvent(sequence_number=0, response=final))
@@ -92,7 +94,8 @@ async def create_response(
     engine_request = from_create_response(data, messages, plan, sampling)
     call = await door.generate(data.model, [engine_request], request=request, prompt_param="input", prefix="resp")
     response = new_response(data, sampling)
-    output = OutputBuilder(tools=plan.active)
+    single = plan.constraint is not None and plan.constraint.single
+    output = OutputBuilder(tools=plan.active, max_tool_calls=1 if single else sampling.max_tool_calls)
 
     def finalize(built: OutputBuilder) -> r.Response:
         final = finished(response, built.items, built.finish == "length", _usage(call.usage.usage()))
@@ -107,6 +110,8 @@ async def create_response(
     async def whole() -> r.Response:
         async for _, delta in call.deltas():
             output.feed(delta)
+            if output.stopped:
+                await call.stop(0)
         return finalize(output)
 
     return await call.whole(whole())

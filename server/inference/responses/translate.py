@@ -12,13 +12,15 @@ import uuid
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
-from adapters.base import ChatMessage, GenerationRequest, SamplingParams
+from adapters.base import ChatMessage, GenerationRequest, OutputConstraint, SamplingParams
 from server.http.errors import invalid_request
 from server.inference import protocol as p
 from server.inference.responses import protocol as r
 from server.inference.responses.history import ResponseStore
-from server.inference.tool_calls import ToolPlan, tool_plan
+from server.inference.tool_calls import ToolPlan, tool_plan, with_answer_format
+from server.inference.translate import json_constraint
 from server.settings import SamplingDefaults
 
 _ROLE_FOR_TEMPLATE = {"developer": "system"}
@@ -31,11 +33,6 @@ def new_id(prefix: str) -> str:
 
 def refuse_unsupported(body: r.CreateResponse) -> None:
     """A clear 400 for every request feature this server does not implement."""
-    if body.text is not None and body.text.format.type != "text":
-        raise invalid_request(
-            "Structured output (text.format other than text) is not supported in the Responses API yet.",
-            param="text.format",
-        )
     if body.background:
         raise invalid_request("Background responses are not supported by this server.", param="background")
     if body.conversation is not None:
@@ -164,21 +161,39 @@ def conversation(
     return remembered, (*system, *remembered), items
 
 
+def text_constraint(text: r.TextConfig | None) -> OutputConstraint | None:
+    """The grammar for `text.format`, as chat's `response_format`: any JSON object (`json_object`),
+    or a document matching `schema` (`json_schema`); None for plain text."""
+    if text is None or text.format.type == "text":
+        return None
+    if text.format.type == "json_object":
+        return json_constraint(None, "text.format")
+    if text.format.type != "json_schema":
+        raise invalid_request(
+            f"Unknown text.format type '{text.format.type}': use text, json_object or json_schema.",
+            param="text.format.type",
+        )
+    if text.format.schema_ is UNSET:
+        raise invalid_request("text.format of type json_schema needs a schema.", param="text.format.schema")
+    return json_constraint(text.format.schema_, "text.format.schema")
+
+
 def from_create_response(
     body: r.CreateResponse, messages: tuple[ChatMessage, ...], plan: ToolPlan, defaults: SamplingDefaults
 ) -> GenerationRequest:
-    """The one engine request of a response (its request id a placeholder the engine door stamps)."""
+    """The one engine request of a response (its request id a placeholder the engine door stamps),
+    or a 400 for a `text.format` that cannot be enforced."""
+    constraint = with_answer_format(plan, text_constraint(body.text))
     params = SamplingParams(
         max_tokens=body.max_output_tokens,
+        default_max_tokens=defaults.max_tokens,
         temperature=defaults.temperature if body.temperature is None else body.temperature,
         top_p=defaults.top_p if body.top_p is None else body.top_p,
         top_k=defaults.top_k if body.top_k is None else body.top_k,
         min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
     )
-    return GenerationRequest(
-        request_id=0, params=params, messages=messages, tools=plan.tools, constraint=plan.constraint
-    )
+    return GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
 
 
 def new_response(body: r.CreateResponse, defaults: SamplingDefaults) -> r.Response:
@@ -199,6 +214,7 @@ def new_response(body: r.CreateResponse, defaults: SamplingDefaults) -> r.Respon
         tool_choice=body.tool_choice if body.tool_choice is not None else "auto",
         tools=body.tools or [],
         parallel_tool_calls=body.parallel_tool_calls is not False,
+        text=body.text or r.TextConfig(),
     )
 
 

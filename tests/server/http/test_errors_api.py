@@ -80,7 +80,7 @@ def test_chat_wrong_type(openai_client: openai.OpenAI, model_id: str, field: str
         ("max_tokens", 0),
         ("max_completion_tokens", -1),
         ("top_logprobs", 50),
-        ("stop", ["a", "b", "c", "d", "e"]),
+        ("stop", [f"s{i}" for i in range(17)]),  # max_stop_sequences: 16
     ],
 )
 def test_chat_out_of_range(openai_client: openai.OpenAI, model_id: str, field: str, value: Any) -> None:

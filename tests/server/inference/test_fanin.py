@@ -112,3 +112,33 @@ def test_close_mid_stream_cancels_running_requests() -> None:
 
     assert asyncio.run(run()) == ["0", "1", "2"]
     assert engine.cancelled == [1]
+
+
+def test_stop_cancels_one_choice_and_drops_its_later_deltas() -> None:
+    engine = ScriptedEngine(
+        {
+            1: [(0.0, Delta(request_id=1, text="a", prompt_tokens=2))]
+            + [(0.01, Delta(request_id=1, text=str(i))) for i in range(50)]
+            + [(0.0, Delta(request_id=1, finish_reason="length"))],
+            2: [
+                (0.0, Delta(request_id=2, text="x", prompt_tokens=2)),
+                (0.05, Delta(request_id=2, text="y")),
+                (0.0, Delta(request_id=2, finish_reason="stop")),
+            ],
+        }
+    )
+
+    async def run() -> list[tuple[int, str]]:
+        fan = FanIn(engine, [_request(1), _request(2)])
+        await fan.start()
+        seen: list[tuple[int, str]] = []
+        async for index, delta in fan:
+            seen.append((index, delta.text or str(delta.finish_reason)))
+            if (index, delta.text) == (0, "a"):
+                await fan.stop(0)
+        await fan.close()
+        return seen
+
+    # Choice 0 ends at its first delta; choice 1 runs to its end and the stream then ends.
+    assert asyncio.run(run()) == [(0, "a"), (1, "x"), (1, "y"), (1, "stop")]
+    assert engine.cancelled == [1]

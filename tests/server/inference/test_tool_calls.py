@@ -82,3 +82,61 @@ def test_parse_tool_calls_of_a_whole_text() -> None:
     assert content == "Sure." and [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
         ("b", {"q": "x"})
     ]
+
+
+def test_a_call_arrives_whole_once_its_arguments_close() -> None:
+    parser = ToolCallParser()
+    text = _call("a", {"k": "v"})
+    cut = text.index('"v"')
+    assert parser.feed(text[:cut]) == ("", [])  # nothing of an unfinished call is sent
+    content, deltas = parser.feed(text[cut:])
+    (delta,) = deltas
+    assert content == "" and delta.index == 0 and delta.id is not msgspec.UNSET and delta.type == "function"
+    assert delta.function.name == "a" and json.loads(str(delta.function.arguments)) == {"k": "v"}
+
+
+@pytest.mark.parametrize("tail", ["\n<", "\n<tool_", "\n<tool_call>", '\n<tool_call>\n{"name": "a", "arg', '{"k": 2'])
+def test_a_cut_call_leaves_no_markup_and_is_not_returned(tail: str) -> None:
+    """Generation cut (max_tokens) anywhere in a second call: only the whole first call is returned."""
+    for size in (1, 5, 1000):
+        parser = ToolCallParser()
+        text = _call("a", {"k": 1}) + (tail if tail.startswith("\n") else "\n" + call_begin("a") + tail)
+        content, deltas = _feed_all_cut(parser, text, size)
+        assert content == "" and [c.function.name for c in parser.tool_calls()] == ["a"]
+        assert len([d for d in deltas if d.id is not msgspec.UNSET]) == 1
+
+
+def test_cut_text_keeps_its_content_but_not_a_partial_tag() -> None:
+    parser = ToolCallParser()
+    content, deltas = _feed_all_cut(parser, "Let me see. <tool_c", 3)
+    assert content == "Let me see." and not deltas and not parser.calls
+
+
+def _feed_all_cut(parser: ToolCallParser, text: str, size: int) -> tuple[str, list[ToolCallDelta]]:
+    content, deltas = "", []
+    for i in range(0, len(text), size):
+        piece, new = parser.feed(text[i : i + size])
+        content += piece
+        deltas += new
+    return content + parser.finish(cut=True), deltas
+
+
+def test_a_repeated_call_ends_the_turn_and_is_dropped() -> None:
+    parser = ToolCallParser()
+    first = _call("a", {"city": "Paris", "unit": "c"})
+    again = call_begin("a") + '{"unit": "c",  "city": "Paris"}' + call_end()  # same JSON value
+    content, deltas = _feed_all(parser, "\n".join([first, _call("b", {}), again, _call("a", {"x": 1})]), 7)
+    assert parser.ended and content == ""
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in parser.tool_calls()] == [
+        ("a", {"city": "Paris", "unit": "c"}),
+        ("b", {}),
+    ]
+    assert [d.index for d in deltas] == [0, 1]
+
+
+def test_max_calls_ends_the_turn() -> None:
+    parser = ToolCallParser(max_calls=2)
+    text = "\n".join(_call("a", {"n": n}) for n in range(5))
+    content, deltas = parser.feed(text)
+    assert parser.ended and len(parser.tool_calls()) == 2 and len(deltas) == 2 and content == ""
+    assert parser.feed(_call("b", {})) == ("", [])

@@ -115,8 +115,8 @@ def test_named_function_is_the_one_called(openai_client: openai.OpenAI, model_id
 def test_streamed_tool_call_assembles_to_the_whole_answer(
     openai_client: openai.OpenAI, http: httpx.Client, model_id: str
 ) -> None:
-    """Streamed tool calls: the first delta of a call has its index, id, type and name, later ones
-    add argument pieces under the same index; assembled, they equal the non-streamed call."""
+    """Streamed tool calls: a call arrives whole, once its arguments are complete (as Ollama streams
+    them), in one delta with its index, id, type, name and arguments; it equals the non-streamed call."""
     body = {"model": model_id, "messages": ASK, "tools": TOOLS, "tool_choice": "required", **FIXED}
     whole = openai_client.chat.completions.create(**body)
     response = http.post("/v1/chat/completions", json={**body, "stream": True})
@@ -127,14 +127,10 @@ def test_streamed_tool_call_assembles_to_the_whole_answer(
     parts = [c["choices"][0] for c in chunks]
     assert parts[-1]["finish_reason"] == "tool_calls"
     assert all(p["finish_reason"] is None for p in parts[:-1])
-    deltas = [d for p in parts for d in p["delta"].get("tool_calls", [])]
-    assert len(deltas) >= 3, "arguments arrive in several pieces"
-    first, rest = deltas[0], deltas[1:]
-    assert first["index"] == 0 and first["type"] == "function" and first["id"].startswith("call_")
-    assert first["function"] == {"name": whole.choices[0].message.tool_calls[0].function.name, "arguments": ""}
-    assert all(d["index"] == 0 and "id" not in d and "name" not in d["function"] for d in rest)
-    arguments = "".join(d["function"]["arguments"] for d in rest)
-    assert arguments == whole.choices[0].message.tool_calls[0].function.arguments
+    (delta,) = [d for p in parts for d in p["delta"].get("tool_calls", [])]
+    (call,) = whole.choices[0].message.tool_calls or []
+    assert delta["index"] == 0 and delta["type"] == "function" and delta["id"].startswith("call_")
+    assert delta["function"] == {"name": call.function.name, "arguments": call.function.arguments}
     assert not any(p["delta"].get("content") for p in parts)
 
 
@@ -262,3 +258,105 @@ def test_legacy_completion_logprobs_shape(openai_client: openai.OpenAI, model_id
         assert choice.text[offset : offset + len(token)] == token
     assert lp.text_offset[0] == len(echo)
     assert [next(iter(top)) for top in lp.top_logprobs] == lp.tokens
+
+
+# --- a turn of calls: cut calls, repeated calls, the call limit (issue 17) ----------------------
+
+WEATHER_ONLY = [WEATHER]
+
+
+def _single_call_tokens(openai_client: openai.OpenAI, model_id: str) -> int:
+    one = openai_client.chat.completions.create(
+        model=model_id, messages=ASK, tools=WEATHER_ONLY, tool_choice="required", **FIXED
+    )
+    assert one.usage is not None and one.choices[0].finish_reason == "tool_calls"
+    tokens: int = one.usage.completion_tokens
+    return tokens
+
+
+def test_a_cut_call_never_leaks_markup_whole_or_streamed(
+    openai_client: openai.OpenAI, http: httpx.Client, model_id: str
+) -> None:
+    """max_tokens cutting a turn of calls anywhere (inside the first call, between calls, inside the
+    markup that opens the next): no `<tool_` or other markup reaches content, whole or streamed, and
+    only whole calls with complete, schema-valid arguments are returned."""
+    n = _single_call_tokens(openai_client, model_id)
+    for max_tokens in range(n - 2, n + 10):
+        body: dict[str, Any] = {
+            "model": model_id,
+            "messages": ASK,
+            "tools": WEATHER_ONLY,
+            "tool_choice": "required",
+            "temperature": 0,
+            "max_tokens": max_tokens,
+        }
+        whole = openai_client.chat.completions.create(**body).choices[0]
+        assert not whole.message.content, (max_tokens, whole.message.content)
+        for call in whole.message.tool_calls or []:
+            _check_call(call)
+        assert whole.finish_reason == ("tool_calls" if whole.message.tool_calls else "length")
+        parts = [
+            c["choices"][0] for c in parse_sse(http.post("/v1/chat/completions", json={**body, "stream": True}).text)
+        ]
+        assert not "".join(p["delta"].get("content") or "" for p in parts), max_tokens
+        streamed = [d for p in parts for d in p["delta"].get("tool_calls", [])]
+        assert [d["function"]["arguments"] for d in streamed] == [
+            c.function.arguments for c in whole.message.tool_calls or []
+        ]
+        assert parts[-1]["finish_reason"] == whole.finish_reason
+
+
+def test_required_with_parallel_calls_ends_at_a_repeated_call(openai_client: openai.OpenAI, model_id: str) -> None:
+    """tool_choice required with the default parallel_tool_calls: the tiny model repeats its call;
+    the repeat ends the turn (dropped, finish_reason tool_calls) and generation stops there, far
+    below max_tokens, instead of repeating the call to the limit."""
+    n = _single_call_tokens(openai_client, model_id)
+    response = openai_client.chat.completions.create(
+        model=model_id, messages=ASK, tools=WEATHER_ONLY, tool_choice="required", temperature=0, max_tokens=400
+    )
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    calls: list[Any] = list(choice.message.tool_calls or [])
+    assert 1 <= len(calls) <= 8
+    keys = [(c.function.name, json.dumps(_check_call(c), sort_keys=True)) for c in calls]
+    assert len(set(keys)) == len(keys), "no call repeats an earlier one"
+    assert response.usage is not None
+    # The repeat is the last call generated: the engine request was cancelled right after it.
+    assert response.usage.completion_tokens <= (len(calls) + 1) * (n + 4)
+    streamed = list(
+        openai_client.chat.completions.create(
+            model=model_id,
+            messages=ASK,
+            tools=WEATHER_ONLY,
+            tool_choice="required",
+            temperature=0,
+            max_tokens=400,
+            stream=True,
+        )
+    )
+    assert streamed[-1].choices[0].finish_reason == "tool_calls"
+    deltas: list[Any] = [d for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or []]
+    arguments = [d.function.arguments for d in deltas]
+    assert arguments == [c.function.arguments for c in calls]
+
+
+def test_tools_with_a_response_format_give_one_call_or_the_typed_answer(
+    openai_client: openai.OpenAI, model_id: str
+) -> None:
+    """tools and response_format together (an agent's tools and its output type): one
+    schema-valid call, or content that parses into the format's model; never both, never a 400."""
+    completion = openai_client.chat.completions.parse(
+        model=model_id,
+        messages=[{"role": "user", "content": "Describe Paris."}],
+        tools=[{"type": "function", "function": {**WEATHER["function"], "strict": True}}],
+        response_format=City,
+        temperature=0,
+        max_tokens=120,
+    )
+    message = completion.choices[0].message
+    if message.tool_calls:
+        (call,) = message.tool_calls
+        _check_call(call)
+        assert completion.choices[0].finish_reason == "tool_calls" and not message.content
+    else:
+        assert isinstance(message.parsed, City)

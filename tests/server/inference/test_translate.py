@@ -121,13 +121,6 @@ def test_n_gives_distinct_seeds_and_leaves_ids_to_the_door() -> None:
             {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "allOf": []}}}]},
             "tools[0].function.parameters",
         ),
-        (
-            {
-                "tools": [{"type": "function", "function": {"name": "f"}}],
-                "response_format": {"type": "json_object"},
-            },
-            "response_format",
-        ),
         ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         ({"logit_bias": {"1": 2.0}}, "logit_bias"),
         (
@@ -141,6 +134,19 @@ def test_unsupported_features_are_refused_with_their_param(fields: dict[str, obj
         from_chat_request(chat(**fields))
     assert info.value.status == 400
     assert info.value.detail.param == param
+
+
+def test_tools_and_a_response_format_make_one_grammar() -> None:
+    """auto: one call or the JSON answer; required: a call (the format waits for a later turn)."""
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    fmt = {"type": "json_object"}
+    (auto,) = from_chat_request(chat(tools=tools, response_format=fmt))
+    assert auto.constraint is not None and auto.constraint.json_schema and auto.constraint.tags
+    assert auto.constraint.single and not auto.constraint.tags_only
+    (required,) = from_chat_request(chat(tools=tools, response_format=fmt, tool_choice="required"))
+    assert required.constraint is not None and required.constraint.tags_only and required.constraint.json_schema is None
+    (none,) = from_chat_request(chat(tools=tools, response_format=fmt, tool_choice="none"))
+    assert none.constraint is not None and none.constraint.json_schema and not none.constraint.tags
 
 
 def test_completion_prompt_forms() -> None:

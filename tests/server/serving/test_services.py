@@ -49,7 +49,7 @@ def test_a_valid_file_becomes_deployments_with_their_own_defaults(tmp_path: Path
     chat, batch = deployments(settings)
     assert (chat.name, batch.name) == ("chat", "batch")
     assert chat.sampling.max_tokens == 64 and chat.sampling.temperature == 0.2
-    assert batch.sampling.max_tokens is None and batch.sampling.temperature == 0.9
+    assert batch.sampling.max_tokens == 2048 and batch.sampling.temperature == 0.9
     assert chat.service.priority == 10 and chat.keep_alive_s == 300 and batch.keep_alive_s == 60
     assert batch.options.context_length == 512 and batch.context_length == 512 and batch.device == "CPU"
     assert chat.context_length == 8192 and batch.service.preload and not chat.service.preload

@@ -186,7 +186,8 @@ def test_stream_wire_format(hearth_server: HearthServer, model_id: str) -> None:
             "text",
         ),
         ({"input": [{"role": "robot", "content": "hi"}]}, "input[0]", "robot"),
-        ({"text": {"format": {"type": "json_object"}}}, "text.format", "Structured"),
+        ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema", "needs a schema"),
+        ({"text": {"format": {"type": "yaml"}}}, "text.format.type", "json_schema"),
         ({"background": True}, "background", "Background"),
         ({"temperature": 3}, "temperature", "temperature"),
     ],
@@ -306,3 +307,26 @@ def test_function_call_stream(openai_client: openai.OpenAI, model_id: str) -> No
     final = events[-1]["response"]
     whole = openai_client.responses.create(model=model_id, input="What is the weather in Paris?", **TOOL_CALL)
     assert _without_ids(final["output"]) == _without_ids(whole.to_dict()["output"])
+
+
+def test_cut_and_repeated_calls_leave_only_whole_calls(openai_client: openai.OpenAI, model_id: str) -> None:
+    """tool_choice required with parallel calls (issue 17): cut by max_output_tokens anywhere, the
+    output holds only whole function_call items and no message item of markup (`<tool_`), streamed
+    or not; without a tight limit the repeated call ends the response, completed."""
+    ask = "What is the weather in Paris?"
+    tools: dict[str, Any] = {**TOOL_CALL, "parallel_tool_calls": True}
+    one = openai_client.responses.create(model=model_id, input=ask, **TOOL_CALL)
+    assert one.usage is not None
+    n = one.usage.output_tokens
+    for limit in range(n + 1, n + 6):
+        body = openai_client.responses.create(model=model_id, input=ask, **{**tools, "max_output_tokens": limit})
+        assert [item.type for item in body.output] == ["function_call"], (limit, body.output)
+        with openai_client.responses.create(
+            model=model_id, input=ask, stream=True, **{**tools, "max_output_tokens": limit}
+        ) as stream:
+            kinds = {event.item.type for event in stream if event.type == "response.output_item.added"}
+        assert kinds == {"function_call"}
+    free = openai_client.responses.create(model=model_id, input=ask, **{**tools, "max_output_tokens": 400})
+    assert free.status == "completed" and free.usage is not None and free.usage.output_tokens < 200
+    calls = [(item.name, item.arguments) for item in free.output if item.type == "function_call"]
+    assert calls and len(set(calls)) == len(calls) == len(free.output)
