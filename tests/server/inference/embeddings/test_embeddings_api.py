@@ -142,4 +142,4 @@ def test_models_list_and_health(embedding_client: openai.OpenAI, embedding_serve
     card = embedding_client.models.retrieve(EMBEDDING_MODEL)
     assert card.id == EMBEDDING_MODEL
     health = httpx.get(f"{embedding_server.base_url}/health", timeout=10).json()
-    assert health == {"status": "ok", "models": {model_id: "ready", EMBEDDING_MODEL: "ready"}}
+    assert health == {"status": "ok", "models": {model_id: "ready", EMBEDDING_MODEL: "ready"}, "audit": "ok"}
