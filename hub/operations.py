@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
+from hub import bert_ir
 from hub.catalog import (
     TARGET_DEVICES,
     Catalog,
@@ -121,6 +122,22 @@ def _converted(
     log: LogFn,
 ) -> ArtifactInfo:
     device = TARGET_DEVICES.get(target, target)
+    if task == "embeddings" and format == "openvino" and precision in ("fp16", "fp32") and bert_ir.supports(source):
+        # A BERT encoder needs no torch: its graph is built from the safetensors directly.
+        log(f"building the OpenVINO graph of {source} ({precision}) from its weights")
+        bert_ir.build(source, partial, precision)
+        conversion = Conversion(
+            tool="hearth.bert_ir", tool_versions=bert_ir.tool_versions(), recipe={"precision": precision}
+        )
+        return ArtifactInfo(
+            format=format,
+            entry=".",
+            source=src,
+            precision=precision,
+            task=task,
+            devices=[device],
+            conversion=conversion,
+        )
     log(f"converting {source} to {format} {precision} for {device}")
     record = _convert_module().convert(
         source,
