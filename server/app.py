@@ -34,6 +34,7 @@ from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
+from server.routes.tuning import tuning_route
 from server.security.app_security import Security
 from server.serving.deployments import (
     Deployment,
@@ -158,6 +159,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             status.status,
             status.metrics,
             system.system,
+            tuning_route(settings),
             tokenize.router,
             batches.router,
             keys.router(security),

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from server.commands import audit, batch, devices, keys, ps, serve, tls, workflow
+from server.commands import audit, batch, bench, devices, keys, ps, serve, tls, workflow
 from server.commands import hub as hub_commands
 from server.settings import SettingsError, flat_names, load_settings
 
@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hearth", description="Hearth: local OpenAI-compatible inference server")
     commands = parser.add_subparsers(dest="command", required=True)
     # Each command module adds its subcommands and sets `run` (Settings, Namespace) -> exit code.
-    for command in (serve, hub_commands, devices, ps, workflow, keys, tls, audit, batch):
+    for command in (serve, hub_commands, devices, ps, workflow, keys, tls, audit, batch, bench):
         command.register(commands)
     args = parser.parse_args(argv)
     run: Callable[..., int] = args.run

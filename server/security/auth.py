@@ -47,6 +47,7 @@ RULES: tuple[Rule, ...] = (
     rule(r"/v1/hub(/.*)?", "admin"),
     rule(r"/v1/keys(/.*)?", "admin"),
     rule(r"/v1/settings(/.*)?", "admin"),
+    rule(r"/v1/tuning(/.*)?", "admin"),
     # Running a workflow is inference; defining, changing or deleting one is admin.
     rule(r"/v1/workflows/[^/]+/runs?(/.*)?", "inference"),
     rule(r"/v1/workflows(/[^/]+)?", "admin", _WRITE),
