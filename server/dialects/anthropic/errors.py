@@ -67,9 +67,8 @@ def _reshaped(handler: Handler) -> Handler:
         detail = answer.content.error if isinstance(answer.content, http_errors.ErrorResponse) else None
         if detail is None:
             return answer
-        return Response(
-            to_error(answer.status_code, detail), status_code=to_status(answer.status_code), headers=answer.headers
-        )
+        status = answer.status_code or 500
+        return Response(to_error(status, detail), status_code=to_status(status), headers=answer.headers)
 
     return handle
 
