@@ -87,9 +87,9 @@ ContentBlockParam = (
 
 
 class MessageParam(msgspec.Struct):
-    """One turn of the conversation."""
+    """One turn of the conversation (a `system` turn holds text only, as newer SDKs send it)."""
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlockParam]
 
 

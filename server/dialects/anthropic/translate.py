@@ -59,6 +59,20 @@ def _tool_result_text(block: a.ToolResultBlockParam, param: str) -> str:
     return f"Error: {text}" if block.is_error else text
 
 
+def _system_turn(message: a.MessageParam, param: str) -> ChatMessage:
+    if isinstance(message.content, str):
+        return ChatMessage("system", message.content)
+    texts: list[str] = []
+    for j, block in enumerate(message.content):
+        if not isinstance(block, a.TextBlockParam):
+            kind = type(block).__struct_config__.tag
+            raise invalid_request(
+                f"A system turn holds text only, not {kind} blocks.", param=f"{param}.content[{j}].type"
+            )
+        texts.append(block.text)
+    return ChatMessage("system", "\n".join(texts))
+
+
 def _user_turns(message: a.MessageParam, param: str) -> list[ChatMessage]:
     if isinstance(message.content, str):
         return [ChatMessage("user", message.content)]
@@ -107,7 +121,9 @@ def to_turns(system: a.System | None, messages: list[a.MessageParam]) -> tuple[C
     turns: list[ChatMessage] = [ChatMessage("system", text)] if text else []
     for i, message in enumerate(messages):
         param = f"messages[{i}]"
-        if message.role == "user":
+        if message.role == "system":
+            turns.append(_system_turn(message, param))
+        elif message.role == "user":
             turns += _user_turns(message, param)
         else:
             turns.append(_assistant_turn(message, param))

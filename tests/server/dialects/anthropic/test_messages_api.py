@@ -7,11 +7,12 @@ import re
 
 import anthropic
 import httpx
+from anthropic.types import MessageParam
 
 from tests.conftest import CLIENT_TIMEOUT_S, DEFAULT_MODEL, HearthServer
 from tests.server.dialects.anthropic.conftest import parse_events
 
-HELLO = [{"role": "user", "content": "Write one sentence about the sea."}]
+HELLO: list[MessageParam] = [{"role": "user", "content": "Write one sentence about the sea."}]
 GREEDY = {"temperature": 0}
 
 

@@ -10,12 +10,13 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from anthropic.types import MessageParam
 
 from server.security.keys import KeyStore
 from tests.conftest import CLIENT_TIMEOUT_S, DEFAULT_MODEL, HearthServer, run_hearth
 from tests.server.dialects.anthropic.conftest import anthropic_client
 
-HI = [{"role": "user", "content": "Hi"}]
+HI: list[MessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 def _post(client: anthropic.Anthropic, body: dict[str, Any], path: str = "/v1/messages") -> None:
@@ -52,7 +53,8 @@ def test_missing_max_tokens_is_400(claude: anthropic.Anthropic) -> None:
         ({"max_tokens": 0}, "max_tokens"),
         ({"temperature": 1.5}, "temperature"),
         ({"top_k": -1}, "top_k"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "system", "content": [{"type": "tool_result", "tool_use_id": "t"}]}]}, "system"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "x"}}]}]},
             "image",
@@ -86,9 +88,11 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HearthServ
 
 def test_keys_by_x_api_key_and_bearer(keyed: tuple[HearthServer, str]) -> None:
     server, key = keyed
-    with anthropic_client(server, api_key="hearth-wrong-key-0000") as client:
-        with pytest.raises(anthropic.AuthenticationError) as caught:
-            client.messages.count_tokens(model=DEFAULT_MODEL, messages=HI)
+    with (
+        anthropic_client(server, api_key="hearth-wrong-key-0000") as client,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
+        client.messages.count_tokens(model=DEFAULT_MODEL, messages=HI)
     assert _error(caught.value)["type"] == "authentication_error"
     with anthropic_client(server, api_key=key) as client:  # sent as x-api-key
         assert client.messages.count_tokens(model=DEFAULT_MODEL, messages=HI).input_tokens > 0

@@ -7,20 +7,21 @@ import re
 from typing import Any
 
 import anthropic
+from anthropic.types import MessageParam, ToolParam
 
 from tests.conftest import DEFAULT_MODEL
 
-WEATHER: dict[str, Any] = {
+WEATHER: ToolParam = {
     "name": "get_weather",
     "description": "The current weather of a city.",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-TIME: dict[str, Any] = {
+TIME: ToolParam = {
     "name": "get_time",
     "description": "The local time of a city.",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+ASK: list[MessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
 GREEDY = {"temperature": 0}
 
 
