@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 
-from server.dialects.anthropic.protocol import ErrorBody, ErrorResponse
+from server.dialects.anthropic.protocol import AnthropicErrorBody, AnthropicErrorResponse
 from server.http import errors as http_errors
 from server.http.errors import APIError, ErrorDetail
 
@@ -40,7 +40,7 @@ def to_status(status: int) -> int:
     return _STATUS.get(status, status)
 
 
-def to_error(status: int, detail: ErrorDetail) -> ErrorResponse:
+def to_error(status: int, detail: ErrorDetail) -> AnthropicErrorResponse:
     """Anthropic's error body for an OpenAI-shaped error of `status`; the field at fault, when
     known and not already named, leads the message as Anthropic writes it (`max_tokens: ...`)."""
     status = to_status(status)
@@ -48,7 +48,7 @@ def to_error(status: int, detail: ErrorDetail) -> ErrorResponse:
     message = detail.message
     if detail.param and detail.param not in message:
         message = f"{detail.param}: {message}"
-    return ErrorResponse(ErrorBody(type=kind, message=message))
+    return AnthropicErrorResponse(AnthropicErrorBody(type=kind, message=message))
 
 
 def refusal_body(status: int, message: str, code: str | None) -> bytes:
@@ -56,7 +56,7 @@ def refusal_body(status: int, message: str, code: str | None) -> bytes:
     return msgspec.json.encode(to_error(status, ErrorDetail(message=message, type="", code=code)))
 
 
-def stream_error(error: APIError) -> ErrorResponse:
+def stream_error(error: APIError) -> AnthropicErrorResponse:
     """The data of the `error` event that ends a stream which fails after it started."""
     return to_error(error.status, error.detail)
 

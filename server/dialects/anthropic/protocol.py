@@ -3,7 +3,9 @@
 Requests are validated once, here, by type and range (Anthropic's own bounds: `max_tokens` is
 required, `temperature` and `top_p` in [0, 1]). Unknown request fields are ignored, so clients that
 send newer parameters keep working. Content blocks are tagged by `type`; the blocks a text model
-cannot take (images, documents) are decoded so that translation can refuse them by name.
+cannot take (images, documents) are decoded so that translation can refuse them by name. Names
+that the OpenAI side also uses (`ErrorResponse`, `Usage`) get another here, so that each keeps its
+own component name in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -211,7 +213,7 @@ class ToolUseBlock(msgspec.Struct, tag="tool_use", tag_field="type"):
 ContentBlock = TextBlock | ThinkingBlock | ToolUseBlock
 
 
-class Usage(msgspec.Struct):
+class MessageUsage(msgspec.Struct):
     """Token counts (no prompt caching here: its counts are always 0)."""
 
     input_tokens: int
@@ -228,7 +230,7 @@ class Message(msgspec.Struct, tag="message", tag_field="type"):
     content: list[ContentBlock]
     stop_reason: StopReason | None
     stop_sequence: str | None
-    usage: Usage
+    usage: MessageUsage
     role: Literal["assistant"] = "assistant"
 
 
@@ -323,17 +325,17 @@ class PingEvent(msgspec.Struct, tag="ping", tag_field="type"):
     """Keeps the connection alive; clients skip it."""
 
 
-class ErrorBody(msgspec.Struct):
+class AnthropicErrorBody(msgspec.Struct):
     """Anthropic's error object."""
 
     type: str
     message: str
 
 
-class ErrorResponse(msgspec.Struct, tag="error", tag_field="type"):
+class AnthropicErrorResponse(msgspec.Struct, tag="error", tag_field="type"):
     """The body of every error answer of this dialect, and the data of a stream's `error` event."""
 
-    error: ErrorBody
+    error: AnthropicErrorBody
 
 
 StreamEvent = (
@@ -344,5 +346,5 @@ StreamEvent = (
     | MessageDeltaEvent
     | MessageStopEvent
     | PingEvent
-    | ErrorResponse
+    | AnthropicErrorResponse
 )

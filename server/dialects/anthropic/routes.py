@@ -27,7 +27,7 @@ from server.inference.call import EngineDoor
 
 def _errors() -> dict[int, ResponseSpec]:
     def spec(description: str) -> ResponseSpec:
-        return ResponseSpec(data_container=a.ErrorResponse, description=description, generate_examples=False)
+        return ResponseSpec(data_container=a.AnthropicErrorResponse, description=description, generate_examples=False)
 
     return {
         400: spec("invalid_request_error (malformed body, missing max_tokens, context too long, refused blocks)"),

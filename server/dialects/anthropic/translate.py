@@ -227,5 +227,5 @@ def to_message(
         content=content,
         stop_reason=stop_reason,
         stop_sequence=stop_sequence,
-        usage=a.Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens),
+        usage=a.MessageUsage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens),
     )
