@@ -241,6 +241,9 @@ def steer(case: OpenApiCase, counter: Iterator[int]) -> None:
         body["n"] = MAX_CHOICES
     if "messages" in body and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
         body["max_tokens"] = MAX_NEW_TOKENS
+    max_tokens = body.get("max_tokens")
+    if case.path == "/v1/messages" and isinstance(max_tokens, int) and max_tokens > MAX_NEW_TOKENS:
+        body["max_tokens"] = MAX_NEW_TOKENS  # Anthropic's max_tokens is required: bound what is sent
 
 
 def check_stream(case: OpenApiCase, response: schemathesis.Response) -> None:
