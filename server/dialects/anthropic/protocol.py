@@ -153,6 +153,21 @@ class ThinkingDisabled(msgspec.Struct, tag="disabled", tag_field="type"):
 
 
 Thinking = ThinkingEnabled | ThinkingAdaptive | ThinkingDisabled
+
+
+class JSONOutputFormat(msgspec.Struct, tag="json_schema", tag_field="type"):
+    """Structured output: the answer's text is a JSON document matching `schema`."""
+
+    schema: dict[str, Any]
+
+
+class OutputConfig(msgspec.Struct, kw_only=True):
+    """Output options: the format is enforced by grammar; `effort` is accepted and not used."""
+
+    format: JSONOutputFormat | None = None
+    effort: str | None = None
+
+
 System = str | list[TextBlockParam]
 
 
@@ -173,6 +188,7 @@ class MessagesRequest(msgspec.Struct, kw_only=True):
     thinking: Thinking | None = None
     metadata: dict[str, Any] | None = None
     service_tier: str | None = None
+    output_config: OutputConfig | None = None
 
 
 class CountTokensRequest(msgspec.Struct, kw_only=True):

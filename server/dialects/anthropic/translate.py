@@ -13,11 +13,12 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from adapters.base import ChatMessage, Delta, GenerationRequest, SamplingParams
+from adapters.base import ChatMessage, Delta, GenerationRequest, OutputConstraint, SamplingParams
 from adapters.tool_prompt import text_history
 from server.dialects.anthropic import protocol as a
 from server.http.errors import invalid_request
 from server.inference import protocol as p
+from server.inference.schemas import check_schema
 from server.inference.tool_calls import ToolPlan, tool_plan
 from server.settings import SamplingDefaults
 
@@ -178,6 +179,16 @@ def from_messages_request(body: a.MessagesRequest, defaults: SamplingDefaults) -
     if isinstance(body.thinking, a.ThinkingEnabled) and body.thinking.budget_tokens >= body.max_tokens:
         raise invalid_request("thinking.budget_tokens must be less than max_tokens.", param="thinking.budget_tokens")
     plan = tools_of(body.tools, body.tool_choice)
+    constraint = plan.constraint
+    output_format = body.output_config.format if body.output_config is not None else None
+    if output_format is not None:
+        if plan.active:
+            raise invalid_request(
+                "output_config.format cannot be combined with tools here: set tool_choice to none, or leave out "
+                "output_config.format.",
+                param="output_config.format",
+            )
+        constraint = OutputConstraint(json_schema=check_schema(output_format.schema, "output_config.format.schema"))
     turns = to_turns(body.system, body.messages)
     params = SamplingParams(
         max_tokens=body.max_tokens,
@@ -187,9 +198,7 @@ def from_messages_request(body: a.MessagesRequest, defaults: SamplingDefaults) -
         min_p=defaults.min_p,
         stop=tuple(s for s in body.stop_sequences or () if s),
     )
-    request = GenerationRequest(
-        request_id=0, params=params, messages=turns, tools=plan.tools, constraint=plan.constraint
-    )
+    request = GenerationRequest(request_id=0, params=params, messages=turns, tools=plan.tools, constraint=constraint)
     return Translated(request, tools=plan.active, thinking=wants_thinking(body.thinking))
 
 

@@ -3,6 +3,7 @@ whole and streamed messages, the exact event sequence, stop reasons and usage.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import anthropic
@@ -85,3 +86,21 @@ def test_raw_stream_sends_anthropics_events_in_order(hearth_server: HearthServer
     assert all(event["index"] == 0 and event["delta"]["type"] == "text_delta" for event in events[3:-3])
     final = events[-2]
     assert final["delta"]["stop_reason"] == "max_tokens" and final["usage"]["output_tokens"] == 8
+
+
+def test_output_config_format_enforces_a_json_schema(claude: anthropic.Anthropic) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}, "sunny": {"type": "boolean"}},
+        "required": ["city", "sunny"],
+        "additionalProperties": False,
+    }
+    message = claude.messages.create(
+        model=DEFAULT_MODEL,
+        max_tokens=48,
+        messages=[{"role": "user", "content": "Is it sunny in Paris? Answer in JSON."}],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert message.stop_reason == "end_turn" and message.content[0].type == "text"
+    answer = json.loads(message.content[0].text)
+    assert set(answer) == {"city", "sunny"} and isinstance(answer["sunny"], bool)

@@ -65,6 +65,14 @@ def test_missing_max_tokens_is_400(claude: anthropic.Anthropic) -> None:
         ({"tool_choice": {"type": "any"}}, "tool_choice"),
         ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "budget_tokens"),
         ({"max_tokens": 10_000_000}, "context"),
+        ({"output_config": {"format": {"type": "json_schema", "schema": {"not": {}}}}}, "output_config.format"),
+        (
+            {
+                "output_config": {"format": {"type": "json_schema", "schema": {}}},
+                "tools": [{"name": "f", "input_schema": {}}],
+            },
+            "output_config.format",
+        ),
     ],
 )
 def test_bad_requests_are_400_invalid_request_error(
