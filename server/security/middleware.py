@@ -187,7 +187,9 @@ class SecurityMiddleware:
                 f"can; it tries again every {guard.audit.retry_s:g} s."
             )
             retry = str(max(1, math.ceil(guard.audit.retry_s))).encode()
-            await _refuse(send, 503, _error(503, message, "audit_unavailable"), header_id, [(b"retry-after", retry)])
+            await _refuse(
+                send, 503, guard.refusal(path, 503, message, "audit_unavailable"), header_id, [(b"retry-after", retry)]
+            )
             audit(503, reason=message)
             return
         if key is not None and (wait := guard.limiter.admit(key)) is not None:
