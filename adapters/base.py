@@ -138,6 +138,8 @@ class Delta(msgspec.Struct, frozen=True, kw_only=True):
     tokens: int = 0
     prompt_tokens: int | None = None
     finish_reason: FinishReason | None = None
+    # The stop string that ended generation (finish_reason "stop" by a stop string, not by EOS).
+    stop_sequence: str | None = None
     error: EngineError | None = None
     # Per generated token, when the request asked for log probabilities.
     logprobs: tuple[TokenLogprob, ...] = ()

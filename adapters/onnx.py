@@ -267,7 +267,12 @@ class ONNXBackend:
             released += run.stopper.flush()
             finish = run.finish
         delta = Delta(
-            request_id=rid, text=released, tokens=run.new_tokens, prompt_tokens=run.prompt_tokens, finish_reason=finish
+            request_id=rid,
+            text=released,
+            tokens=run.new_tokens,
+            prompt_tokens=run.prompt_tokens,
+            finish_reason=finish,
+            stop_sequence=run.stopper.stop,
         )
         run.prompt_tokens = None
         if delta.final:

@@ -296,6 +296,7 @@ class OpenVINOBackend:
             tokens=run.new_tokens,
             prompt_tokens=run.prompt_tokens,
             finish_reason=finish,
+            stop_sequence=run.stopper.stop,
             error=error,
             logprobs=self._token_logprobs(run),
         )

@@ -14,6 +14,8 @@ class StopMatcher:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
         self.matched = False
+        # The stop string found (the Anthropic dialect reports it as `stop_sequence`).
+        self.stop: str | None = None
 
     def feed(self, text: str) -> str:
         """Add decoded text; return what can be released to the client now."""
@@ -22,8 +24,9 @@ class StopMatcher:
         if not self._stops:
             return text
         buffer = self._held + text
-        cut = min((i for i in (buffer.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
+        found = [(i, s) for s in self._stops if (i := buffer.find(s)) >= 0]
+        if found:
+            cut, self.stop = min(found, key=lambda hit: hit[0])
             self.matched = True
             self._held = ""
             return buffer[:cut]

@@ -21,6 +21,8 @@ from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.batches import routes as batches
 from server.batches.runner import batches_lifespan
+from server.dialects.anthropic import errors as anthropic_errors
+from server.dialects.anthropic import routes as anthropic
 from server.http.drain import Drain, shutting_down
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
@@ -85,6 +87,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
     drain = Drain(settings.server.shutdown_grace_s)
+    # Refusals of the Anthropic dialect's paths (401, 403, 429) in its own error shape.
+    security.guard.refusal_bodies = (("/v1/messages", anthropic_errors.refusal_body),)
     if engine_factory is start_worker:
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
@@ -151,6 +155,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             embeddings.router,
             rerank.router,
             responses.router,
+            anthropic.router,
             models.router,
             hub_routes.router,
             workflows.router,

@@ -120,7 +120,15 @@ class Security:
         return CORSConfig(
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id", "openai-organization"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-api-key",
+                "x-request-id",
+                "openai-organization",
+                "anthropic-version",
+                "anthropic-beta",
+            ],
             expose_headers=["x-request-id", "retry-after"],
             allow_credentials=False,
             max_age=600,

@@ -52,9 +52,10 @@ RULES: tuple[Rule, ...] = (
     rule(r"/v1/workflows/[^/]+/runs?(/.*)?", "inference"),
     rule(r"/v1/workflows(/[^/]+)?", "admin", _WRITE),
     rule(r"/v1/workflows(/.*)?", "inference", frozenset({"GET", "HEAD"})),
-    # The OpenAI endpoints and the read-only status of the server.
+    # The OpenAI endpoints, Anthropic's /v1/messages, and the read-only status of the server.
     rule(r"/v1/(chat/completions|completions|embeddings|responses|rerank|tokenize|detokenize)(/.*)?", "inference"),
     rule(r"/v1/(files|batches)(/.*)?", "inference"),
+    rule(r"/v1/messages(/count_tokens)?", "inference", frozenset({"POST"})),
     rule(r"/v1/(models|status|system)(/.*)?", "inference", frozenset({"GET", "HEAD"})),
     # llama.cpp's and vLLM's unversioned aliases, and Cohere's /v2/rerank.
     rule(r"/(tokenize|detokenize|rerank)|/v2/rerank", "inference"),

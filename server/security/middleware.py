@@ -57,15 +57,28 @@ def _peek(body: bytes) -> _Probe | None:
         return None
 
 
+# A refusal's body in a dialect's own error shape: (status, message, code) -> JSON.
+RefusalBody = Callable[[int, str, str | None], bytes]
+
+
 @dataclass
 class Guard:
-    """What the middleware needs: keys, limits, the audit log (None when off) and its text policy."""
+    """What the middleware needs: keys, limits, the audit log (None when off) and its text policy;
+    `refusal_bodies` names the paths (by prefix) whose clients expect another error shape."""
 
     auth: Authenticator
     limiter: RateLimiter = field(default_factory=RateLimiter)
     audit: AuditLog | None = None
     audit_text: AuditText = "off"
     device_of: Callable[[str], str | None] = lambda _model: None
+    refusal_bodies: tuple[tuple[str, RefusalBody], ...] = ()
+
+    def refusal(self, path: str, status: int, message: str, code: str | None) -> bytes:
+        """The body refusing a request to `path`."""
+        for prefix, body in self.refusal_bodies:
+            if path.startswith(prefix):
+                return body(status, message, code)
+        return _error(status, message, code)
 
 
 @dataclass
@@ -163,7 +176,8 @@ class SecurityMiddleware:
         if decision.denied is not None:
             denied: Denied = decision.denied
             extra = [(b"www-authenticate", b'Bearer realm="hearth"')] if denied.status == 401 else []
-            await _refuse(send, denied.status, _error(denied.status, denied.message, denied.code), header_id, extra)
+            body = guard.refusal(path, denied.status, denied.message, denied.code)
+            await _refuse(send, denied.status, body, header_id, extra)
             audit(denied.status, reason=denied.message)
             return
         if audited and guard.audit is not None and guard.audit.failure is not None and (method, path) not in _OUTAGE_OK:
@@ -173,12 +187,14 @@ class SecurityMiddleware:
                 f"can; it tries again every {guard.audit.retry_s:g} s."
             )
             retry = str(max(1, math.ceil(guard.audit.retry_s))).encode()
-            await _refuse(send, 503, _error(503, message, "audit_unavailable"), header_id, [(b"retry-after", retry)])
+            await _refuse(
+                send, 503, guard.refusal(path, 503, message, "audit_unavailable"), header_id, [(b"retry-after", retry)]
+            )
             audit(503, reason=message)
             return
         if key is not None and (wait := guard.limiter.admit(key)) is not None:
             message = f"Rate limit reached for API key {key.name!r}; retry in {wait} s."
-            body = _error(429, message, "rate_limit_exceeded")
+            body = guard.refusal(path, 429, message, "rate_limit_exceeded")
             await _refuse(send, 429, body, header_id, [(b"retry-after", str(wait).encode())])
             audit(429, reason=message)
             return

@@ -56,3 +56,11 @@ def test_any_split_gives_the_same_answer(piece_size: int) -> None:
 
 def test_empty_stop_strings_are_ignored() -> None:
     assert _run(("",), ["abc"]) == ("abc", False)
+
+
+def test_the_stop_found_is_named() -> None:
+    """The earliest stop string in the text is the one reported (Anthropic's `stop_sequence`)."""
+    matcher = StopMatcher(("world", "lo w"))
+    assert matcher.stop is None
+    assert matcher.feed("he") + matcher.feed("llo world") == "hel"
+    assert matcher.matched and matcher.stop == "lo w"

@@ -155,6 +155,8 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/workflows/{name}/runs/{run_id}"),
         ("POST", "/v1/workflows/{name}/runs/{run_id}/cancel"),
         ("GET", "/v1/status"),
+        ("POST", "/v1/messages"),
+        ("POST", "/v1/messages/count_tokens"),
     }
 
 
@@ -199,15 +201,17 @@ def test_published_constraints_match_server(small_context_server: HearthServer) 
 
 def test_documented_errors_are_openai_shaped() -> None:
     """Every 4xx/5xx response the document declares has OpenAI's error body (ErrorResponse);
-    /health's 503 is the exception: it answers its own Health body."""
+    /health's 503 is the exception: it answers its own Health body, and the Anthropic dialect
+    (/v1/messages) answers Anthropic's."""
     wrong: list[str] = []
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
             for status, spec in operation.get("responses", {}).items():
                 if not status.startswith(("4", "5")) or (path, status) == ("/health", "503"):
                     continue
+                shape = "AnthropicErrorResponse" if path.startswith("/v1/messages") else "ErrorResponse"
                 for media, content in spec.get("content", {}).items():
-                    if content.get("schema") != {"$ref": "#/components/schemas/ErrorResponse"}:
+                    if content.get("schema") != {"$ref": f"#/components/schemas/{shape}"}:
                         wrong.append(f"{method.upper()} {path} {status} {media}: {json.dumps(content['schema'])[:200]}")
     assert not wrong, "\n".join(wrong)
 
@@ -236,6 +240,9 @@ def steer(case: OpenApiCase, counter: Iterator[int]) -> None:
         body["n"] = MAX_CHOICES
     if "messages" in body and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
         body["max_tokens"] = MAX_NEW_TOKENS
+    max_tokens = body.get("max_tokens")
+    if case.path == "/v1/messages" and isinstance(max_tokens, int) and max_tokens > MAX_NEW_TOKENS:
+        body["max_tokens"] = MAX_NEW_TOKENS  # Anthropic's max_tokens is required: bound what is sent
 
 
 def check_stream(case: OpenApiCase, response: schemathesis.Response) -> None:
@@ -247,6 +254,17 @@ def check_stream(case: OpenApiCase, response: schemathesis.Response) -> None:
             event = json.loads(data_line.removeprefix("data: "))
             assert event_line == f"event: {event['type']}"
             validate("ResponseStreamEvent", event)
+        return
+    if case.path == "/v1/messages":
+        # Anthropic's events: `event: <type>` + `data: <json>`, message_start first, message_stop or
+        # an error event last (tests/server/dialects/anthropic checks each event's fields).
+        kinds = []
+        for block in filter(None, response.text.split("\n\n")):
+            event_line, data_line = block.split("\n")
+            event = json.loads(data_line.removeprefix("data: "))
+            assert event_line == f"event: {event['type']}"
+            kinds.append(event["type"])
+        assert kinds[0] == "message_start" and kinds[-1] in ("message_stop", "error"), kinds
         return
     chunks = parse_sse(response.text)
     schema = "CreateChatCompletionStreamResponse" if "chat" in case.path else COMPLETION_CHUNK
