@@ -117,7 +117,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         security.guard.device_of = scheduler.device_of
         app.state.metrics = Metrics(scheduler)
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
-        app.state.responses = ResponseStore(settings.responses.responses_store_size)
+        app.state.responses = ResponseStore(
+            settings.responses.responses_store_size, settings.responses.responses_store_max_bytes
+        )
         app.state.hub = hub_routes.HubState(
             store, JobRunner(), settings.hub.hub_max_upload_bytes, local_targets(), Catalog.load()
         )
