@@ -197,9 +197,9 @@ class Run:
             steps = {name: value for name, value in steps.items() if name in reads.steps}
         return {"inputs": inputs, "steps": dict(steps), **(extra or {})}
 
-    async def _render(self, value: Any, key: str, extra: dict[str, Any] | None, text: bool = False) -> Any:
+    async def _render(self, value: Any, key: str, extra: dict[str, Any] | None) -> Any:
         try:
-            return await self.jobs.run("render", value, self._context(key, extra), self.settings, text)
+            return await self.jobs.run("render", value, self._context(key, extra), self.settings, False)
         except JobFailed as exc:
             raise StepFailed(f"template error: {exc}") from exc
 
@@ -218,7 +218,8 @@ class Run:
         self._emit("step.started", step=name)
         try:
             if step.map is None:
-                output = await self._once(name, step, record, None, None)
+                (rendered,) = await self._render_step(name, step, None)
+                output = await self._once(name, step, record, None, rendered)
             else:
                 items = await self._render("{{ " + (sole_expression(step.map) or step.map) + " }}", name, None)
                 if not isinstance(items, list):
@@ -231,11 +232,14 @@ class Run:
                 record.items = len(items)
                 limit = asyncio.Semaphore(MAP_CONCURRENCY)
 
-                async def one(index: int, item: Any) -> Any:
-                    async with limit:
-                        return await self._once(name, step, record, index, {"item": item, "index": index})
+                # Every item's templates in one job: one round trip, not one per item.
+                every = await self._render_step(name, step, items)
 
-                output = await _gather(*(one(i, item) for i, item in enumerate(items)))
+                async def one(index: int) -> Any:
+                    async with limit:
+                        return await self._once(name, step, record, index, every[index])
+
+                output = await _gather(*(one(i) for i in range(len(items))))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -255,16 +259,30 @@ class Run:
         record.finished_at = time.time()
         record.duration_s = round(record.finished_at - (record.started_at or record.finished_at), 4)
 
-    async def _once(
-        self, name: str, step: Step, record: StepRecord, item: int | None, extra: dict[str, Any] | None
-    ) -> Any:
+    async def _render_step(self, name: str, step: Step, items: list[Any] | None) -> list[dict[str, Any]]:
+        """The rendered templates of a step (`args`, or `prompt` and `system`), once per item of a
+        `map` (or once), from one job."""
         if step.tool is not None:
-            return await run_tool(step.tool, self.tools, await self._render(step.args, name, extra))
-        assert step.model is not None and step.prompt is not None
-        prompt: str = await self._render(step.prompt, name, extra, text=True)
-        system: str | None = None
-        if step.system is not None:
-            system = await self._render(step.system, name, extra, text=True)
+            templates: dict[str, tuple[Any, bool]] = {"args": (step.args, False)}
+        else:
+            assert step.prompt is not None
+            templates = {"prompt": (step.prompt, True)}
+            if step.system is not None:
+                templates["system"] = (step.system, True)
+        try:
+            rendered: list[dict[str, Any]] = await self.jobs.run(
+                "render_step", templates, self._context(name, None), items, self.settings
+            )
+        except JobFailed as exc:
+            raise StepFailed(f"template error: {exc}") from exc
+        return rendered
+
+    async def _once(self, name: str, step: Step, record: StepRecord, item: int | None, rendered: dict[str, Any]) -> Any:
+        if step.tool is not None:
+            return await run_tool(step.tool, self.tools, rendered["args"])
+        assert step.model is not None
+        prompt: str = rendered["prompt"]
+        system: str | None = rendered.get("system")
         params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
         if step.mode == "chat":
             turns = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)

@@ -60,12 +60,29 @@ def render_value(value: Any, context: dict[str, Any], settings: WorkflowSettings
         raise StepFailed(f"template error: {type(exc).__name__}: {exc}") from exc
 
 
+def render_step(
+    templates: dict[str, tuple[Any, bool]], context: dict[str, Any], items: list[Any] | None, settings: WorkflowSettings
+) -> list[dict[str, Any]]:
+    """A step's templates (name -> (template, whether it renders to text)) rendered once, or once
+    per item of a `map` (with `item` and `index` bound), each render with the whole loop budget."""
+    bindings: list[dict[str, Any]] = [{}] if items is None else [{"item": x, "index": i} for i, x in enumerate(items)]
+    return [
+        {key: render_value(value, {**context, **extra}, settings, text) for key, (value, text) in templates.items()}
+        for extra in bindings
+    ]
+
+
 def extract_text(file: FileInput, settings: WorkflowSettings) -> str:
     """A document's text, at most `workflow_extract_max_chars` of it (the rest cut with a marker)."""
     return extract(file, settings.workflow_extract_max_bytes, settings.workflow_extract_max_chars)
 
 
-JOBS: dict[str, Callable[..., Any]] = {"plan": plan, "render": render_value, "extract": extract_text}
+JOBS: dict[str, Callable[..., Any]] = {
+    "plan": plan,
+    "render": render_value,
+    "render_step": render_step,
+    "extract": extract_text,
+}
 
 
 def _outcome(job: str, args: tuple[Any, ...]) -> tuple[Any, ...]:

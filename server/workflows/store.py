@@ -2,8 +2,9 @@
 
 Definitions are kept as the YAML the user wrote (`<name>.yaml`); run records as JSON in `runs/`,
 the newest `keep_runs` of them and no more than `max_bytes` in all. Every write goes to a temporary
-file in the same folder and is renamed into place, so a reader never sees half a file. Names are checked against one pattern
-before they touch a path, which rules out traversal (`..`, `/`, absolute paths).
+file in the same folder and is renamed into place, so a reader never sees half a file. Names are
+checked against one pattern before they touch a path, which rules out traversal (`..`, `/`,
+absolute paths).
 """
 
 from __future__ import annotations
