@@ -20,6 +20,7 @@ from jinja2 import TemplateError
 
 from server.settings import WorkflowSettings
 from server.workflows.gateway import StepFailed
+from server.workflows.jobs import READY
 from server.workflows.limits import LimitError, check_depth
 from server.workflows.loader import WorkflowError, parse
 from server.workflows.templates import bounded_environment, render, render_text
@@ -125,6 +126,8 @@ def main() -> None:
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     # Whatever a library prints goes to stderr, never into the answers.
     sys.stdout = sys.stderr
+    answers.write(READY)
+    answers.flush()
     while True:
         try:
             (size,) = _HEADER.unpack(_read(requests, _HEADER.size))

@@ -26,6 +26,9 @@ from server.workflows.loader import Problem, WorkflowError
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
+# What a job process writes once its imports are done; the time budget starts after it.
+READY = b"R"
+_START_TIMEOUT_S = 120.0
 
 
 class JobFailed(Exception):
@@ -62,10 +65,19 @@ class _Process:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.ready = False
 
     @property
     def alive(self) -> bool:
         return self.process.returncode is None
+
+    async def wait_ready(self) -> None:
+        """Wait until the process has imported what it needs (once)."""
+        assert self.process.stdout is not None
+        if not self.ready:
+            if await self.process.stdout.readexactly(len(READY)) != READY:
+                raise JobFailed("the job process did not start")
+            self.ready = True
 
     async def ask(self, job: str, args: tuple[Any, ...], max_bytes: int) -> tuple[Any, ...]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -99,6 +111,15 @@ class JobPool:
             settings.workflow_max_bytes, settings.workflow_template_max_chars, settings.workflow_extract_max_chars
         ) + (1 << 20)
 
+    async def start(self) -> None:
+        """Start the job processes now (their imports take a second or two), so the first
+        definition or template does not wait for them."""
+        spawned = [await self._spawn() for _ in range(self._idle.qsize())]
+        while not self._idle.empty():
+            self._idle.get_nowait()
+        for child in spawned:
+            self._idle.put_nowait(child)
+
     async def _spawn(self) -> _Process:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -120,6 +141,12 @@ class JobPool:
         try:
             if child is None or not child.alive:
                 child = await self._spawn()
+            try:
+                await asyncio.wait_for(child.wait_ready(), _START_TIMEOUT_S)
+            except (TimeoutError, asyncio.IncompleteReadError, JobFailed):
+                await self._discard(child)
+                child = None
+                raise JobFailed("the job process did not start") from None
             timeout = self.settings.workflow_job_timeout_s
             try:
                 outcome = await asyncio.wait_for(child.ask(job, args, self.max_result_bytes), timeout)

@@ -207,7 +207,9 @@ def workflows_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsync
         gateway = gateway_for(app.state)
         limits = settings.workflows
         store = WorkflowStore(settings.home_path, limits.workflow_runs_kept, limits.workflow_runs_max_bytes)
-        service = WorkflowManager(store, gateway, settings.sampling_defaults(), limits, JobPool(limits))
+        jobs = JobPool(limits)
+        await jobs.start()
+        service = WorkflowManager(store, gateway, settings.sampling_defaults(), limits, jobs)
         app.state.workflows = service
         try:
             yield
