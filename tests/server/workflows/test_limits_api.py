@@ -144,8 +144,8 @@ def nested(depth: int, style: str) -> str:
         # Each level is a longer line: kept under the server's 8 MiB body limit.
         depth = min(depth, 1500)
         return "\n" + "".join(" " * (2 * level + 8) + "k:\n" for level in range(depth)) + " " * (2 * depth + 8) + "1"
-    # Mixed: block lists holding flow mappings.
-    half = depth // 2 + 1
+    # Mixed: block lists holding flow mappings (as many block levels as fit under 8 MiB).
+    half = min(depth // 2 + 1, 1500)
     return (
         "\n"
         + "".join(" " * (2 * level + 8) + "-\n" for level in range(half))
