@@ -32,7 +32,7 @@ from server.workflows.records import (
 )
 from server.workflows.templates import sole_expression
 from server.workflows.tools import FileInput, ToolContext, run_tool
-from server.workflows.validate import OUTPUTS, Plan
+from server.workflows.validate import OUTPUTS, Plan, Reads
 
 # Items of one `map` step generating at once; more would only queue inside the engine.
 MAP_CONCURRENCY = 8
@@ -189,11 +189,12 @@ class Run:
 
     def _context(self, key: str, extra: dict[str, Any] | None) -> dict[str, Any]:
         """What the templates of `key` (a step, or OUTPUTS) read: only that is sent to a job."""
-        reads = self.plan.reads.get(key)
+        # A step whose templates read nothing has no entry: it is sent nothing.
+        reads = self.plan.reads.get(key, Reads(frozenset(), frozenset()))
         inputs, steps = self.inputs, self.outputs
-        if reads is not None and reads.inputs is not None:
+        if reads.inputs is not None:
             inputs = {name: value for name, value in inputs.items() if name in reads.inputs}
-        if reads is not None and reads.steps is not None:
+        if reads.steps is not None:
             steps = {name: value for name, value in steps.items() if name in reads.steps}
         return {"inputs": inputs, "steps": dict(steps), **(extra or {})}
 

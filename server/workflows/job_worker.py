@@ -92,7 +92,7 @@ def _outcome(job: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
     except WorkflowError as exc:
         return ("problems", [(p.message, p.line, p.step, p.file) for p in exc.problems])
     except LimitError as exc:
-        return ("limit", exc.message, exc.setting, exc.limit, exc.status)
+        return ("limit", exc.what, exc.setting, exc.limit, exc.status)
     except StepFailed as exc:
         return ("step", str(exc))
     except MemoryError:

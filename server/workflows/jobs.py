@@ -46,11 +46,8 @@ def raise_outcome(outcome: tuple[Any, ...]) -> Any:
             return value
         case ("problems", problems):
             raise WorkflowError([Problem(*p) for p in problems])
-        case ("limit", message, setting, limit, status):
-            error = LimitError("", setting=setting, limit=limit, status=status)
-            error.message = message
-            error.args = (message,)
-            raise error
+        case ("limit", what, setting, limit, status):
+            raise LimitError(what, setting=setting, limit=limit, status=status)
         case ("step", message):
             raise StepFailed(message)
         case ("memory", message):

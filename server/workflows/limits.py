@@ -24,6 +24,7 @@ class LimitError(Exception):
 
     def __init__(self, message: str, *, setting: str, limit: int | float, status: int = 400) -> None:
         super().__init__(f"{message} (the limit is {limit}, setting `{setting}`).")
+        self.what = message
         self.message = str(self)
         self.setting = setting
         self.limit = limit
@@ -156,7 +157,7 @@ def check_depth(text: str, max_depth: int) -> None:
     depth = nesting_depth(text, max_depth)
     if depth > max_depth:
         raise LimitError(
-            f"The workflow definition nests {depth}{'+' if depth > max_depth else ''} levels deep",
+            f"The workflow definition nests at least {depth} levels deep",
             setting="workflow_max_depth",
             limit=max_depth,
         )
