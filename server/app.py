@@ -129,7 +129,9 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         app.state.metrics.registry.register(security.audit_collector())
         app.state.door = EngineDoor(scheduler, app.state.metrics, fingerprint)
         drain.on_cut(lambda: app.state.door.interrupt(shutting_down))
-        app.state.responses = ResponseStore(settings.responses.responses_store_size)
+        app.state.responses = ResponseStore(
+            settings.responses.responses_store_size, settings.responses.responses_store_max_bytes
+        )
         archive_limits = ArchiveLimits(
             max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
         )

@@ -198,6 +198,9 @@ class ResponsesSettings(_Section, frozen=True):
     responses_store_size: Annotated[
         int, Meta(ge=1, description="stored responses kept in memory (previous_response_id); past it, LRU")
     ] = 1000
+    responses_store_max_bytes: Annotated[
+        int, Meta(ge=1024, description="bytes of stored responses kept in memory; past it, least recently used go")
+    ] = 64 * 1024 * 1024
 
 
 class WorkflowSettings(_Section, frozen=True):
@@ -206,6 +209,46 @@ class WorkflowSettings(_Section, frozen=True):
     workflow_runs_kept: Annotated[
         int, Meta(ge=1, description="finished run records $HEARTH_HOME/workflows/runs keeps")
     ] = 200
+    # Limits (docs/security.md, "limits"): what one definition, template or run may cost.
+    workflow_runs_max_bytes: Annotated[
+        int, Meta(ge=1024 * 1024, description="bytes of run records $HEARTH_HOME/workflows/runs keeps, all together")
+    ] = 256 * 1024 * 1024
+    workflow_max_bytes: Annotated[int, Meta(ge=1024, description="largest workflow definition (YAML), in bytes")] = (
+        256 * 1024
+    )
+    workflow_max_depth: Annotated[
+        int, Meta(ge=4, le=200, description="deepest nesting of a workflow definition's mappings and lists")
+    ] = 32
+    workflow_max_steps: Annotated[int, Meta(ge=1, description="most steps in one workflow")] = 256
+    workflow_max_map_items: Annotated[int, Meta(ge=1, description="most items one `map` step runs over")] = 1000
+    workflow_job_timeout_s: Annotated[
+        float,
+        Meta(gt=0, description="longest a definition check, template render or text extraction may take, in seconds"),
+    ] = 10.0
+    workflow_job_memory_mb: Annotated[
+        int, Meta(ge=32, description="memory a definition check, template render or text extraction may add, in MiB")
+    ] = 512
+    workflow_job_workers: Annotated[
+        int, Meta(ge=1, le=64, description="processes that check definitions, render templates and extract text")
+    ] = 2
+    workflow_template_max_loop: Annotated[
+        int, Meta(ge=1, description="most items one template's range() calls may yield, all loops together")
+    ] = 100_000
+    workflow_template_max_chars: Annotated[
+        int, Meta(ge=1024, description="longest text (or list) a template may build or render, in characters")
+    ] = 1_000_000
+    workflow_extract_max_chars: Annotated[
+        int, Meta(ge=1024, description="longest text extract_text returns; more is cut off with a marker")
+    ] = 1_000_000
+    workflow_extract_max_bytes: Annotated[
+        int, Meta(ge=1024, description="largest unpacked size of a document's parts (docx) before extraction")
+    ] = 64 * 1024 * 1024
+    workflow_max_chunks: Annotated[int, Meta(ge=1, description="most pieces one chunk step returns")] = 10_000
+    workflow_max_indent: Annotated[int, Meta(ge=0, le=64, description="largest indent format_json accepts")] = 8
+    workflow_record_output_bytes: Annotated[
+        int,
+        Meta(ge=1024, description="largest step output, input or run output a run record keeps; more is cut off"),
+    ] = 256 * 1024
 
 
 class SecuritySettings(_Section, frozen=True):

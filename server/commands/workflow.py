@@ -20,6 +20,7 @@ import httpx
 from server.commands.client import auth_headers
 from server.commands.common import local_url
 from server.settings import Settings
+from server.workflows.limits import LimitError, check_depth, check_size
 from server.workflows.loader import WorkflowError, parse
 from server.workflows.validate import check
 
@@ -74,9 +75,17 @@ def run_validate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"hearth workflow: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     models = None if args.offline else _server_models(base_url(settings, args.url))
+    limits = settings.workflows
+    try:
+        # The server's limits, so that a file it would refuse is reported here too.
+        check_size(text, limits.workflow_max_bytes)
+        check_depth(text, limits.workflow_max_depth)
+    except LimitError as exc:
+        print(f"{path}: {exc.message}", file=sys.stderr)
+        return 1
     try:
         workflow, positions = parse(text, str(path))
-        plan = check(workflow, positions, models)
+        plan = check(workflow, positions, models, limits)
     except WorkflowError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

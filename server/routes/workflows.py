@@ -85,7 +85,7 @@ async def list_workflows(workflows: WorkflowManager) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     for name in await asyncio.to_thread(workflows.store.names):
         try:
-            data.append(_summary(workflows.stored_plan(name)[1]))
+            data.append(_summary((await workflows.stored_plan(name))[1]))
         except APIError as exc:
             data.append({"object": "workflow", "name": name, "error": exc.detail.message})
     return {"object": "list", "data": data}
@@ -101,7 +101,7 @@ async def create_workflow(request: Request[Any, Any, Any], workflows: WorkflowMa
 @get("/{name:str}", summary="Get a workflow", responses={**_BAD, **_MISSING})
 async def get_workflow(name: str, workflows: WorkflowManager) -> dict[str, Any]:
     """A stored workflow: its inputs, steps, outputs and YAML."""
-    text, plan = workflows.stored_plan(name)
+    text, plan = await workflows.stored_plan(name)
     return _summary(plan, text)
 
 
@@ -205,9 +205,9 @@ async def create_run(
     name: str, request: Request[Any, Any, Any], workflows: WorkflowManager
 ) -> RunRecord | sse.EventStream:
     """Run a stored workflow: the run's record once it ends, or with `stream: true` its events."""
-    _, plan = workflows.stored_plan(name)
+    _, plan = await workflows.stored_plan(name)
     body = await _run_request(request)
-    run = workflows.start(plan, body.inputs, body.priority)
+    run = await workflows.start(plan, body.inputs, body.priority)
     if body.stream:
         queue = run.subscribe()
         workflows.launch(run)

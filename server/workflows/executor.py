@@ -2,7 +2,9 @@
 
 Steps whose dependencies are done start at once, so independent steps run concurrently; a `map`
 step runs its items concurrently too (bounded). The first step to fail cancels whatever still
-runs and fails the run with that step named; the record keeps every step that finished.
+runs and fails the run with that step named; the record keeps every step that finished, each
+output cut to `workflow_record_output_bytes`. Templates render in job processes (jobs.py), each
+sent only the inputs and step outputs it reads.
 """
 
 from __future__ import annotations
@@ -14,21 +16,26 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from jinja2 import TemplateError
-
 from adapters.base import ChatMessage, GenerationRequest, SamplingParams
-from server.settings import SamplingDefaults
+from server.settings import SamplingDefaults, WorkflowSettings
 from server.workflows.definition import Step
 from server.workflows.gateway import ModelGateway, StepFailed
-from server.workflows.records import RunError, RunEvent, RunRecord, StepRecord, TokenCounts, recorded_inputs
-from server.workflows.templates import environment, render, render_text, sole_expression
-from server.workflows.tools import run_tool
-from server.workflows.validate import Plan
+from server.workflows.jobs import JobFailed, JobPool
+from server.workflows.records import (
+    RunError,
+    RunEvent,
+    RunRecord,
+    StepRecord,
+    TokenCounts,
+    bounded,
+    recorded_inputs,
+)
+from server.workflows.templates import sole_expression
+from server.workflows.tools import FileInput, ToolContext, run_tool
+from server.workflows.validate import OUTPUTS, Plan, Reads
 
 # Items of one `map` step generating at once; more would only queue inside the engine.
 MAP_CONCURRENCY = 8
-# Items of one `map` step in all: each becomes a task and a slot in the run record.
-MAX_MAP_ITEMS = 1000
 
 
 def sampling(step: Step, defaults: SamplingDefaults) -> SamplingParams:
@@ -56,6 +63,9 @@ class Run:
         gateway: ModelGateway,
         defaults: SamplingDefaults,
         priority: int | None = None,
+        *,
+        jobs: JobPool,
+        settings: WorkflowSettings,
     ) -> None:
         self.plan = plan
         self.inputs = inputs
@@ -63,12 +73,14 @@ class Run:
         self.defaults = defaults
         # Admission priority of its model steps (None: each service's own).
         self.priority = plan.workflow.priority if priority is None else priority
-        self.env = environment()
+        self.jobs = jobs
+        self.settings = settings
+        self.tools = ToolContext(gateway, settings, self._extract)
         self.record = RunRecord(
             id=f"run_{uuid.uuid4().hex[:24]}",
             workflow=plan.workflow.name,
             created_at=time.time(),
-            inputs=recorded_inputs(inputs),
+            inputs=recorded_inputs(inputs, settings.workflow_record_output_bytes),
             steps={name: StepRecord() for name in plan.workflow.steps},
         )
         self.outputs: dict[str, Any] = {}
@@ -135,7 +147,8 @@ class Run:
                     if error is not None:
                         raise _Failed(name, str(error) or type(error).__name__) from error
                     sorter.done(name)
-            self.record.outputs = {k: self._render(v, None) for k, v in self.plan.outputs.items()}
+            outputs = {k: await self._render(v, OUTPUTS, None) for k, v in self.plan.outputs.items()}
+            self.record.outputs = bounded(outputs, self.settings.workflow_record_output_bytes)
             self._end("succeeded", None)
         except _Failed as failure:
             await self._stop(running, "cancelled")
@@ -175,14 +188,29 @@ class Run:
         for queue in self._listeners:
             queue.put_nowait(None)
 
-    def _context(self, extra: dict[str, Any] | None) -> dict[str, Any]:
-        return {"inputs": self.inputs, "steps": dict(self.outputs), **(extra or {})}
+    def _context(self, key: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+        """What the templates of `key` (a step, or OUTPUTS) read: only that is sent to a job."""
+        # A step whose templates read nothing has no entry: it is sent nothing.
+        reads = self.plan.reads.get(key, Reads(frozenset(), frozenset()))
+        inputs, steps = self.inputs, self.outputs
+        if reads.inputs is not None:
+            inputs = {name: value for name, value in inputs.items() if name in reads.inputs}
+        if reads.steps is not None:
+            steps = {name: value for name, value in steps.items() if name in reads.steps}
+        return {"inputs": inputs, "steps": dict(steps), **(extra or {})}
 
-    def _render(self, value: Any, extra: dict[str, Any] | None) -> Any:
+    async def _render(self, value: Any, key: str, extra: dict[str, Any] | None) -> Any:
         try:
-            return render(self.env, value, self._context(extra))
-        except TemplateError as exc:
+            return await self.jobs.run("render", value, self._context(key, extra), self.settings, False)
+        except JobFailed as exc:
             raise StepFailed(f"template error: {exc}") from exc
+
+    async def _extract(self, file: FileInput) -> str:
+        try:
+            text: str = await self.jobs.run("extract", file, self.settings)
+        except JobFailed as exc:
+            raise StepFailed(f"cannot read `{file.filename}`: {exc}") from exc
+        return text
 
     async def _step(self, name: str) -> None:
         step = self.plan.workflow.steps[name]
@@ -192,21 +220,28 @@ class Run:
         self._emit("step.started", step=name)
         try:
             if step.map is None:
-                output = await self._once(name, step, record, None, None)
+                (rendered,) = await self._render_step(name, step, None)
+                output = await self._once(name, step, record, None, rendered)
             else:
-                items = self._render("{{ " + (sole_expression(step.map) or step.map) + " }}", None)
+                items = await self._render("{{ " + (sole_expression(step.map) or step.map) + " }}", name, None)
                 if not isinstance(items, list):
                     raise StepFailed(f"`map` must give a list, it gave {type(items).__name__}")
-                if len(items) > MAX_MAP_ITEMS:
-                    raise StepFailed(f"`map` gave {len(items)} items; at most {MAX_MAP_ITEMS} are allowed")
+                most = self.settings.workflow_max_map_items
+                if len(items) > most:
+                    raise StepFailed(
+                        f"`map` gave {len(items)} items; at most {most} (setting `workflow_max_map_items`)"
+                    )
                 record.items = len(items)
                 limit = asyncio.Semaphore(MAP_CONCURRENCY)
 
-                async def one(index: int, item: Any) -> Any:
-                    async with limit:
-                        return await self._once(name, step, record, index, {"item": item, "index": index})
+                # Every item's templates in one job: one round trip, not one per item.
+                every = await self._render_step(name, step, items)
 
-                output = await _gather(*(one(i, item) for i, item in enumerate(items)))
+                async def one(index: int) -> Any:
+                    async with limit:
+                        return await self._once(name, step, record, index, every[index])
+
+                output = await _gather(*(one(i) for i in range(len(items))))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -216,28 +251,40 @@ class Run:
             self._emit("step.failed", step=name, error=record.error)
             raise StepFailed(record.error) from exc
         self.outputs[name] = output
-        record.output = output
+        record.output = bounded(output, self.settings.workflow_record_output_bytes)
         record.status = "succeeded"
         self._finish_timing(record)
-        self._emit("step.finished", step=name, output=output, duration_s=record.duration_s)
+        self._emit("step.finished", step=name, output=record.output, duration_s=record.duration_s)
 
     @staticmethod
     def _finish_timing(record: StepRecord) -> None:
         record.finished_at = time.time()
         record.duration_s = round(record.finished_at - (record.started_at or record.finished_at), 4)
 
-    async def _once(
-        self, name: str, step: Step, record: StepRecord, item: int | None, extra: dict[str, Any] | None
-    ) -> Any:
+    async def _render_step(self, name: str, step: Step, items: list[Any] | None) -> list[dict[str, Any]]:
+        """The rendered templates of a step (`args`, or `prompt` and `system`), once per item of a
+        `map` (or once), from one job."""
         if step.tool is not None:
-            return await run_tool(step.tool, self.gateway, self._render(step.args, extra))
-        assert step.model is not None and step.prompt is not None
-        context = self._context(extra)
+            templates: dict[str, tuple[Any, bool]] = {"args": (step.args, False)}
+        else:
+            assert step.prompt is not None
+            templates = {"prompt": (step.prompt, True)}
+            if step.system is not None:
+                templates["system"] = (step.system, True)
         try:
-            prompt = render_text(self.env, step.prompt, context)
-            system = render_text(self.env, step.system, context) if step.system is not None else None
-        except TemplateError as exc:
+            rendered: list[dict[str, Any]] = await self.jobs.run(
+                "render_step", templates, self._context(name, None), items, self.settings
+            )
+        except JobFailed as exc:
             raise StepFailed(f"template error: {exc}") from exc
+        return rendered
+
+    async def _once(self, name: str, step: Step, record: StepRecord, item: int | None, rendered: dict[str, Any]) -> Any:
+        if step.tool is not None:
+            return await run_tool(step.tool, self.tools, rendered["args"])
+        assert step.model is not None
+        prompt: str = rendered["prompt"]
+        system: str | None = rendered.get("system")
         params = sampling(step, self.gateway.sampling_defaults(step.model) or self.defaults)
         if step.mode == "chat":
             turns = ((ChatMessage("system", system),) if system else ()) + (ChatMessage("user", prompt),)

@@ -17,6 +17,8 @@ import yaml
 from server.workflows.definition import Input, Step, Workflow
 
 Path_ = tuple[str | int, ...]
+# libyaml's parser where PyYAML has it (linear where the pure-Python one is not); same marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,11 @@ def parse(text: str, file: str = "<workflow>") -> tuple[Workflow, Positions]:
     try:
         # Aliases are refused: `*a` repeated through nested lists (a "billion laughs") would
         # make every later walk over the definition exponential.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.AliasEvent):
                 line = event.start_mark.line + 1 if event.start_mark is not None else None
                 raise WorkflowError([Problem("YAML aliases (*name) are not supported", line, file=file)])
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -10,8 +10,11 @@ import msgspec
 
 from server.serving.services import Priority
 from server.workflows.definition import Workflow
-from server.workflows.gateway import StepFailed
-from server.workflows.tools import FileInput, extract
+from server.workflows.tools import FileInput
+
+_ENCODER = msgspec.json.Encoder()
+# Room a marker and the JSON around a cut value take.
+_MARKER_ROOM = 120
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 StepStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped"]
@@ -130,13 +133,16 @@ _CHECKS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 
 
-def bind_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
-    """The inputs of a run: given values checked against their declared types, defaults filled in."""
+def bind_inputs(workflow: Workflow, given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The inputs of a run: given values checked against their declared types, defaults filled in;
+    and the names of text inputs given as uploaded files, whose text the caller extracts (in a job
+    process: a document's cost follows its content)."""
     for name in given:
         if name not in workflow.inputs:
             declared = ", ".join(workflow.inputs) or "none"
             raise InputError(f"unknown input `{name}` (the workflow declares: {declared})", f"inputs.{name}")
     bound: dict[str, Any] = {}
+    to_extract: list[str] = []
     for name, spec in workflow.inputs.items():
         if name not in given or given[name] is None:
             if spec.is_required:
@@ -146,10 +152,9 @@ def bind_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
         value = given[name]
         if isinstance(value, FileInput) and spec.type == "string":
             # An uploaded document for a text input: its text.
-            try:
-                value = extract(value)
-            except StepFailed as exc:
-                raise InputError(f"input `{name}`: {exc}", f"inputs.{name}") from exc
+            bound[name] = value
+            to_extract.append(name)
+            continue
         if spec.type == "file":
             bound[name] = _file(name, value)
             continue
@@ -157,14 +162,71 @@ def bind_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, kinds) or (isinstance(value, bool) and spec.type != "boolean"):
             raise InputError(f"input `{name}` must be {wanted}, got {type(value).__name__}", f"inputs.{name}")
         bound[name] = value
-    return bound
+    return bound, to_extract
 
 
-def recorded_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Inputs as a record keeps them: a file by its name, type and size, not its bytes."""
+def recorded_inputs(inputs: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Inputs as a record keeps them: a file by its name, type and size, not its bytes; a value
+    larger than `max_bytes` (as JSON) cut with a marker."""
     return {
         name: {"filename": v.filename, "content_type": v.content_type, "size": len(v.data)}
         if isinstance(v, FileInput)
-        else v
+        else bounded(v, max_bytes)
         for name, v in inputs.items()
     }
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(_ENCODER.encode(value))
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        return len(repr(value)) + 2
+
+
+def bounded(value: Any, max_bytes: int) -> Any:
+    """`value` as a record keeps it: at most about `max_bytes` of JSON; beyond that texts are cut
+    and lists and mappings shortened, each with a marker saying how much was left out."""
+    if _json_size(value) <= max_bytes:
+        return value
+    return _cut(value, max(0, max_bytes - _MARKER_ROOM))
+
+
+def _cut(value: Any, budget: int) -> Any:
+    marker = "(setting `workflow_record_output_bytes`)"
+    if isinstance(value, str):
+        keep = budget
+        # JSON escapes and UTF-8 make bytes outnumber characters: shrink until it fits.
+        while keep > 0 and _json_size(value[:keep]) > budget:
+            keep = keep * budget // max(1, _json_size(value[:keep])) - 1
+        keep = max(0, keep)
+        return value[:keep] + f"[… {len(value) - keep} more characters cut {marker}]"
+    if isinstance(value, list | tuple):
+        kept: list[Any] = []
+        used = 2
+        for item in value:
+            size = _json_size(item) + 1
+            if used + size > budget:
+                if not kept and budget - used > _MARKER_ROOM:
+                    kept.append(_cut(item, budget - used - _MARKER_ROOM))
+                break
+            kept.append(item)
+            used += size
+        if len(kept) < len(value):
+            kept.append(f"[… {len(value) - len(kept)} more items cut {marker}]")
+        return kept
+    if isinstance(value, dict):
+        entries: dict[Any, Any] = {}
+        used = 2
+        for key, item in value.items():
+            size = _json_size(key) + _json_size(item) + 2
+            if used + size > budget:
+                if not entries and budget - used > _MARKER_ROOM:
+                    entries[key] = _cut(item, budget - used - _MARKER_ROOM)
+                break
+            entries[key] = item
+            used += size
+        if len(entries) < len(value):
+            entries["…"] = f"{len(value) - len(entries)} more entries cut {marker}"
+        return entries
+    text = repr(value)
+    return _cut(text, budget) if len(text) > budget else text

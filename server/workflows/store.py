@@ -1,9 +1,10 @@
 """Workflow definitions and run records on disk, under `$HEARTH_HOME/workflows`.
 
 Definitions are kept as the YAML the user wrote (`<name>.yaml`); run records as JSON in `runs/`,
-the newest `keep_runs` of them. Every write goes to a temporary file in the same folder and is
-renamed into place, so a reader never sees half a file. Names are checked against one pattern
-before they touch a path, which rules out traversal (`..`, `/`, absolute paths).
+the newest `keep_runs` of them and no more than `max_bytes` in all. Every write goes to a temporary
+file in the same folder and is renamed into place, so a reader never sees half a file. Names are
+checked against one pattern before they touch a path, which rules out traversal (`..`, `/`,
+absolute paths).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def valid_run_id(run_id: str) -> bool:
 class WorkflowStore:
     """Definitions and run records of one Hearth home."""
 
-    def __init__(self, home: Path, keep_runs: int = 200) -> None:
+    def __init__(self, home: Path, keep_runs: int = 200, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.root = home / "workflows"
         self.runs = self.root / "runs"
         self.keep_runs = keep_runs
+        self.max_bytes = max_bytes
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(RunRecord)
 
@@ -76,12 +78,21 @@ class WorkflowStore:
         return True
 
     def save_run(self, record: RunRecord) -> None:
-        """Keep a finished run's record; drop the oldest beyond `keep_runs`."""
+        """Keep a finished run's record; drop the oldest beyond `keep_runs` records or `max_bytes`
+        of them (the newest record is always kept: its outputs are bounded on their own)."""
         write_atomic(self.runs / f"{record.id}.json", self._encoder.encode(record))
-        records = sorted(self.runs.glob("run_*.json"), key=lambda p: p.stat().st_mtime)
-        for old in records[: max(0, len(records) - self.keep_runs)]:
+        sizes: list[tuple[float, int, Path]] = []
+        for path in self.runs.glob("run_*.json"):
             with contextlib.suppress(OSError):
-                old.unlink()
+                stat = path.stat()
+                sizes.append((stat.st_mtime, stat.st_size, path))
+        sizes.sort(key=lambda entry: entry[0], reverse=True)
+        total = 0
+        for index, (_, size, path) in enumerate(sizes):
+            total += size
+            if index > 0 and (index >= self.keep_runs or total > self.max_bytes):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def recent_runs(self, workflow: str, limit: int) -> list[RunRecord]:
         """The newest `limit` finished runs of `workflow`, newest first."""

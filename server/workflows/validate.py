@@ -14,10 +14,24 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from server.settings import WorkflowSettings
 from server.workflows.definition import Step, Workflow
 from server.workflows.loader import Positions, Problem, WorkflowError, parse
 from server.workflows.templates import ROOTS, environment, references, sole_expression
-from server.workflows.tools import TOOLS
+from server.workflows.tools import TOOLS, out_of_range
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The inputs and step outputs a step's templates read (None: all of them, read by a computed
+    name), so that a render is sent only what it can use."""
+
+    inputs: frozenset[str] | None
+    steps: frozenset[str] | None
+
+
+# The key of the run's `outputs` templates in `Plan.reads`.
+OUTPUTS = ""
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class Plan:
     needs: dict[str, frozenset[str]]
     types: dict[str, str]
     outputs: dict[str, str]
+    reads: dict[str, Reads]
 
 
 def _templates(step: Step) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
@@ -54,14 +69,27 @@ def _nested(path: tuple[str | int, ...], value: Any) -> Iterator[tuple[tuple[str
 
 
 class _Checker:
-    def __init__(self, workflow: Workflow, positions: Positions, models: set[str] | None) -> None:
+    def __init__(
+        self, workflow: Workflow, positions: Positions, models: set[str] | None, settings: WorkflowSettings | None
+    ) -> None:
         self.workflow = workflow
+        self.settings = settings
         self.positions = positions
         self.models = models
         self.env: SandboxedEnvironment = environment()
         self.allowed = ROOTS | set(self.env.globals) | {"loop"}
         self.problems: list[Problem] = []
         self.needs: dict[str, set[str]] = {name: set() for name in workflow.steps}
+        self.reads: dict[str, dict[str, set[str] | None]] = {}
+
+    def read(self, step: str | None, root: str, name: str | None) -> None:
+        """Note that the templates of `step` (None: the outputs) read `root.name` (`name` None: all)."""
+        reads = self.reads.setdefault(step or OUTPUTS, {"inputs": set(), "steps": set()})
+        names = reads[root]
+        if name is None or names is None:
+            reads[root] = None
+        else:
+            names.add(name)
 
     def problem(self, message: str, step: str | None, *path: str | int) -> None:
         base: tuple[str | int, ...] = ("steps", step) if step is not None else ()
@@ -82,6 +110,8 @@ class _Checker:
             )
             return
         for ref in refs:
+            if ref.root in ("inputs", "steps"):
+                self.read(step, ref.root, ref.name)
             if ref.root == "inputs" and ref.name not in self.workflow.inputs:
                 self.problem(f"missing reference: `inputs.{ref.name}` is not a declared input", step, *path)
             elif ref.root == "steps":
@@ -139,6 +169,9 @@ class _Checker:
             if kind != "any" and "any" not in arg.types and kind not in arg.types:
                 wanted = " or ".join(sorted(arg.types))
                 self.problem(f"type mismatch: `{key}` of `{step.tool}` takes {wanted}, got {kind}", name, "with", key)
+            problem = out_of_range(arg, value, self.settings)
+            if problem is not None:
+                self.problem(f"`{key}` of `{step.tool}` {problem}", name, "with", key)
             if arg.model and isinstance(value, str) and sole_expression(value) is None:
                 self.check_model(value, name, "with", key)
 
@@ -198,10 +231,13 @@ class _Checker:
             self.problem(f"cycle: {' -> '.join(cycle)}", cycle[0])
 
 
-def check(workflow: Workflow, positions: Positions, models: set[str] | None) -> Plan:
+def check(
+    workflow: Workflow, positions: Positions, models: set[str] | None, settings: WorkflowSettings | None = None
+) -> Plan:
     """Every problem of a parsed definition at once (raises `WorkflowError`), or its plan.
-    `models=None` skips the check of model names (no server to ask)."""
-    checker = _Checker(workflow, positions, models)
+    `models=None` skips the check of model names (no server to ask); `settings` (the limits)
+    None skips the upper bounds of tool arguments."""
+    checker = _Checker(workflow, positions, models, settings)
     checker.check_inputs()
     for name, step in workflow.steps.items():
         checker.check_step(name, step)
@@ -217,7 +253,13 @@ def check(workflow: Workflow, positions: Positions, models: set[str] | None) -> 
     if not outputs:
         waited_for = set().union(*needs.values()) if needs else set()
         outputs = {name: "{{ steps." + name + " }}" for name in workflow.steps if name not in waited_for}
-    return Plan(workflow, needs, types, outputs)
+        for name in outputs:
+            checker.read(None, "steps", name)
+    reads = {
+        key: Reads(*(frozenset(names) if names is not None else None for names in (r["inputs"], r["steps"])))
+        for key, r in checker.reads.items()
+    }
+    return Plan(workflow, needs, types, outputs, reads)
 
 
 def load(text: str, models: set[str] | None, file: str = "<workflow>") -> Plan:

@@ -13,6 +13,10 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
+# OpenAI's bounds on `metadata`: 16 pairs, keys of at most 64 characters, values of at most 512.
+Metadata = Annotated[
+    dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=512)]], Meta(max_length=16)
+]
 TopP = Annotated[float, Meta(ge=0.0, le=1.0)]
 ResponseStatus = Literal["completed", "failed", "in_progress", "cancelled", "queued", "incomplete"]
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
@@ -58,7 +62,7 @@ class CreateResponse(msgspec.Struct, kw_only=True):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
     reasoning: dict[str, Any] | None = None
     truncation: Literal["auto", "disabled"] | None = None
     background: bool | None = None

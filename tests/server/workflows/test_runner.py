@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.base import GenerationRequest
-from server.settings import SamplingDefaults
+from server.settings import SamplingDefaults, WorkflowSettings
 from server.workflows.executor import MAP_CONCURRENCY, Run
 from server.workflows.gateway import StepFailed, TextChunk
+from server.workflows.jobs import JobPool
 from server.workflows.records import RunEvent, RunRecord
 from server.workflows.validate import load
 
@@ -58,11 +59,16 @@ def run(
     plan = load(textwrap.dedent(definition), gateway.known_models())
 
     async def go() -> tuple[RunRecord, list[RunEvent]]:
-        workflow_run = Run(plan, inputs, gateway, SamplingDefaults(), priority)
-        queue = workflow_run.subscribe()
-        workflow_run.start()
-        events = [event async for event in workflow_run.events(queue)]
-        return await workflow_run.wait(), events
+        settings = WorkflowSettings()
+        jobs = JobPool(settings)
+        try:
+            workflow_run = Run(plan, inputs, gateway, SamplingDefaults(), priority, jobs=jobs, settings=settings)
+            queue = workflow_run.subscribe()
+            workflow_run.start()
+            events = [event async for event in workflow_run.events(queue)]
+            return await workflow_run.wait(), events
+        finally:
+            await jobs.close()
 
     record, events = asyncio.run(go())
     return record, events, gateway

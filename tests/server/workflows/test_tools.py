@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.base import GenerationRequest
-from server.settings import SamplingDefaults
+from server.settings import SamplingDefaults, WorkflowSettings
 from server.workflows.gateway import StepFailed, TextChunk
-from server.workflows.tools import FileInput, extract, run_tool, split
+from server.workflows.tools import FileInput, ToolContext, extract, run_tool, split
 from tests.server.workflows.documents import docx_bytes, pdf_bytes
 
 
@@ -73,22 +73,43 @@ def test_split_respects_size_and_overlap() -> None:
         split("abc", 10, 10)
 
 
+def _tools(gateway: BagOfWordsGateway, settings: WorkflowSettings | None = None) -> ToolContext:
+    """Tools on `gateway`; these tests give no files, so extraction is never asked for."""
+
+    async def no_extraction(file: FileInput) -> str:
+        raise AssertionError(f"unexpected extraction of {file.filename}")
+
+    return ToolContext(gateway, settings or WorkflowSettings(), no_extraction)
+
+
 def test_retrieve_ranks_by_cosine_and_embeds_only_what_it_lacks() -> None:
     gateway = BagOfWordsGateway()
+    tools = _tools(gateway)
     docs = ["the cat sat", "rain and more rain", "sun sun sun", "a dog and a cat"]
     args = {"query": "rain today", "documents": docs, "model": "bow", "top_k": 2}
-    top = asyncio.run(run_tool("retrieve", gateway, args))
+    top = asyncio.run(run_tool("retrieve", tools, args))
     assert top[0] == "rain and more rain" and len(top) == 2
-    vectors = asyncio.run(run_tool("embed", gateway, {"texts": docs, "model": "bow"}))
+    vectors = asyncio.run(run_tool("embed", tools, {"texts": docs, "model": "bow"}))
     gateway.calls.clear()
-    top = asyncio.run(run_tool("retrieve", gateway, {**args, "query": "cat", "embeddings": vectors, "top_k": 1}))
+    top = asyncio.run(run_tool("retrieve", tools, {**args, "query": "cat", "embeddings": vectors, "top_k": 1}))
     assert top == ["the cat sat"]
     assert gateway.calls == [["cat"]]
 
 
 def test_format_json_parses_model_output_and_keeps_data() -> None:
-    gateway = BagOfWordsGateway()
+    gateway = _tools(BagOfWordsGateway())
     fenced = 'Here it is:\n```json\n{"a": [1, 2]}\n```'
     assert json.loads(asyncio.run(run_tool("format_json", gateway, {"value": fenced}))) == {"a": [1, 2]}
     assert json.loads(asyncio.run(run_tool("format_json", gateway, {"value": {"k": "v"}}))) == {"k": "v"}
     assert json.loads(asyncio.run(run_tool("format_json", gateway, {"value": "not json"}))) == "not json"
+
+
+def test_tool_integers_are_range_checked_and_chunks_counted() -> None:
+    tools = _tools(BagOfWordsGateway(), WorkflowSettings(workflow_max_indent=4, workflow_max_chunks=10))
+    with pytest.raises(StepFailed, match="workflow_max_indent"):
+        asyncio.run(run_tool("format_json", tools, {"value": {"a": 1}, "indent": 2_000_000}))
+    with pytest.raises(StepFailed, match="at least 0"):
+        asyncio.run(run_tool("format_json", tools, {"value": {"a": 1}, "indent": -1}))
+    with pytest.raises(StepFailed, match="workflow_max_chunks"):
+        asyncio.run(run_tool("chunk", tools, {"text": "word " * 100, "size": 5, "overlap": 0}))
+    assert len(asyncio.run(run_tool("chunk", tools, {"text": "word " * 10, "size": 5, "overlap": 0}))) == 10

@@ -51,3 +51,28 @@ def test_delete() -> None:
     assert len(store) == 0
     with pytest.raises(APIError):
         store.delete("a")
+
+
+def _sized(response_id: str, text_bytes: int) -> StoredResponse:
+    stored = _stored(response_id)
+    return StoredResponse(stored.response, (ChatMessage("user", "x" * text_bytes),), ())
+
+
+def test_bounded_by_bytes_as_well_as_count() -> None:
+    """Past `max_bytes` the least recently used go, whatever the count; one response larger than
+    the whole budget is not kept (and evicts nothing)."""
+    each = _sized("a", 3_000).size
+    store = ResponseStore(capacity=100, max_bytes=3 * each + 10)
+    for name in "abcdef":
+        store.put(_sized(name, 3_000))
+        assert store.bytes <= 3 * each + 10
+    assert len(store) == 3
+    assert [store.get(name).response.id for name in "def"] == ["d", "e", "f"]
+    with pytest.raises(APIError):
+        store.get("a")
+    store.put(_sized("huge", 4 * each))
+    assert len(store) == 3
+    with pytest.raises(APIError):
+        store.get("huge")
+    store.delete("d")
+    assert store.bytes == sum(store.get(name).size for name in "ef")
