@@ -9,6 +9,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET
 
 from server.batches.protocol import (
@@ -23,9 +24,22 @@ from server.batches.protocol import (
 )
 from server.batches.runner import BatchRunner
 from server.batches.store import new_id
-from server.http.errors import APIError, invalid_request
+from server.http.errors import APIError, ErrorResponse, invalid_request
 
 _MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    what = {
+        400: "Invalid request (a wrong purpose, endpoint, body or parameter)",
+        404: "No such file or batch",
+        409: "The batch has ended and cannot be cancelled",
+        411: "The upload has no Content-Length",
+        413: "The file is larger than batch_max_file_bytes",
+    }
+    return {
+        s: ResponseSpec(data_container=ErrorResponse, description=what[s], generate_examples=False) for s in statuses
+    }
 
 
 def _file_not_found(file_id: str) -> APIError:
@@ -40,7 +54,12 @@ def _batch_not_found(batch_id: str) -> APIError:
     return APIError(404, f"No batch with id `{batch_id}`.", param="batch_id", code="batch_not_found")
 
 
-@post("/files", summary="Upload a file (purpose batch: a JSONL file of requests)", request_max_body_size=None)
+@post(
+    "/files",
+    summary="Upload a file (purpose batch: a JSONL file of requests)",
+    request_max_body_size=None,
+    responses=_errors(400, 411, 413),
+)
 async def create_file(request: Request[Any, Any, Any], batches: BatchRunner) -> FileObject:
     """Multipart form: `file` (JSONL) and `purpose` (`batch`)."""
     limit = batches.settings.batch_max_file_bytes
@@ -68,7 +87,7 @@ async def create_file(request: Request[Any, Any, Any], batches: BatchRunner) -> 
     return await asyncio.to_thread(batches.store.add_file, filename, "batch", data)
 
 
-@get("/files", summary="List files")
+@get("/files", summary="List files", responses=_errors(400))
 async def list_files(
     batches: BatchRunner,
     purpose: str | None = None,
@@ -89,7 +108,7 @@ async def list_files(
     )
 
 
-@get("/files/{file_id:str}", summary="Retrieve a file's metadata")
+@get("/files/{file_id:str}", summary="Retrieve a file's metadata", responses=_errors(400, 404))
 async def retrieve_file(batches: BatchRunner, file_id: str) -> FileObject:
     """One file."""
     file = await asyncio.to_thread(batches.store.get_file, file_id)
@@ -98,7 +117,7 @@ async def retrieve_file(batches: BatchRunner, file_id: str) -> FileObject:
     return file
 
 
-@delete("/files/{file_id:str}", summary="Delete a file", status_code=200)
+@delete("/files/{file_id:str}", summary="Delete a file", status_code=200, responses=_errors(400, 404))
 async def delete_file(batches: BatchRunner, file_id: str) -> FileDeleted:
     """Remove a file and its bytes."""
     if not await asyncio.to_thread(batches.store.delete_file, file_id):
@@ -106,7 +125,12 @@ async def delete_file(batches: BatchRunner, file_id: str) -> FileDeleted:
     return FileDeleted(id=file_id)
 
 
-@get("/files/{file_id:str}/content", summary="Download a file's content", media_type="application/jsonl")
+@get(
+    "/files/{file_id:str}/content",
+    summary="Download a file's content",
+    media_type="application/jsonl",
+    responses=_errors(400, 404),
+)
 async def file_content(batches: BatchRunner, file_id: str) -> Response[bytes]:
     """The file's bytes (a batch's output and error files are JSONL, one result per line)."""
     file = await asyncio.to_thread(batches.store.get_file, file_id)
@@ -116,7 +140,7 @@ async def file_content(batches: BatchRunner, file_id: str) -> Response[bytes]:
     return Response(data, media_type="application/jsonl")
 
 
-@post("/batches", summary="Create a batch", status_code=200)
+@post("/batches", summary="Create a batch", status_code=200, responses=_errors(400, 404))
 async def create_batch(data: CreateBatch, batches: BatchRunner) -> Batch:
     """Run every request of an uploaded JSONL file, at the lowest priority, within 24 h."""
     file = await asyncio.to_thread(batches.store.get_file, data.input_file_id)
@@ -141,7 +165,7 @@ async def create_batch(data: CreateBatch, batches: BatchRunner) -> Batch:
     return batch
 
 
-@get("/batches", summary="List batches")
+@get("/batches", summary="List batches", responses=_errors(400))
 async def list_batches(batches: BatchRunner, after: str | None = None, limit: int = 20) -> BatchList:
     """Batches, newest first."""
     if not 1 <= limit <= 100:
@@ -156,7 +180,7 @@ async def list_batches(batches: BatchRunner, after: str | None = None, limit: in
     )
 
 
-@get("/batches/{batch_id:str}", summary="Retrieve a batch")
+@get("/batches/{batch_id:str}", summary="Retrieve a batch", responses=_errors(400, 404))
 async def retrieve_batch(batches: BatchRunner, batch_id: str) -> Batch:
     """One batch, with its status and request counts."""
     batch = await asyncio.to_thread(batches.store.get_batch, batch_id)
@@ -165,7 +189,7 @@ async def retrieve_batch(batches: BatchRunner, batch_id: str) -> Batch:
     return batch
 
 
-@post("/batches/{batch_id:str}/cancel", summary="Cancel a batch", status_code=200)
+@post("/batches/{batch_id:str}/cancel", summary="Cancel a batch", status_code=200, responses=_errors(400, 404, 409))
 async def cancel_batch(batches: BatchRunner, batch_id: str) -> Batch:
     """Stop a batch: requests running finish, the rest are reported as cancelled (`cancelling`,
     then `cancelled`)."""
