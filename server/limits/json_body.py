@@ -41,12 +41,13 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
         # A bracket inside a string does not nest; cut strings out (escapes included) first.
         body = _STRING.sub(b"", body)
     brackets = body.translate(_BRACKETS, _NOT_BRACKETS)
-    for _ in range(limit):
+    for passes in range(limit):
         # Each pass removes the innermost level everywhere.
         peeled = brackets.replace(b"()", b"")
         if len(peeled) == len(brackets):
-            # Nothing nests any more: what is left is stray closers, then openers never closed.
-            return peeled.count(b"(") > limit
+            # Nothing nests any more: what is left is stray closers, then openers never closed,
+            # which enclose everything after them, the levels peeled so far included.
+            return passes + peeled.count(b"(") > limit
         brackets = peeled
     return b"(" in brackets
 
