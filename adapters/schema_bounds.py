@@ -20,9 +20,10 @@ INT64_MAX = 2**63 - 1
 # The counts (minLength, minItems, ...) become C ints in the grammar.
 _COUNT_MAX = 2**31 - 1
 # Keywords that make xgrammar ignore the type-specific ones beside them.
-_OVERRIDING = ("$ref", "const", "enum", "anyOf", "oneOf", "allOf")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_OVERRIDING = frozenset({"$ref", "const", "enum", "anyOf", "oneOf", "allOf"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "$defs", "definitions"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_SUBSCHEMA_ONE = frozenset({"items", "additionalProperties"})
 
 
 def _number(value: object) -> bool:
@@ -166,9 +167,9 @@ def _node_problem(schema: dict[str, Any]) -> str | None:
         enum = schema["enum"]
         if not isinstance(enum, list) or not enum:
             return "enum must be a non-empty array"
-    if any(k in schema for k in _OVERRIDING):
+    if not _OVERRIDING.isdisjoint(schema):
         return None
-    for kind in sorted(_types(schema)):
+    for kind in _types(schema):
         check = _CHECKS.get(kind)
         problem = check(schema) if check is not None else None
         if problem is not None:
@@ -176,36 +177,37 @@ def _node_problem(schema: dict[str, Any]) -> str | None:
     return None
 
 
-def _children(schema: dict[str, Any], path: str) -> list[tuple[Any, str]]:
-    found: list[tuple[Any, str]] = []
-    for key in _SUBSCHEMA_MAPS:
-        value = schema.get(key)
-        if isinstance(value, dict):
-            found.extend((sub, f"{path}.{key}.{name}") for name, sub in value.items())
-    for key in _SUBSCHEMA_LISTS:
-        value = schema.get(key)
-        if isinstance(value, list):
-            found.extend((sub, f"{path}.{key}[{i}]") for i, sub in enumerate(value))
-    for key in ("items", "additionalProperties"):
-        value = schema.get(key)
-        if isinstance(value, dict):
-            found.append((value, f"{path}.{key}"))
-    return found
+# Where a subschema is: its parent's place and its own label, formatted only for an error.
+_Place = tuple[Any, str]
+
+
+def _where(place: _Place | str) -> str:
+    labels: list[str] = []
+    while not isinstance(place, str):
+        place, label = place
+        labels.append(label)
+    return place + "".join(reversed(labels))
 
 
 def unsatisfiable(schema: Any, path: str = "schema") -> str | None:
     """The first thing in `schema` the grammar engine would refuse, with where it is, or None."""
-    todo: list[tuple[Any, str, bool]] = [(schema, path, True)]
+    todo: list[tuple[Any, _Place | str]] = [(schema, path)]
     while todo:
-        node, where, must_accept = todo.pop()
-        if node is False and must_accept:
-            return f"{where} is `false`, which accepts no value"
+        node, place = todo.pop()
+        if node is False:
+            return f"{_where(place)} is `false`, which accepts no value"
         if not isinstance(node, dict):
             continue
         problem = _node_problem(node)
         if problem is not None:
-            return f"{where}: {problem}"
-        # `false` is fine where it only closes a list or an object (items, additionalProperties),
-        # which `_children` leaves out.
-        todo.extend((child, child_path, True) for child, child_path in _children(node, where))
+            return f"{_where(place)}: {problem}"
+        # `false` is fine where it only closes a list or an object (items, additionalProperties):
+        # those are followed only when they hold a schema object.
+        for key, value in node.items():
+            if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+                todo.extend((sub, (place, f".{key}.{name}")) for name, sub in value.items())
+            elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+                todo.extend((sub, (place, f".{key}[{i}]")) for i, sub in enumerate(value))
+            elif key in _SUBSCHEMA_ONE and isinstance(value, dict):
+                todo.append((value, (place, f".{key}")))
     return None
