@@ -37,7 +37,7 @@ def unsatisfiable_bounds(draw: st.DrawFn) -> dict[str, Any]:
                 {"type": "object", "minProperties": low, "maxProperties": high},
                 {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "maxProperties": 0},
                 {"type": "integer", "minimum": past_int64},
-                {"type": ["integer", "null"], "maximum": past_int64 if past_int64 < 0 else -past_int64},
+                {"type": ["integer", "null"], "maximum": -abs(past_int64) - 1},
                 {"type": "array", "prefixItems": [{"type": "string"}] * 3, "maxItems": 2},
             ]
         )
