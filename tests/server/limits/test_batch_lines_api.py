@@ -25,12 +25,11 @@ def _line(custom_id: str, **body: Any) -> bytes:
 def test_hostile_lines_fail_alone(limited: HearthServer, raw: httpx.Client) -> None:
     pid = runner_pid(raw)
     nested = b'{"custom_id": "deep", "method": "POST", "url": "/v1/chat/completions", "body": ' + b"[" * 50_000
-    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     schema = {"type": "array", "minItems": 3, "maxItems": 1}
     lines = [
         _line("ok-1"),
         nested,
-        _line("tools", tools=[{**tool, "function": {**tool["function"], "name": f"f{i}"}} for i in range(200)]),
+        _line("tools", tools=[{"type": "function", "function": {"name": f"f{i}"}} for i in range(200)]),
         _line("schema", response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}),
         _line("huge", max_tokens=2**64),
         _line("ok-2"),
