@@ -21,8 +21,10 @@ from tests.conftest import DEFAULT_MODEL, HearthServer, run_hearth
 
 QUEUE_TIMEOUT_S = 20
 # The issue's bound for /health while an attack runs. The machines that run these tests are shared
-# (2 cores, many test servers), so the median must meet it and no answer may take 5x as long.
+# (2 cores, many test servers, load averages past 10 measured), so the median must meet it, and no
+# answer may take a second (an event loop blocked by a parse took 28 s before these limits).
 HEALTH_BUDGET_S = 0.1
+HEALTH_WORST_S = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -101,11 +103,11 @@ class HealthProbe:
         self._thread.join(timeout=15)
 
     def check(self) -> None:
-        """/health answered 200 every time, at a median under the budget and never 5x over it."""
+        """/health answered 200 every time, at a median under the budget and never in a second."""
         assert not self.failures, self.failures[:5]
         assert self.latencies, "/health was never asked"
         assert statistics.median(self.latencies) < HEALTH_BUDGET_S, sorted(self.latencies)[-5:]
-        assert max(self.latencies) < 5 * HEALTH_BUDGET_S, sorted(self.latencies)[-5:]
+        assert max(self.latencies) < HEALTH_WORST_S, sorted(self.latencies)[-5:]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def _tool(i: int) -> Any:
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     route=st.sampled_from(["chat", "responses", "tokenize", "chat-tools", "responses-tools"]),
-    over=st.integers(1, 20_000),
+    over=st.integers(1, 3_000),
 )
 def test_too_many_items_are_refused_by_their_limit(
     raw: httpx.Client, health: HealthProbe, route: str, over: int
