@@ -78,6 +78,7 @@ class HealthProbe:
         self.latencies: list[float] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
+        self._asked = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -92,10 +93,13 @@ class HealthProbe:
                     self.latencies.append(time.perf_counter() - started)
                     if status != 200:
                         self.failures.append(f"/health answered {status}")
+                self._asked.set()
                 self._stop.wait(0.02)
 
     def __enter__(self) -> HealthProbe:
         self._thread.start()
+        # The attack starts once /health has answered once: the probe is running by then.
+        self._asked.wait(timeout=10)
         return self
 
     def __exit__(self, *_: object) -> None:
