@@ -21,7 +21,8 @@ def _refused(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 400, response.text[:400]
     answer: dict[str, Any] = response.json()
     assert answer["type"] == "error" and answer["error"]["type"] == "invalid_request_error", answer
-    return answer["error"]
+    error: dict[str, Any] = answer["error"]
+    return error
 
 
 @pytest.mark.parametrize(
