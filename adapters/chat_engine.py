@@ -86,6 +86,8 @@ class ChatEngine(WorkerEngine):
             return await future
         except OSError:
             return Tokens(command.request_id, error=NOT_RUNNING)
+        except (OverflowError, TypeError, ValueError) as exc:
+            return Tokens(command.request_id, error=f"cannot send the request: {exc}")
         finally:
             tokenizing.pop(command.request_id, None)
 
@@ -103,6 +105,11 @@ class ChatEngine(WorkerEngine):
                 self._send(Submit(request))
             except OSError:
                 yield Delta(request_id=rid, error=EngineError("engine_unavailable", NOT_RUNNING))
+                return
+            except (OverflowError, TypeError, ValueError) as exc:
+                # A value the worker's message format cannot carry (an int past 64 bits): the
+                # protocols range-check every field, so this is a request no route validated.
+                yield Delta(request_id=rid, error=EngineError("invalid_request", f"cannot send the request: {exc}"))
                 return
             while True:
                 delta = await queue.get()

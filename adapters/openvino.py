@@ -30,7 +30,7 @@ from adapters.detokenize import DecodeState, decode_step
 from adapters.kv_cache import KVShape, kv_cache_blocks, kv_shape
 from adapters.limits import model_limits, served_context
 from adapters.stops import StopMatcher
-from adapters.structured import structured_output_config
+from adapters.structured import constraint_problem, structured_output_config
 from adapters.tool_prompt import template_history, text_history
 from hub.models import ModelSpec
 
@@ -226,6 +226,9 @@ class OpenVINOBackend:
         if isinstance(budget, list):
             return budget
         max_new = budget
+        if request.constraint is not None and (problem := constraint_problem(request.constraint)):
+            # Refused here, alone: inside the batch step it would break the pipeline for everyone.
+            return [Delta(request_id=rid, error=EngineError("invalid_request", f"cannot enforce the {problem}"))]
         input_ids = self._tensor(np.array([ids], dtype=np.int64))
         handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
         running = _Running(rid, handle, request.params.stop, n_prompt)
@@ -251,7 +254,8 @@ class OpenVINOBackend:
     def step(self) -> list[Delta]:
         """Advance every running request by one batch step."""
         # A grammar xgrammar cannot compile fails here, inside the step, and leaves the pipeline
-        # unusable (measured): the server checks every schema before it gets this far.
+        # unusable (measured): the server checks every schema before it gets this far, and
+        # `submit` checks it again (adapters/schema_bounds.py).
         self._pipe.step()
         running = self._ov.GenerationStatus.RUNNING
         length = self._ov.GenerationFinishReason.LENGTH

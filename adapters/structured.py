@@ -1,14 +1,18 @@
 """`OutputConstraint` -> OpenVINO GenAI's `StructuredOutputConfig` (xgrammar inside).
 
 The server validates schemas before they get here: xgrammar compiles a grammar inside the batch
-step, where a failure would take every request of the batch down with it.
+step, where a failure would take every request of the batch down with it. The worker checks them
+again (`constraint_problem`) before a request joins the batch, so that one no route validated
+fails alone.
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from adapters.base import OutputConstraint
+from adapters.schema_bounds import unsatisfiable
 
 if TYPE_CHECKING:
     import openvino_genai as ov_genai
@@ -34,3 +38,17 @@ def structured_output_config(constraint: OutputConstraint) -> ov_genai.Structure
         return config(structural_tags_config=structure)
     triggered = config.TriggeredTags([constraint.trigger], tags, at_least_one=False, stop_after_first=constraint.single)
     return config(structural_tags_config=triggered)
+
+
+def constraint_problem(constraint: OutputConstraint) -> str | None:
+    """Why the grammar engine would fail on `constraint`'s schemas, or None if it would not."""
+    schemas = [("response format", constraint.json_schema)] if constraint.json_schema is not None else []
+    schemas += [(f"parameters of tool {i}", tag.parameters) for i, tag in enumerate(constraint.tags)]
+    for name, text in schemas:
+        try:
+            problem = unsatisfiable(json.loads(text))
+        except (ValueError, RecursionError) as exc:
+            problem = f"not a JSON schema ({type(exc).__name__})"
+        if problem is not None:
+            return f"{name}: {problem}"
+    return None

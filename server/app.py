@@ -34,6 +34,7 @@ from server.inference.embeddings import route as embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
+from server.limits.json_body import json_body_guard
 from server.routes import health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.routes.tuning import tuning_route
@@ -182,6 +183,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         # refusal while shutting down is still logged and counted.
         middleware=[observability_middleware(_count, served), drain.middleware(), security.middleware()],
         before_send=[unmatched_route_hook(_count)],
+        # Every JSON body's nesting is bounded before anything decodes it (docs/security.md).
+        before_request=json_body_guard(settings.limits),
         cors_config=security.cors(),
         dependencies={
             "scheduler": _from_state("scheduler"),
@@ -191,6 +194,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "batches": _from_state("batches"),
             "sampling": _constant(settings.sampling_defaults()),
             "audit_state": _constant(security.audit_state),
+            "limits": _constant(settings.limits),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

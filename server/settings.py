@@ -300,6 +300,28 @@ class BatchSettings(_Section, frozen=True):
     ] = -1000
 
 
+class LimitSettings(_Section, frozen=True):
+    """Bounds on what one request may ask the parser and the grammar engine to do (docs/security.md)."""
+
+    max_json_depth: Annotated[
+        int, Meta(ge=2, le=512, description="deepest nesting of a JSON body's arrays and objects")
+    ] = 64
+    max_messages: Annotated[int, Meta(ge=1, description="most messages (or Responses input items) in one request")] = (
+        2048
+    )
+    max_tools: Annotated[int, Meta(ge=1, description="most tools in one request")] = 128
+    max_schema_bytes: Annotated[
+        int,
+        Meta(ge=64, description="largest JSON schema (a response format's or a tool's parameters), in bytes"),
+    ] = 64 * 1024
+    max_schema_depth: Annotated[
+        int, Meta(ge=1, le=256, description="deepest nesting of subschemas in a JSON schema")
+    ] = 32
+    max_enum_values: Annotated[
+        int, Meta(ge=1, description="most enum and const values in one JSON schema, all enums together")
+    ] = 1000
+
+
 def _section(cls: type[_Section]) -> Any:
     return msgspec.field(default_factory=cls)
 
@@ -317,6 +339,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workflows: WorkflowSettings = _section(WorkflowSettings)
     batches: BatchSettings = _section(BatchSettings)
     security: SecuritySettings = _section(SecuritySettings)
+    limits: LimitSettings = _section(LimitSettings)
 
     @property
     def home_path(self) -> Path:

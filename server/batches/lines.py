@@ -25,6 +25,9 @@ from server.inference.embeddings.protocol import EmbeddingRequest
 from server.inference.responses import protocol as responses_protocol
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
+from server.limits.json_body import json_depth_exceeds
+from server.limits.refusal import LimitExceeded
+from server.settings import LimitSettings
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -41,6 +44,8 @@ _ROUTES: dict[str, tuple[type[Any], Handler]] = {
     "/v1/responses": (responses_protocol.CreateResponse, responses.create_response.fn),
 }
 assert set(_ROUTES) == set(ENDPOINTS)
+# The routes that check their request against the limits (docs/security.md) take them as `limits`.
+_BOUNDED = frozenset({"/v1/chat/completions", "/v1/responses"})
 
 
 class _Line(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -53,10 +58,14 @@ class _Line(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def check_line(
-    number: int, raw: bytes, endpoint: str, seen: set[str]
+    number: int, raw: bytes, endpoint: str, seen: set[str], limits: LimitSettings
 ) -> tuple[str | None, bytes | None, BatchError | None]:
     """(custom_id, the line to run, None) for a good line; (custom_id or None, None, why) for a
-    malformed one, whose problem goes to the error file and lets the rest run."""
+    malformed one, whose problem goes to the error file and lets the rest run. A line nested past
+    `limits.max_json_depth` is refused before it is decoded, as an HTTP body would be."""
+    if json_depth_exceeds(raw, limits.max_json_depth):
+        why = f"line {number}: nested deeper than {limits.max_json_depth} (setting `max_json_depth`)"
+        return None, None, BatchError(code="max_json_depth_exceeded", message=why, line=number)
     try:
         line = msgspec.json.decode(raw, type=InputLine)
     except msgspec.DecodeError as exc:
@@ -92,7 +101,7 @@ def error_line(custom_id: str | None, code: str, message: str) -> bytes:
     return msgspec.json.encode(line)
 
 
-async def run_line(raw: bytes, door: EngineDoor, store: ResponseStore) -> tuple[bytes, bool]:
+async def run_line(raw: bytes, door: EngineDoor, store: ResponseStore, limits: LimitSettings) -> tuple[bytes, bool]:
     """Run one checked line; (its output-file line, whether it belongs in the error file)."""
     line = msgspec.json.decode(raw, type=_Line)
     request_type, handler = _ROUTES[line.url]
@@ -100,11 +109,15 @@ async def run_line(raw: bytes, door: EngineDoor, store: ResponseStore) -> tuple[
         data = msgspec.json.decode(line.body, type=request_type)
         if getattr(data, "stream", False):
             raise invalid_request("stream is not supported in a batch.", param="stream")
-        extra = {"response_store": store} if line.url == "/v1/responses" else {}
+        extra: dict[str, Any] = {"response_store": store} if line.url == "/v1/responses" else {}
+        if line.url in _BOUNDED:
+            extra["limits"] = limits
         result = await handler(data=data, request=None, door=door, **extra)
         status, body = 200, msgspec.json.encode(result)
     except msgspec.ValidationError as exc:
         status, body = 400, _error_body(from_validation_error(exc))
+    except LimitExceeded as exc:
+        status, body = exc.status, _error_body(APIError(exc.status, exc.message, param=exc.param, code=exc.code))
     except APIError as exc:
         if exc.detail.code == "server_shutting_down":
             raise LineInterrupted from exc

@@ -25,7 +25,7 @@ from server.batches.protocol import Batch, BatchError, BatchErrors
 from server.batches.store import BatchStore
 from server.inference.call import EngineDoor
 from server.inference.responses.history import ResponseStore
-from server.settings import BatchSettings, Settings
+from server.settings import BatchSettings, LimitSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,18 @@ log = logging.getLogger(__name__)
 class BatchRunner:
     """Advances every open batch; `wake()` when one is created or cancelled."""
 
-    def __init__(self, store: BatchStore, door: EngineDoor, responses: ResponseStore, settings: BatchSettings) -> None:
+    def __init__(
+        self,
+        store: BatchStore,
+        door: EngineDoor,
+        responses: ResponseStore,
+        settings: BatchSettings,
+        limits: LimitSettings | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        # Lines are bounded as the HTTP requests they stand for (docs/security.md, "Limits").
+        self.limits = limits if limits is not None else LimitSettings()
         self._door = door.at_priority(settings.batch_priority)
         self._responses = responses
         self._wake = asyncio.Event()
@@ -107,7 +116,7 @@ class BatchRunner:
             rows: list[tuple[int, str | None, bytes | None, bytes | None]] = []
             seen: set[str] = set()
             for number, raw in enumerate(raw_lines, start=1):
-                custom_id, good, problem = check_line(number, raw, batch.endpoint, seen)
+                custom_id, good, problem = check_line(number, raw, batch.endpoint, seen, self.limits)
                 bad = None if problem is None else error_line(custom_id, problem.code, problem.message)
                 rows.append((number, custom_id, good, bad))
             return rows, []
@@ -141,7 +150,7 @@ class BatchRunner:
                 if stop:
                     return
                 try:
-                    result, is_error = await run_line(raw, self._door, self._responses)
+                    result, is_error = await run_line(raw, self._door, self._responses, self.limits)
                 except LineInterrupted:
                     stop.append("shutdown")
                     return
@@ -198,7 +207,7 @@ def batches_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncCo
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = BatchStore(settings.home_path / "batches")
-        runner = BatchRunner(store, app.state.door, app.state.responses, settings.batches)
+        runner = BatchRunner(store, app.state.door, app.state.responses, settings.batches, settings.limits)
         app.state.batches = runner
         task = asyncio.create_task(runner.run(), name="batch-runner")
         try:

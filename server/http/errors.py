@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from adapters.base import EngineError
+from server.limits.refusal import LimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,20 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return error_response(status, ErrorDetail(message=message, type=kind, code=code), headers)
 
 
+def handle_limit_exceeded(_: Request[Any, Any, Any], exc: LimitExceeded) -> Response[ErrorResponse]:
+    """A request past one of the limits -> 400 (413 for sizes), naming the limit's setting."""
+    detail = ErrorDetail(message=exc.message, type="invalid_request_error", param=exc.param, code=exc.code)
+    return error_response(exc.status, detail)
+
+
+def handle_recursion_error(request: Request[Any, Any, Any], exc: RecursionError) -> Response[ErrorResponse]:
+    """Nesting that got past the limits and exhausted the stack somewhere: the client's input,
+    not a server fault (the limits should have caught it, hence the warning)."""
+    log.warning("recursion limit reached on %s %s", request.method, request.url.path)
+    message = "The request nests too deeply to be processed."
+    return error_response(400, ErrorDetail(message=message, type="invalid_request_error", code="nesting_too_deep"))
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     """A bug: log it with its traceback and answer 500 without leaking internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -157,6 +172,8 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS = {
     APIError: handle_api_error,
     ValidationException: handle_validation_error,
+    LimitExceeded: handle_limit_exceeded,
+    RecursionError: handle_recursion_error,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,
 }

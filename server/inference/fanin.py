@@ -10,10 +10,13 @@ server is shutting down) ends its stream with an error at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
-from adapters.base import Delta, Engine, GenerationRequest
+from adapters.base import Delta, Engine, EngineError, GenerationRequest
 from server.inference.translate import require_no_error
+
+log = logging.getLogger(__name__)
 
 
 class FanIn:
@@ -29,8 +32,15 @@ class FanIn:
         self._tasks = [asyncio.create_task(self._pump(i, engine.generate(r))) for i, r in enumerate(requests)]
 
     async def _pump(self, index: int, deltas: AsyncIterator[Delta]) -> None:
-        async for delta in deltas:
-            self._queue.put_nowait((index, delta))
+        try:
+            async for delta in deltas:
+                self._queue.put_nowait((index, delta))
+        except Exception as exc:
+            # A request that fails to reach the engine must still end: `start()` and the stream
+            # wait for its deltas, and its call holds a scheduler slot until they come.
+            log.exception("engine request %d failed", index)
+            error = EngineError("internal_error", f"{type(exc).__name__}: {exc}")
+            self._queue.put_nowait((index, Delta(request_id=0, error=error)))
 
     async def start(self) -> None:
         """Wait for the first delta of every request; raise the API error of the first refusal."""

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from server.limits import ranges
 from server.serving.services import Priority
 
 
@@ -25,13 +26,13 @@ def published(**constraints: object) -> Meta:
 Temperature = Annotated[float, Meta(ge=0.0, le=2.0), published(minimum=0)]
 TopP = Annotated[float, Meta(ge=0.0, le=1.0), published(minimum=0)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
-PositiveInt = Annotated[int, Meta(ge=1)]
-NonNegativeInt = Annotated[int, Meta(ge=0), published(minimum=0)]
+PositiveInt = Annotated[ranges.TokenCount, published(maximum=ranges.INT32_MAX)]
+NonNegativeInt = Annotated[ranges.Count, published(minimum=0, maximum=ranges.INT32_MAX)]
 Choices = Annotated[int, Meta(ge=1, le=128)]
 # More than OpenAI's four: clients such as Continue send their whole list to other hosts. The
 # count and length limits are settings, checked in translate.py `stop_strings`.
 Stop = str | list[str]
-Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
+Seed = ranges.Seed
 TopLogprobs = Annotated[int, Meta(ge=0, le=20), published(minimum=0)]
 FinishReason = Literal["stop", "length", "tool_calls"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from adapters.schema_bounds import unsatisfiable
 from server.http.errors import APIError, invalid_request
 
 # Keywords xgrammar turns into grammar rules.
@@ -122,4 +123,7 @@ def check_schema(schema: Any, param: str) -> str:
         raise
     except (TypeError, AttributeError, re.error) as exc:
         raise invalid_request(f"Invalid JSON schema: {exc}", param=param) from exc
+    problem = unsatisfiable(schema)
+    if problem is not None:
+        raise invalid_request(f"The JSON schema cannot be enforced: {problem}.", param=param)
     return json.dumps(schema)

@@ -18,7 +18,9 @@ from server.http import sse
 from server.http.disconnect import unless_disconnected
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.http.openapi import StreamingOperation
+from server.limits.json_body import check_json_depth, decode_json
 from server.serving.services import Priority
+from server.settings import LimitSettings
 from server.workflows.definition import json_schema
 from server.workflows.executor import Run
 from server.workflows.manager import WorkflowManager
@@ -122,14 +124,15 @@ async def delete_workflow(name: str, workflows: WorkflowManager) -> dict[str, An
     return {"object": "workflow.deleted", "name": name, "deleted": True}
 
 
-async def _run_request(request: Request[Any, Any, Any]) -> RunRequest:
+async def _run_request(request: Request[Any, Any, Any], limits: LimitSettings) -> RunRequest:
     """The run's inputs from JSON, or from a multipart form: an `inputs` JSON field, a `stream`
-    field, and one part per file input (or plain text fields for other inputs)."""
+    field, and one part per file input (or plain text fields for other inputs); JSON of either
+    kind is bounded by `limits` (its depth) before it is decoded."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "multipart/form-data":
         raw = await request.body()
         try:
-            return msgspec.json.decode(raw or b"{}", type=RunRequest)
+            return decode_json(raw or b"{}", RunRequest, limits)
         except msgspec.ValidationError as exc:
             raise invalid_request(f"Invalid request body: {exc}") from exc
         except msgspec.DecodeError as exc:
@@ -143,6 +146,7 @@ async def _run_request(request: Request[Any, Any, Any]) -> RunRequest:
             data = await value.read()
             inputs[key] = FileInput(value.filename or key, data, value.content_type or "application/octet-stream")
         elif key == "inputs":
+            check_json_depth(str(value).encode(), limits)
             try:
                 given = json.loads(value)
             except json.JSONDecodeError as exc:
@@ -202,11 +206,11 @@ async def _whole(run: Run) -> RunRecord:
     },
 )
 async def create_run(
-    name: str, request: Request[Any, Any, Any], workflows: WorkflowManager
+    name: str, request: Request[Any, Any, Any], workflows: WorkflowManager, limits: LimitSettings
 ) -> RunRecord | sse.EventStream:
     """Run a stored workflow: the run's record once it ends, or with `stream: true` its events."""
+    body = await _run_request(request, limits)
     _, plan = await workflows.stored_plan(name)
-    body = await _run_request(request)
     run = await workflows.start(plan, body.inputs, body.priority)
     if body.stream:
         queue = run.subscribe()

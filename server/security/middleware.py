@@ -53,7 +53,9 @@ _probe = msgspec.json.Decoder(_Probe)
 def _peek(body: bytes) -> _Probe | None:
     try:
         return _probe.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # Skipping a field still recurses into it: a body nested past the JSON depth limit
+        # (refused already) has no model worth recording.
         return None
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from server.limits import ranges
 from server.serving.services import Priority
 
 # A workflow, step, input or output name: safe as a file name and as a template identifier.
@@ -43,11 +44,12 @@ class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Decoding settings of a model step; what is left out gets the server's defaults."""
 
-    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    # Bounded as the API's are (server/limits/ranges.py): no int reaches an engine unbounded.
+    max_tokens: ranges.TokenCount | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
-    seed: int | None = None
+    top_k: ranges.Count | None = None
+    seed: ranges.Seed | None = None
     stop: list[str] | None = None
 
 

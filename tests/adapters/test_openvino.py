@@ -200,3 +200,23 @@ def test_json_schema_constraint_and_logprobs(backend: OpenVINOBackend) -> None:
     deltas = _run(backend, _chat(24, "Hi", max_tokens=6, logprobs=True))[24]
     tokens = [t for d in deltas for t in d.logprobs]
     assert len(tokens) == sum(d.tokens for d in deltas) and all(t.logprob <= 0 for t in tokens)
+
+
+def test_an_unsatisfiable_schema_fails_alone(backend: OpenVINOBackend) -> None:
+    """A schema xgrammar refuses, submitted beside an ordinary request (as a route that skipped the
+    server's check would): it is refused at submit, the other request completes, and the
+    pipeline keeps serving. Inside the batch step it broke the pipeline for every request."""
+    import json
+
+    from adapters.base import OutputConstraint
+
+    schemas = [{"type": "array", "minItems": 5, "maxItems": 2}, {"type": "integer", "minimum": 1e30}]
+    for rid, schema in enumerate(schemas, start=40):
+        bad = msgspec.structs.replace(
+            _chat(rid, "JSON please.", max_tokens=8), constraint=OutputConstraint(json_schema=json.dumps(schema))
+        )
+        out = _run(backend, bad, _chat(rid + 10, "Hi", max_tokens=4))
+        error = out[rid][0].error
+        assert len(out[rid]) == 1 and error is not None and error.code == "invalid_request"
+        assert out[rid + 10][-1].finish_reason in ("stop", "length")
+    assert _run(backend, _chat(60, "Hi", max_tokens=3))[60][-1].finish_reason in ("stop", "length")

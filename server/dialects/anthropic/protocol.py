@@ -15,7 +15,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-PositiveInt = Annotated[int, Meta(ge=1)]
+from server.limits import ranges
+
+# Bounded as every dialect's integers are (server/limits/ranges.py): none reaches an engine unbounded.
+PositiveInt = ranges.TokenCount
 UnitFloat = Annotated[float, Meta(ge=0.0, le=1.0)]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
@@ -138,7 +141,7 @@ ToolChoice = ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone
 class ThinkingEnabled(msgspec.Struct, tag="enabled", tag_field="type"):
     """Show the model's thinking as thinking blocks (the budget is not enforced: see the docs)."""
 
-    budget_tokens: Annotated[int, Meta(ge=1024)]
+    budget_tokens: Annotated[int, Meta(ge=1024, le=ranges.INT32_MAX)]
     display: Literal["summarized", "omitted"] | None = None
 
 
@@ -182,7 +185,7 @@ class MessagesRequest(msgspec.Struct, kw_only=True):
     stream: bool = False
     temperature: UnitFloat | None = None
     top_p: UnitFloat | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: ranges.Count | None = None
     tools: list[ToolParam] | None = None
     tool_choice: ToolChoice | None = None
     thinking: Thinking | None = None

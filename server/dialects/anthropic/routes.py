@@ -14,6 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from server.dialects.anthropic import protocol as a
 from server.dialects.anthropic.errors import EXCEPTION_HANDLERS
+from server.dialects.anthropic.limits import check_messages_request
 from server.dialects.anthropic.stream import ContentBuilder, event_stream, to_whole
 from server.dialects.anthropic.translate import (
     from_count_tokens_request,
@@ -23,6 +24,7 @@ from server.dialects.anthropic.translate import (
 from server.http import sse
 from server.http.openapi import StreamingOperation
 from server.inference.call import EngineDoor
+from server.settings import LimitSettings
 
 
 def _errors() -> dict[int, ResponseSpec]:
@@ -48,9 +50,10 @@ def _errors() -> dict[int, ResponseSpec]:
     },
 )
 async def create_message(
-    data: a.MessagesRequest, request: Request[Any, Any, Any], door: EngineDoor
+    data: a.MessagesRequest, request: Request[Any, Any, Any], door: EngineDoor, limits: LimitSettings
 ) -> a.Message | sse.EventStream:
     """Generate the assistant's next message: text, thinking (reasoning models) or tool_use blocks."""
+    check_messages_request(data, limits)
     translated = from_messages_request(data, door.defaults(data.model, request))
     call = await door.generate(data.model, [translated.request], request=request, prefix="msg")
     builder = ContentBuilder(tools=translated.tools, reasoning=call.info.reasoning, thinking=translated.thinking)
@@ -67,9 +70,10 @@ async def create_message(
     responses=_errors(),
 )
 async def count_tokens(
-    data: a.CountTokensRequest, request: Request[Any, Any, Any], door: EngineDoor
+    data: a.CountTokensRequest, request: Request[Any, Any, Any], door: EngineDoor, limits: LimitSettings
 ) -> a.MessageTokensCount:
     """The prompt tokens a create request with these messages, system prompt and tools would use."""
+    check_messages_request(data, limits)
     door.defaults(data.model, request)  # 404 for an unknown model before the queue
     turns = from_count_tokens_request(data)
     tokens = await door.tokenize(data.model, request=request, messages=turns, param="messages")

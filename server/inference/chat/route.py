@@ -16,6 +16,8 @@ from server.inference.chat.protocol import (
     ChatCompletionRequest,
 )
 from server.inference.chat.translate import from_chat_request
+from server.inference.limits import check_chat_request
+from server.settings import LimitSettings
 
 
 @streaming_post(
@@ -25,9 +27,10 @@ from server.inference.chat.translate import from_chat_request
     "The completion; with `stream: true`, a text/event-stream of chat.completion.chunk events",
 )
 async def create_chat_completion(
-    data: ChatCompletionRequest, request: Request[Any, Any, Any], door: EngineDoor
+    data: ChatCompletionRequest, request: Request[Any, Any, Any], door: EngineDoor, limits: LimitSettings
 ) -> ChatCompletion | sse.EventStream:
     """Generate the assistant's next message for a conversation."""
+    check_chat_request(data, limits)
     defaults = door.defaults(data.model, request)
     requests = from_chat_request(data, defaults)
     call = await door.generate(

@@ -17,6 +17,7 @@ from server.inference.translate import (
     sampling_params,
     with_seed,
 )
+from server.limits.ranges import is_token_id
 from server.settings import SamplingDefaults
 
 # Prompts x n of one legacy completion; more would hold the engine for one caller indefinitely.
@@ -32,11 +33,7 @@ class PromptChoice:
 
 
 def _is_token_ids(value: object) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
-    )
+    return isinstance(value, list) and bool(value) and all(is_token_id(t) for t in value)
 
 
 def completion_prompts(body: CompletionRequest) -> list[str | tuple[int, ...]]:

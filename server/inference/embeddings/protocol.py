@@ -12,10 +12,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from server.limits import ranges
+
 # OpenAI's own limit on inputs per embeddings request.
 MAX_INPUTS = 2048
 
-PositiveInt = Annotated[int, Meta(ge=1)]
+PositiveInt = ranges.TokenCount
 
 
 class EmbeddingRequest(msgspec.Struct, kw_only=True):

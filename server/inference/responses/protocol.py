@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from server.limits import ranges
+
 Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
 # OpenAI's bounds on `metadata`: 16 pairs, keys of at most 64 characters, values of at most 512.
 Metadata = Annotated[
@@ -51,13 +53,13 @@ class CreateResponse(msgspec.Struct, kw_only=True):
     previous_response_id: str | None = None
     store: bool | None = None
     stream: bool | None = None
-    max_output_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_output_tokens: ranges.TokenCount | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
     # Non-standard, as in chat completions: top-k and min-p sampling, and a seed.
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: ranges.Count | None = None
     min_p: TopP | None = None
-    seed: int | None = None
+    seed: ranges.Seed | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None

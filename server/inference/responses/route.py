@@ -15,6 +15,7 @@ from server.http.errors import APIError
 from server.http.openapi import NOT_FOUND, streaming_post
 from server.inference import protocol as p
 from server.inference.call import Call, EngineDoor
+from server.inference.limits import check_response_request
 from server.inference.responses import protocol as r
 from server.inference.responses.history import ResponseStore, StoredResponse
 from server.inference.responses.output import OutputBuilder
@@ -26,6 +27,7 @@ from server.inference.responses.translate import (
     refuse_unsupported,
     tools_of,
 )
+from server.settings import LimitSettings
 
 Finalize = Callable[[OutputBuilder], r.Response]
 
@@ -83,10 +85,15 @@ async def _stream(call: Call, response: r.Response, output: OutputBuilder, final
     "The response; with `stream: true`, typed server-sent events",
 )
 async def create_response(
-    data: r.CreateResponse, request: Request[Any, Any, Any], door: EngineDoor, response_store: ResponseStore
+    data: r.CreateResponse,
+    request: Request[Any, Any, Any],
+    door: EngineDoor,
+    response_store: ResponseStore,
+    limits: LimitSettings,
 ) -> r.Response | sse.EventStream:
     """Generate the model's next output (a message, or function calls when `tools` are given) for
     text or item input, optionally continuing a stored response (`previous_response_id`)."""
+    check_response_request(data, limits)
     refuse_unsupported(data)
     plan = tools_of(data)
     remembered, messages, input_items = conversation(data, response_store)

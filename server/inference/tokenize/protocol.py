@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, UnsetType
 
 from server.inference.protocol import Message
+from server.limits import ranges
 
-TokenId = Annotated[int, Meta(ge=0)]
+TokenId = ranges.TokenId
 
 
 class TokenizeRequest(msgspec.Struct, kw_only=True):

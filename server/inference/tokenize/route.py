@@ -10,17 +10,20 @@ from litestar import Request, Router, post
 from server.http.errors import invalid_request
 from server.http.openapi import ERRORS
 from server.inference.call import EngineDoor
+from server.inference.limits import check_tokenize_request
 from server.inference.tokenize.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from server.inference.translate import chat_messages
+from server.limits.json_body import decode_json
+from server.settings import LimitSettings
 
 T = TypeVar("T")
 
 
-async def _strict(request: Request[Any, Any, Any], kind: type[T]) -> T:
+async def _strict(request: Request[Any, Any, Any], kind: type[T], limits: LimitSettings) -> T:
     """The body decoded strictly: Litestar's own conversion is lax (it takes "1" for a boolean),
     which would accept requests this route's published schema refuses."""
     try:
-        return msgspec.json.decode(await request.body(), type=kind)
+        return decode_json(await request.body(), kind, limits)
     except msgspec.ValidationError as exc:
         message = str(exc)
         field = message.partition("at `$.")[2].rstrip("`") or None
@@ -28,9 +31,12 @@ async def _strict(request: Request[Any, Any, Any], kind: type[T]) -> T:
 
 
 @post(["/tokenize", "/v1/tokenize"], summary="Tokenize a text or a conversation", status_code=200, responses=ERRORS)
-async def tokenize(data: TokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor) -> TokenizeResponse:
+async def tokenize(
+    data: TokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor, limits: LimitSettings
+) -> TokenizeResponse:
     """Token ids of `content`/`prompt`, or of `messages` rendered by the model's chat template."""
-    data = await _strict(request, TokenizeRequest)
+    data = await _strict(request, TokenizeRequest, limits)
+    check_tokenize_request(data, limits)
     texts = [t for t in (data.content, data.prompt) if t is not None]
     if len(texts) + (data.messages is not None) != 1:
         raise invalid_request("Send exactly one of content, prompt or messages.", param="content")
@@ -50,9 +56,11 @@ async def tokenize(data: TokenizeRequest, request: Request[Any, Any, Any], door:
 
 
 @post(["/detokenize", "/v1/detokenize"], summary="Turn token ids back into text", status_code=200, responses=ERRORS)
-async def detokenize(data: DetokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor) -> DetokenizeResponse:
-    """The text of `tokens`."""
-    data = await _strict(request, DetokenizeRequest)
+async def detokenize(
+    data: DetokenizeRequest, request: Request[Any, Any, Any], door: EngineDoor, limits: LimitSettings
+) -> DetokenizeResponse:
+    """The text of `tokens` (ids outside the model's vocabulary are a 400)."""
+    data = await _strict(request, DetokenizeRequest, limits)
     result = await door.tokenize(data.model, request=request, ids=data.tokens, param="tokens")
     return DetokenizeResponse(prompt=result.text, content=result.text)
 

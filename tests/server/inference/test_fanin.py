@@ -142,3 +142,23 @@ def test_stop_cancels_one_choice_and_drops_its_later_deltas() -> None:
     # Choice 0 ends at its first delta; choice 1 runs to its end and the stream then ends.
     assert asyncio.run(run()) == [(0, "a"), (1, "x"), (1, "y"), (1, "stop")]
     assert engine.cancelled == [1]
+
+
+class UnsendableEngine(ScriptedEngine):
+    """Fails to send its request, as an int past 64 bits once failed to encode for the worker."""
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        raise OverflowError("can't serialize ints > 2**64 - 1")
+        yield Delta(request_id=request.request_id)  # pragma: no cover - makes this a generator
+
+
+def test_a_request_that_never_reaches_the_engine_ends_the_call() -> None:
+    """`start()` once waited forever for such a request's first delta (its slot never freed)."""
+
+    async def scenario() -> None:
+        fan = FanIn(UnsendableEngine({}), [_request(1)])
+        with pytest.raises(APIError) as raised:
+            await asyncio.wait_for(fan.start(), timeout=5)
+        assert raised.value.status == 500
+
+    asyncio.run(scenario())

@@ -74,6 +74,25 @@ def test_schema_error_names_line_and_step() -> None:
     assert problem.step == "first" and problem.line == 7
 
 
+@pytest.mark.parametrize(
+    "field", ["max_tokens: 18446744073709551616", "top_k: 2147483648", "seed: -9223372036854775809"]
+)
+def test_integers_past_the_engines_range_are_schema_errors(field: str) -> None:
+    """Step parameters are bounded as the API's are: no int reaches an engine unbounded."""
+    problem = only(
+        f"""
+        name: x
+        steps:
+          first:
+            model: smollm2-135m-instruct
+            prompt: hi
+            params:
+              {field}
+        """
+    )
+    assert problem.step == "first" and "Expected `int`" in problem.message
+
+
 def test_every_bad_step_is_reported_with_its_field_line() -> None:
     found = problems(
         """

@@ -1,0 +1,1 @@
+"""Bounds on what one request may make the server parse, check or compile (docs/security.md)."""
