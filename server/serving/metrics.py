@@ -88,7 +88,9 @@ def _vllm_gauges(models: list[ModelStatus]) -> Iterator[Metric]:
         "vllm:kv_cache_usage_perc", "KV-cache usage, 1 = full (share of sequence slots in use)", labels=["model_name"]
     )
     gpu_usage = GaugeMetricFamily(
-        "vllm:gpu_cache_usage_perc", "Old name of vllm:kv_cache_usage_perc (older endpoint pickers)", labels=["model_name"]
+        "vllm:gpu_cache_usage_perc",
+        "Old name of vllm:kv_cache_usage_perc (older endpoint pickers)",
+        labels=["model_name"],
     )
     for m in models:
         usage = min(1.0, m.active / m.slots) if m.slots > 0 else 0.0

@@ -150,9 +150,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
 def test_served_health_needs_no_key_and_chat_needs_the_key(served: tuple[str, subprocess.Popen[bytes]]) -> None:
     base, _ = served
     assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "ok"
-    with openai.OpenAI(base_url=f"{base}/v1", api_key="wrong-" + KEY, max_retries=0, timeout=60) as wrong:
-        with pytest.raises(openai.AuthenticationError):
-            wrong.models.list()
+    with (
+        openai.OpenAI(base_url=f"{base}/v1", api_key="wrong-" + KEY, max_retries=0, timeout=60) as wrong,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        wrong.models.list()
     with openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0, timeout=60) as client:
         answer = client.chat.completions.create(
             model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Say hello."}], max_tokens=8
