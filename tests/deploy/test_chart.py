@@ -63,7 +63,9 @@ def by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """The hearth container of the Deployment."""
     [deployment] = by_kind(docs)["Deployment"]
-    main: dict[str, Any] = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "hearth")
+    main: dict[str, Any] = next(
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "hearth"
+    )
     return main
 
 
