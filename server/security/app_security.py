@@ -60,7 +60,10 @@ class Security:
         self.settings = settings
         self.store = KeyStore(keys_path(settings))
         self.guard = Guard(
-            auth=Authenticator(self.store, insecure=settings.security.insecure), audit_text=settings.security.audit_text
+            auth=Authenticator(
+                self.store, insecure=settings.security.insecure, metrics_public=settings.security.metrics_public
+            ),
+            audit_text=settings.security.audit_text,
         )
 
     @asynccontextmanager

@@ -127,16 +127,18 @@ _NO_KEY = Denied(
 class Authenticator:
     """Decides each request against the key store and the scope table."""
 
-    def __init__(self, store: KeyStore, insecure: bool = False) -> None:
+    def __init__(self, store: KeyStore, insecure: bool = False, metrics_public: bool = False) -> None:
         self.store = store
         self.insecure = insecure
+        # The Gateway API Inference Extension's endpoint picker scrapes /metrics with no credentials.
+        self.metrics_public = metrics_public
 
     def decide(self, method: str, path: str, headers: dict[bytes, bytes], client: str | None) -> Decision:
         """Authenticate one request. With no keys, only loopback clients are served (unless the
         server was started with --insecure); once a key exists, every request needs one. An
         unreadable key file refuses everything (503) rather than letting anything through."""
         need = required_scope(method, path)
-        if need == "public":
+        if need == "public" or (self.metrics_public and path == "/metrics" and method in ("GET", "HEAD")):
             return Decision()
         try:
             return self._decide(need, method, path, headers, client)

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 Scope = Literal["inference", "admin"]
 SCOPES: tuple[Scope, ...] = ("inference", "admin")
 KEY_PREFIX = "hearth-"
+# Keys given to `hearth keys put` are chosen by people or scripts: 32 characters is 128+ bits
+# from `openssl rand -hex 32` and refuses short passwords.
+MIN_PUT_KEY_CHARS = 32
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -152,18 +155,43 @@ class KeyStore:
         tokens_per_minute: int = 0,
     ) -> tuple[str, ApiKey]:
         """Make a new key; returns (the key itself, which is shown once and never stored, its record)."""
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = self._add(name, scope, secret, expires_in, requests_per_minute, tokens_per_minute, replace=False)
+        return secret, record
+
+    def put(self, name: str, scope: Scope, secret: str) -> ApiKey:
+        """Store a key chosen outside Hearth (a container's secret, a Kubernetes Secret) under
+        `name`, replacing a key of that name, so that a restart with the same secret changes
+        nothing and a new secret rotates the key. It must be long enough not to be guessed."""
+        if len(secret) < MIN_PUT_KEY_CHARS or secret != secret.strip():
+            raise KeyStoreError(
+                f"a key given to Hearth must be at least {MIN_PUT_KEY_CHARS} characters, without surrounding "
+                "spaces (e.g. `openssl rand -hex 32`)"
+            )
+        return self._add(name, scope, secret, None, 0, 0, replace=True)
+
+    def _add(
+        self,
+        name: str,
+        scope: Scope,
+        secret: str,
+        expires_in: float | None,
+        requests_per_minute: int,
+        tokens_per_minute: int,
+        replace: bool,
+    ) -> ApiKey:
         check_name(name, "key")
         if scope not in SCOPES:
             raise KeyStoreError(f"invalid scope {scope!r}: use one of {', '.join(SCOPES)}")
         if requests_per_minute < 0 or tokens_per_minute < 0:
             raise KeyStoreError("limits must be >= 0 (0 means no limit)")
-        secret = KEY_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
         record = ApiKey(
             name=name,
             scope=scope,
             sha256=hash_key(secret),
-            prefix=secret[: len(KEY_PREFIX) + 4],
+            # A chosen key shows less of itself than a generated one, whose first 7 are "hearth-".
+            prefix=secret[: len(KEY_PREFIX) + 4] if secret.startswith(KEY_PREFIX) else secret[:4],
             created=now,
             expires=now + expires_in if expires_in else None,
             requests_per_minute=requests_per_minute,
@@ -171,9 +199,11 @@ class KeyStore:
         )
         with self._locked() as keys:
             if any(key.name == name for key in keys):
-                raise KeyStoreError(f"a key named {name!r} exists already (revoke it first)")
+                if not replace:
+                    raise KeyStoreError(f"a key named {name!r} exists already (revoke it first)")
+                keys[:] = [key for key in keys if key.name != name]
             keys.append(record)
-        return secret, record
+        return record
 
     def revoke(self, name: str) -> ApiKey:
         """Delete the key called `name`; returns its record."""

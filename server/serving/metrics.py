@@ -1,5 +1,13 @@
 """Prometheus metrics (prometheus-client): requests, latency, tokens, and the scheduler's state.
 
+Beside Hearth's own names, the scheduler's gauges are also exported under the names vLLM uses
+(`vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:kv_cache_usage_perc` and its older
+name `vllm:gpu_cache_usage_perc`, labelled `model_name`): the Gateway API Inference Extension's
+endpoint picker and vLLM dashboards read these names (its model server protocol: queued requests,
+running requests, KV-cache utilisation as a 0..1 fraction). OpenVINO's block usage is not reported
+across the worker boundary, so the KV figure is the share of the model's sequence slots in use,
+which is what fills the cache under continuous batching (docs/deploy.md).
+
 One `CollectorRegistry` per app (no process-global registry), rendered by GET /metrics. Counters
 and histograms are updated as requests run; the scheduler's gauges (queue depth, memory, loaded
 models) and its load / eviction / crash counts are read from its status when scraped.
@@ -16,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from adapters.base import Delta
 from server.serving.scheduler import Lease, Scheduler
+from server.serving.status import ModelStatus
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -63,11 +72,33 @@ class _SchedulerCollector(Collector):
             counters["loads"].add_metric([m.id], m.loads)
             counters["evictions"].add_metric([m.id], m.evictions)
             counters["crashes"].add_metric([m.id], m.crashes)
+        yield from _vllm_gauges(status.models)
         budget = GaugeMetricFamily("hearth_memory_budget_bytes", "Memory all resident models may use")
         budget.add_metric([], status.memory_budget_bytes)
         yield from gauges.values()
         yield from counters.values()
         yield budget
+
+
+def _vllm_gauges(models: list[ModelStatus]) -> Iterator[Metric]:
+    """The scheduler's state under vLLM's metric names (the inference gateway's endpoint picker)."""
+    waiting = GaugeMetricFamily("vllm:num_requests_waiting", "Requests waiting for a slot", labels=["model_name"])
+    running = GaugeMetricFamily("vllm:num_requests_running", "Requests running now", labels=["model_name"])
+    kv_usage = GaugeMetricFamily(
+        "vllm:kv_cache_usage_perc", "KV-cache usage, 1 = full (share of sequence slots in use)", labels=["model_name"]
+    )
+    gpu_usage = GaugeMetricFamily(
+        "vllm:gpu_cache_usage_perc",
+        "Old name of vllm:kv_cache_usage_perc (older endpoint pickers)",
+        labels=["model_name"],
+    )
+    for m in models:
+        usage = min(1.0, m.active / m.slots) if m.slots > 0 else 0.0
+        waiting.add_metric([m.id], m.queued)
+        running.add_metric([m.id], m.active)
+        kv_usage.add_metric([m.id], usage)
+        gpu_usage.add_metric([m.id], usage)
+    yield from (waiting, running, kv_usage, gpu_usage)
 
 
 class Metrics:

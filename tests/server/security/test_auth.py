@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from server.security.auth import presented_key, required_scope
-from server.security.keys import ApiKey
+from server.security.auth import Authenticator, presented_key, required_scope
+from server.security.keys import ApiKey, KeyStore
 from server.security.limits import RateLimiter
 
 
@@ -74,3 +76,15 @@ def test_token_limit_refuses_after_budget() -> None:
     limiter.charge_tokens(key, 150)  # may overdraw: the call had already run
     wait = limiter.admit(key)
     assert wait is not None and wait >= 30  # 50 tokens in debt at 100/min: at least 30 s
+
+
+def test_metrics_public_opens_metrics_alone(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    store.create("prometheus", "inference")
+    closed = Authenticator(store)
+    opened = Authenticator(store, metrics_public=True)
+    assert closed.decide("GET", "/metrics", {}, "10.0.0.5").denied is not None
+    assert opened.decide("GET", "/metrics", {}, "10.0.0.5").denied is None
+    assert opened.decide("HEAD", "/metrics", {}, "10.0.0.5").denied is None
+    for method, path in (("POST", "/metrics"), ("GET", "/v1/status"), ("POST", "/v1/chat/completions")):
+        assert opened.decide(method, path, {}, "10.0.0.5").denied is not None, (method, path)

@@ -87,3 +87,31 @@ def test_unreadable_key_file_refuses_everything(tmp_path: Path) -> None:
     decision = Authenticator(KeyStore(tmp_path / "keys.json")).decide("GET", "/v1/models", {}, "127.0.0.1")
     assert decision.denied is not None and decision.denied.status == 503
     assert Authenticator(KeyStore(tmp_path / "keys.json")).decide("GET", "/health", {}, "127.0.0.1").denied is None
+
+
+def test_put_stores_a_chosen_key_and_replaces_one_of_the_same_name(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    chosen = "0123456789abcdef" * 4
+    first = store.put("deployment", "inference", chosen)
+    assert store.authenticate(chosen) == first
+    assert chosen not in (tmp_path / "keys.json").read_text()
+    assert first.prefix == chosen[:4], "a chosen key shows only 4 characters of itself"
+    rotated = "fedcba9876543210" * 4
+    store.put("deployment", "admin", rotated)
+    assert [key.name for key in store.records()] == ["deployment"]
+    assert store.authenticate(chosen) is None
+    assert store.authenticate(rotated) is not None and store.authenticate(rotated).scope == "admin"  # type: ignore[union-attr]
+    # put never touches other keys; create still refuses a taken name.
+    generated, _ = store.create("laptop", "inference")
+    store.put("deployment", "inference", chosen)
+    assert store.authenticate(generated) is not None
+    with pytest.raises(KeyStoreError, match="exists already"):
+        store.create("deployment", "inference")
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31, " " + "x" * 40, "x" * 40 + " "])
+def test_put_refuses_short_or_padded_keys(tmp_path: Path, secret: str) -> None:
+    store = KeyStore(tmp_path / "keys.json")
+    with pytest.raises(KeyStoreError, match="at least 32"):
+        store.put("deployment", "inference", secret)
+    assert store.records() == []
