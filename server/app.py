@@ -14,11 +14,14 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, local_targets
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
+from server.console import route as console
+from server.console.bundle import ConsoleBundle
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
 from server.inference.call import EngineDoor
@@ -29,7 +32,7 @@ from server.inference.embeddings import route as embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
-from server.routes import health, keys, models, status, system, workflows
+from server.routes import audit, health, keys, models, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
 from server.serving.deployments import (
@@ -150,10 +153,14 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             health.health,
             health.openapi_document,
             status.status,
+            status.live,
+            status.unload,
             status.metrics,
             system.system,
             tokenize.router,
             keys.router(security),
+            audit.router(security),
+            console.router(ConsoleBundle()),
         ],
         lifespan=[security.lifespan, lifespan, workflows_lifespan(settings)],
         # Outermost first: the request id is set before authentication and auditing read it.
@@ -175,6 +182,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             version=hearth_version(),
             path="/docs",
             description="A local, OpenAI-compatible inference server.",
+            # Swagger UI from the console's bundle: /docs works with no internet.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url="/console/vendor/swagger-ui-bundle.js",
+                    css_url="/console/vendor/swagger-ui.css",
+                    standalone_preset_js_url="/console/vendor/swagger-ui-standalone-preset.js",
+                    favicon="<link rel='icon' href='/console/favicon.svg'>",
+                )
+            ],
         ),
         logging_config=None,
     )
