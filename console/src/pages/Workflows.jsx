@@ -60,7 +60,6 @@ export default function Workflows() {
   }, []);
 
   const open = async (name) => {
-    setMessage(null);
     setRun(null);
     try {
       const wf = await api(`/v1/workflows/${encodeURIComponent(name)}`);
@@ -131,7 +130,10 @@ export default function Workflows() {
         <ul className="plain">
           {list?.map((w) => (
             <li key={w.name}>
-              <button type="button" className="link" aria-label={`Open workflow ${w.name}`} onClick={() => open(w.name)}>
+              <button type="button" className="link" aria-label={`Open workflow ${w.name}`} onClick={() => {
+                  setMessage(null);
+                  open(w.name);
+                }}>
                 {w.name}
               </button>
               {w.error && <small role="alert"> {w.error}</small>}
