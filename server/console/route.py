@@ -22,7 +22,9 @@ _CSP = (
 )
 
 
-def _send(asset: Asset, request: Request[Any, Any, Any], cache: str, extra: dict[str, str] | None = None) -> Response[bytes]:
+def _send(
+    asset: Asset, request: Request[Any, Any, Any], cache: str, extra: dict[str, str] | None = None
+) -> Response[bytes]:
     headers = {"cache-control": cache, "x-content-type-options": "nosniff", "vary": "accept-encoding", **(extra or {})}
     if "gzip" in request.headers.get("accept-encoding", ""):
         headers["content-encoding"] = "gzip"

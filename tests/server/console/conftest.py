@@ -5,28 +5,27 @@ failed request, with a screenshot of each page kept under tests/artifacts/consol
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, expect, sync_playwright
 
 from tests.conftest import REPO_ROOT, HearthServer, run_hearth
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts" / "console"
 # Two shared cores: a poll can wait behind a generation.
-playwright_sync.expect.set_options(timeout=20_000)
+expect.set_options(timeout=20_000)
 
 
 @dataclass
 class Watched:
     """A page, with what went wrong on it; `allowed` names statuses a test expects (e.g. 401)."""
 
-    page: playwright_sync.Page
+    page: Page
     base_url: str
     errors: list[str] = field(default_factory=list)
     allowed: set[int] = field(default_factory=set)
@@ -48,18 +47,18 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthS
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[playwright_sync.Browser]:
+def browser() -> Iterator[Browser]:
     """Headless Chromium (Debian's package; `make test` installs it)."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
-    with playwright_sync.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
         browser.close()
 
 
 @pytest.fixture
-def watched(browser: playwright_sync.Browser, console_server: HearthServer) -> Iterator[Watched]:
+def watched(browser: Browser, console_server: HearthServer) -> Iterator[Watched]:
     """A fresh browser context on the console server; at the end, no console error, no failed
     request (other than the statuses the test allowed) and nothing fetched from another host."""
     context = browser.new_context(base_url=console_server.base_url, viewport={"width": 1360, "height": 900})
@@ -68,20 +67,20 @@ def watched(browser: playwright_sync.Browser, console_server: HearthServer) -> I
     w = Watched(page, console_server.base_url)
     own = urlsplit(console_server.base_url).netloc
 
-    def on_console(message: playwright_sync.ConsoleMessage) -> None:
+    def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             w.errors.append(f"console: {message.text}")
 
-    def on_response(response: playwright_sync.Response) -> None:
+    def on_response(response: Response) -> None:
         if response.status >= 400:
             w.errors.append(f"{response.status} {response.request.method} {response.url}")
 
-    def on_failed(request: playwright_sync.Request) -> None:
+    def on_failed(request: Request) -> None:
         # A navigation (reload, sign-in) cancels the polls in flight: that is not a failure.
         if request.failure != "net::ERR_ABORTED":
             w.errors.append(f"failed: {request.method} {request.url} {request.failure}")
 
-    def on_request(request: playwright_sync.Request) -> None:
+    def on_request(request: Request) -> None:
         host = urlsplit(request.url).netloc
         if host and host != own:
             w.foreign.append(request.url)
@@ -95,19 +94,6 @@ def watched(browser: playwright_sync.Browser, console_server: HearthServer) -> I
     context.route(lambda url: urlsplit(url).netloc != own, lambda route: route.abort())
     yield w
     context.close()
-    unexpected = [
-        e for e in w.errors if not any(e.startswith(f"{s} ") or f"status of {s} " in e for s in w.allowed)
-    ]
+    unexpected = [e for e in w.errors if not any(e.startswith(f"{s} ") or f"status of {s} " in e for s in w.allowed)]
     assert not unexpected, "errors in the browser:\n" + "\n".join(unexpected)
     assert not w.foreign, f"requests to other hosts: {w.foreign}"
-
-
-@pytest.fixture
-def open_page(watched: Watched) -> Callable[[str], playwright_sync.Page]:
-    """Go to a console path (`#/models`, ...) and return the page."""
-
-    def go(path: str) -> playwright_sync.Page:
-        watched.page.goto(f"/{path}")
-        return watched.page
-
-    return go

@@ -102,8 +102,10 @@ def test_workflow_saved_and_run_with_each_step_shown(watched: Watched) -> None:
     page.goto("/#/workflows")
     page.get_by_role("button", name="New workflow").click()
     definition = page.get_by_label("Definition (YAML)")
-    text = definition.input_value().replace("name: my-workflow", "name: console-check").replace(
-        "max_tokens: 64", "max_tokens: 12"
+    text = (
+        definition.input_value()
+        .replace("name: my-workflow", "name: console-check")
+        .replace("max_tokens: 64", "max_tokens: 12")
     )
     definition.fill(text)
     page.get_by_role("button", name="Save workflow").click()
@@ -141,6 +143,8 @@ def test_admin_key_is_then_required(watched: Watched, console_server: HearthServ
     field.fill(key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Console")).to_be_visible()
-    expect(page.get_by_role("table", name="API keys").get_by_role("cell", name="console-admin", exact=True)).to_be_visible()
+    expect(
+        page.get_by_role("table", name="API keys").get_by_role("cell", name="console-admin", exact=True)
+    ).to_be_visible()
     page.get_by_role("button", name="Revoke console-admin").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked console-admin")
