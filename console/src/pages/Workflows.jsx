@@ -1,18 +1,16 @@
 import { useEffect, useState } from "react";
 import { api, stream } from "../api.js";
+import Builder from "./builder/Builder.jsx";
+import { problemsByStep } from "./builder/graph.js";
 
+// A new workflow: an input and no steps yet; drag steps into the builder. Without `outputs`, the
+// outputs are the steps no other step waits for.
 const TEMPLATE = `name: my-workflow
-description: What this workflow does.
+description: ""
 inputs:
   text:
     type: string
-steps:
-  first:
-    model: smollm2-135m-instruct
-    prompt: "Summarize:\\n\\n{{ inputs.text }}"
-    params: {max_tokens: 64, temperature: 0}
-outputs:
-  summary: "{{ steps.first | trim }}"
+steps: {}
 `;
 
 function RunView({ run }) {
@@ -53,6 +51,12 @@ export default function Workflows() {
   const [run, setRun] = useState(null);
   const [runs, setRuns] = useState([]);
   const [message, setMessage] = useState(null);
+  const [problems, setProblems] = useState({});
+  const [models, setModels] = useState([]);
+
+  useEffect(() => {
+    api("/v1/models").then((l) => setModels(l.data.map((m) => m.id)), (e) => setMessage(e.message));
+  }, []);
 
   const refresh = () => api("/v1/workflows").then((l) => setList(l.data), (e) => setMessage(e.message));
   useEffect(() => {
@@ -65,6 +69,7 @@ export default function Workflows() {
       const wf = await api(`/v1/workflows/${encodeURIComponent(name)}`);
       setSelected(wf);
       setText(wf.definition);
+      setProblems({});
       setInputs(Object.fromEntries(Object.entries(wf.inputs).map(([k, v]) => [k, v.default ?? ""])));
       setRuns((await api(`/v1/workflows/${encodeURIComponent(name)}/runs`)).data);
     } catch (e) {
@@ -80,10 +85,12 @@ export default function Workflows() {
         ? await api(`/v1/workflows/${encodeURIComponent(name)}`, { method: "PUT", yaml: text })
         : await api("/v1/workflows", { method: "POST", yaml: text });
       setMessage(`Saved ${wf.name}.`);
+      setProblems({});
       await refresh();
       await open(wf.name);
     } catch (e) {
       setMessage(e.message);
+      setProblems(problemsByStep(e.message));
     }
   };
 
@@ -146,6 +153,8 @@ export default function Workflows() {
           onClick={() => {
             setSelected(null);
             setText(TEMPLATE);
+            setProblems({});
+            setMessage(null);
             setRun(null);
             setRuns([]);
           }}
@@ -159,6 +168,13 @@ export default function Workflows() {
           <>
             <h2>{selected ? selected.name : "New workflow"}</h2>
             {selected?.description && <p>{selected.description}</p>}
+            <Builder
+              text={text}
+              setText={setText}
+              models={models}
+              problems={problems}
+              statuses={run ? Object.fromEntries(Object.entries(run.steps).map(([k, v]) => [k, v.status])) : undefined}
+            />
             <label>
               Definition (YAML)
               <textarea className="code" rows={18} value={text} spellCheck={false} onChange={(e) => setText(e.target.value)} />

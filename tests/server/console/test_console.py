@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 import httpx
-from playwright.sync_api import expect
+import yaml
+from playwright.sync_api import Locator, Page, expect
 
-from tests.conftest import DEFAULT_MODEL, HearthServer
+from tests.conftest import DEFAULT_MODEL, REPO_ROOT, HearthServer
 from tests.server.console.conftest import Watched
 
 
@@ -97,27 +98,90 @@ def test_models_pull_shows_progress_then_installed(watched: Watched) -> None:
     watched.screenshot("models")
 
 
-def test_workflow_saved_and_run_with_each_step_shown(watched: Watched) -> None:
+HAND_WRITTEN = """name: built-flow
+description: ""
+inputs:
+  text:
+    type: string
+steps:
+  step1:
+    model: smollm2-135m-instruct
+    prompt: "{{ inputs.text }}"
+    params:
+      max_tokens: 12
+  step2:
+    model: smollm2-135m-instruct
+    prompt: "Say it again:\\n\\n{{ steps.step1 }}"
+    params:
+      max_tokens: 12
+"""
+
+
+def _node(page: Page, name: str) -> Locator:
+    return page.locator(f'.react-flow__node[data-id="{name}"]')
+
+
+def test_workflow_built_by_dragging_saves_runs_and_equals_the_hand_written_yaml(
+    watched: Watched, console_server: HearthServer
+) -> None:
     page = watched.page
     page.goto("/#/workflows")
     page.get_by_role("button", name="New workflow").click()
     definition = page.get_by_label("Definition (YAML)")
-    text = (
-        definition.input_value()
-        .replace("name: my-workflow", "name: console-check")
-        .replace("max_tokens: 64", "max_tokens: 12")
+    definition.fill(definition.input_value().replace("my-workflow", "built-flow"))
+    canvas = page.get_by_label("Workflow graph")
+    palette = page.get_by_role("button", name="Drag a model step")
+    palette.drag_to(canvas, target_position={"x": 120, "y": 90})
+    palette.drag_to(canvas, target_position={"x": 420, "y": 260})
+    expect(_node(page, "step1")).to_be_visible()
+    expect(_node(page, "step2")).to_be_visible()
+    # An edge is data: connecting step1 to step2 makes step2's prompt use step1's output.
+    _node(page, "step1").locator(".react-flow__handle.source").drag_to(
+        _node(page, "step2").locator(".react-flow__handle.target")
     )
-    definition.fill(text)
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    assert "{{ steps.step1 }}" in definition.input_value()
+    _node(page, "step1").click()
+    page.get_by_label("Step max tokens").fill("12")
+    _node(page, "step2").click()
+    page.get_by_label("Prompt template").fill("Say it again:\n\n{{ steps.step1 }}")
+    page.get_by_label("Step max tokens").fill("12")
+    written = definition.input_value()
+    assert yaml.safe_load(written) == yaml.safe_load(HAND_WRITTEN)
+    assert written == HAND_WRITTEN
     page.get_by_role("button", name="Save workflow").click()
-    expect(page.get_by_role("status")).to_contain_text("Saved console-check")
-    expect(page.get_by_role("button", name="Open workflow console-check")).to_be_visible()
-    page.get_by_label("Input text").fill("The sun is a star. It is hot.")
+    expect(page.get_by_role("status")).to_contain_text("Saved built-flow")
+    # The builder wrote exactly the YAML the API stores.
+    stored = httpx.get(f"{console_server.api_url}/workflows/built-flow", timeout=30).json()["definition"]
+    assert stored == HAND_WRITTEN
+    page.get_by_label("Input text").fill("The sun is a star.")
     page.get_by_role("button", name="Run workflow").click()
-    step = page.get_by_role("article", name="Step first")
-    expect(step).to_contain_text("succeeded", timeout=60_000)
-    expect(page.get_by_label("Run outputs")).to_contain_text("summary")
+    expect(page.get_by_role("article", name="Step step2")).to_contain_text("succeeded", timeout=90_000)
+    expect(page.get_by_label("Run outputs")).to_contain_text("step2")
     expect(page.get_by_role("table", name="Run history")).to_contain_text("succeeded")
     watched.screenshot("workflows")
+
+
+def test_builder_shows_validation_errors_on_their_node_and_round_trips_text(watched: Watched) -> None:
+    page = watched.page
+    page.goto("/#/workflows")
+    page.get_by_role("button", name="New workflow").click()
+    definition = page.get_by_label("Definition (YAML)")
+    example = (REPO_ROOT / "examples" / "workflows" / "summarize-translate.yaml").read_text()
+    definition.fill(example)
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    # Moving and selecting nodes changes nothing in the text: it round-trips unchanged.
+    _node(page, "title").drag_to(page.get_by_label("Workflow graph"), target_position={"x": 300, "y": 330})
+    _node(page, "summarize").click()
+    assert definition.input_value() == example
+    # A broken reference: the server's 400 is shown on the node it belongs to.
+    page.get_by_label("Prompt template").fill("Summarize {{ steps.nope }}")
+    watched.allowed.add(400)
+    page.get_by_role("button", name="Save workflow").click()
+    expect(_node(page, "summarize").get_by_role("alert")).to_contain_text("nope")
+    expect(_node(page, "translate").get_by_role("alert")).to_have_count(0)
+    watched.screenshot("workflow-builder-error")
 
 
 def test_admin_key_is_then_required(watched: Watched, console_server: HearthServer) -> None:
