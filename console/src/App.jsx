@@ -5,12 +5,14 @@ import Playground from "./pages/Playground.jsx";
 import Models from "./pages/Models.jsx";
 import Workflows from "./pages/Workflows.jsx";
 import Admin from "./pages/Admin.jsx";
+import Tuning from "./pages/Tuning.jsx";
 
 const PAGES = [
   { path: "/", title: "Dashboard", view: Dashboard },
   { path: "/playground", title: "Playground", view: Playground },
   { path: "/models", title: "Models", view: Models },
   { path: "/workflows", title: "Workflows", view: Workflows },
+  { path: "/tuning", title: "Tuning", view: Tuning },
   { path: "/admin", title: "Admin", view: Admin },
 ];
 

@@ -184,6 +184,36 @@ def test_builder_shows_validation_errors_on_their_node_and_round_trips_text(watc
     watched.screenshot("workflow-builder-error")
 
 
+def test_tuning_changes_a_setting_measures_and_reloads(watched: Watched, console_server: HearthServer) -> None:
+    page = watched.page
+    page.goto("/#/tuning")
+    expect(page.get_by_label("Service")).to_have_value(DEFAULT_MODEL)
+    expect(page.get_by_label("Max batched sequences")).to_have_value("64")
+    page.get_by_role("button", name="Measure").click()
+    rows = page.get_by_role("table", name="Measurements").locator("tbody tr")
+    expect(rows).to_have_count(1, timeout=60_000)
+    loads_before = _loads(console_server)
+    page.get_by_label("Max batched sequences").fill("8")
+    page.get_by_label("KV cache precision").select_option("f16")
+    page.get_by_role("button", name="Apply and reload").click()
+    expect(page.get_by_role("status")).to_contain_text("reloaded (loaded)", timeout=90_000)
+    assert _loads(console_server) == loads_before + 1
+    status = httpx.get(f"{console_server.api_url}/status", timeout=30).json()
+    (model,) = [m for m in status["models"] if m["id"] == DEFAULT_MODEL]
+    assert model["slots"] == 8
+    page.get_by_role("button", name="Measure").click()
+    expect(rows).to_have_count(2, timeout=60_000)
+    expect(rows.nth(1)).to_contain_text("8 seqs")
+    expect(rows.nth(1)).to_contain_text("f16")
+    watched.screenshot("tuning")
+
+
+def _loads(server: HearthServer) -> int:
+    status = httpx.get(f"{server.api_url}/status", timeout=30).json()
+    loads: int = next(m["loads"] for m in status["models"] if m["id"] == DEFAULT_MODEL)
+    return loads
+
+
 def test_admin_key_is_then_required(watched: Watched, console_server: HearthServer) -> None:
     page = watched.page
     page.goto("/#/admin")

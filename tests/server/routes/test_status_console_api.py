@@ -139,3 +139,33 @@ def test_console_page_and_files(hearth_server: HearthServer) -> None:
     assert plain.text.startswith("<svg")
     for missing in ("/console/nope.js", "/console/../server/app.py", "/console/%2e%2e/bundle.json"):
         assert httpx.get(f"{hearth_server.base_url}{missing}", timeout=30).status_code == 404
+
+
+def test_tuning_read_apply_and_refusals(hearth_server: HearthServer, openai_client: openai.OpenAI) -> None:
+    url = f"{hearth_server.api_url}/services/{DEFAULT_MODEL}/tuning"
+    current = httpx.get(url, timeout=30).json()
+    assert current["object"] == "service.tuning"
+    tuning = current["tuning"]
+    assert tuning["max_num_seqs"] >= 1
+    assert tuning["kv_cache_precision"] in ("u8", "f16", "f32")
+    changed = {**tuning, "max_num_seqs": 4}
+    applied = httpx.put(url, json=changed, timeout=120)
+    assert applied.status_code == 200, applied.text
+    body = applied.json()
+    assert body["tuning"]["max_num_seqs"] == 4
+    assert body["status"]["state"] == "loaded"
+    assert body["status"]["slots"] == 4
+    answer = openai_client.chat.completions.create(
+        model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert answer.choices[0].message.content is not None
+    # Bad values are a 400 in the OpenAI error shape; nothing is reloaded.
+    for bad in ({**tuning, "max_num_seqs": 0}, {**tuning, "kv_cache_precision": "q3"}, {**tuning, "extra": 1}, {}):
+        refused = httpx.put(url, json=bad, timeout=30)
+        assert refused.status_code == 400, (bad, refused.text)
+        assert "error" in refused.json()
+    missing = httpx.get(f"{hearth_server.api_url}/services/no-such-model/tuning", timeout=30)
+    assert missing.status_code == 404
+    restored = httpx.put(url, json=tuning, timeout=120)
+    assert restored.status_code == 200
+    assert restored.json()["tuning"] == tuning
