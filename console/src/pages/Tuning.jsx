@@ -5,12 +5,12 @@ import { chatRequest, runChat } from "./chat.js";
 const PROMPT = "Write a short paragraph about lighthouses.";
 const FIELDS = [
   { key: "threads", label: "Threads (0: all cores)", type: "number", min: 0 },
-  { key: "kv_cache_gb", label: "KV cache (GB)", type: "number", min: 0.01, step: 0.25 },
+  { key: "kv_cache_gb", label: "KV cache (GB)", type: "number", min: 0.01, step: "any" },
   { key: "kv_cache_precision", label: "KV cache precision", options: ["u8", "f16", "f32"] },
   { key: "max_num_seqs", label: "Max batched sequences", type: "number", min: 1 },
   { key: "context_length", label: "Context length cap (0: the model's)", type: "number", min: 0 },
   { key: "inference_precision", label: "Inference precision", options: ["", "f32", "f16", "bf16"] },
-  { key: "keep_alive_seconds", label: "Keep-alive in seconds (empty: forever)", type: "number", min: 0 },
+  { key: "keep_alive_seconds", label: "Keep-alive in seconds (empty: forever)", type: "number", min: 0, step: "any" },
   { key: "priority", label: "Priority", type: "number", min: -1000, max: 1000 },
 ];
 
