@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Router, get
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from server.http.errors import APIError
+from server.http.errors import APIError, ErrorResponse
 from server.security.app_security import Security, audit_dir
 from server.security.audit import parse, read_records, verify
 from server.security.keys import KeyStoreError, parse_duration
@@ -62,7 +63,10 @@ def _search(
     return list(reversed(found))
 
 
-@get("/audit", summary="Search the audit log")
+_BAD = {400: ResponseSpec(data_container=ErrorResponse, description="Invalid filter", generate_examples=False)}
+
+
+@get("/audit", summary="Search the audit log", responses=_BAD)
 async def search_audit(
     security: Security,
     model: str | None = None,
