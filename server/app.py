@@ -32,7 +32,7 @@ from server.inference.embeddings import route as embeddings
 from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
-from server.routes import audit, health, keys, models, status, system, tuning, workflows
+from server.routes import audit, health, keys, models, service_tuning, status, system, workflows
 from server.routes import hub as hub_routes
 from server.security.app_security import Security
 from server.serving.deployments import (
@@ -156,7 +156,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             status.live,
             status.unload,
             status.metrics,
-            tuning.router,
+            service_tuning.router,
             system.system,
             tokenize.router,
             keys.router(security),

@@ -1,6 +1,7 @@
-"""A service's engine settings as the console's Tuning page edits them, and the deployment they
-make. Applying them reloads the service (server/serving/scheduler.py `retune`); they last until the
-server restarts (the services file and flags stay what they were)."""
+"""A service's engine settings as the console's Tuning page edits them (PUT
+/v1/services/{name}/tuning), and the deployment they make. Applying them reloads the service
+(server/serving/scheduler.py `retune`); they last until the server restarts (the services file and
+flags stay what they were)."""
 
 from __future__ import annotations
 

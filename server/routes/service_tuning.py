@@ -1,4 +1,6 @@
-"""GET/PUT /v1/services/{name}/tuning: a service's engine settings, read and applied (admin scope).
+"""GET/PUT /v1/services/{name}/tuning: one service's engine settings, read and applied at run time
+(admin scope). (GET /v1/tuning, routes/tuning.py on main, shows the start-up settings and the last
+`hearth bench` report; this one changes a running service.)
 
 Applying reloads the service with the new settings at once, so the next request (or the console's
 "measure") runs on them; they last until the server restarts.
