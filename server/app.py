@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, local_targets
@@ -21,6 +22,8 @@ from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.batches import routes as batches
 from server.batches.runner import batches_lifespan
+from server.console import route as console
+from server.console.bundle import ConsoleBundle
 from server.dialects.anthropic import errors as anthropic_errors
 from server.dialects.anthropic import routes as anthropic
 from server.http.drain import Drain, shutting_down
@@ -35,7 +38,7 @@ from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
 from server.limits.json_body import json_body_guard
-from server.routes import health, keys, models, status, system, workflows
+from server.routes import audit, health, keys, models, service_tuning, status, system, workflows
 from server.routes import hub as hub_routes
 from server.routes.tuning import tuning_route
 from server.security.app_security import Security
@@ -165,12 +168,17 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             health.health,
             health.openapi_document,
             status.status,
+            status.live,
+            status.unload,
             status.metrics,
+            service_tuning.router,
             system.system,
             tuning_route(settings),
             tokenize.router,
             batches.router,
             keys.router(security),
+            audit.router(security),
+            console.router(ConsoleBundle()),
         ],
         lifespan=[
             drain.lifespan,
@@ -204,6 +212,16 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             version=hearth_version(),
             path="/docs",
             description="A local, OpenAI-compatible inference server.",
+            # Swagger UI from the console's bundle: /docs works with no internet.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url="/console/vendor/swagger-ui-bundle.js",
+                    css_url="/console/vendor/swagger-ui.css",
+                    standalone_preset_js_url="/console/vendor/swagger-ui-standalone-preset.js",
+                    favicon="<link rel='icon' href='/console/favicon.svg'>",
+                )
+            ],
         ),
         logging_config=None,
     )

@@ -1,18 +1,51 @@
-"""GET /v1/status (what is loaded, where, at what cost, who waits) and GET /metrics (Prometheus)."""
+"""GET /v1/status (what is loaded, where, at what cost, who waits), GET /v1/status/live (counters
+for live charts), POST /v1/status/unload, and GET /metrics (Prometheus)."""
 
 from __future__ import annotations
 
-from litestar import Response, get
+import msgspec
+from litestar import Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 
+from server.http.errors import APIError, ErrorResponse
+from server.serving.live import LiveSnapshot, live_snapshot
 from server.serving.metrics import CONTENT_TYPE, Metrics
 from server.serving.scheduler import Scheduler
-from server.serving.status import Status
+from server.serving.status import ModelStatus, Status
+
+
+class UnloadRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A model to unload now."""
+
+    model: str
 
 
 @get("/v1/status", summary="Loaded models, memory and queues", tags=["status"])
 async def status(scheduler: Scheduler) -> Status:
     """Every service: state, device, runner pid, memory, idle time, keep-alive, running and queued requests."""
     return scheduler.status()
+
+
+@get("/v1/status/live", summary="Status and cumulative counters for live charts", tags=["status"])
+async def live(scheduler: Scheduler, metrics: Metrics) -> LiveSnapshot:
+    """The status, the machine's memory and CPU, and per model the tokens, time-to-first-token sums
+    and requests since start: poll it (every 1-2 s) and difference two answers to get rates."""
+    return live_snapshot(metrics, scheduler)
+
+
+_UNLOAD_ERRORS = {
+    code: ResponseSpec(data_container=ErrorResponse, description=text, generate_examples=False)
+    for code, text in ((400, "Invalid request"), (404, "Unknown model"), (409, "The model is busy"))
+}
+
+
+@post("/v1/status/unload", summary="Unload a model now", tags=["status"], status_code=200, responses=_UNLOAD_ERRORS)
+async def unload(data: UnloadRequest, scheduler: Scheduler) -> ModelStatus:
+    """Stop the model's runner and return its memory; it loads again on its next request. Refused
+    (409) while requests run on it or wait for it. Needs an admin key."""
+    if not await scheduler.unload(data.model):
+        raise APIError(409, f"`{data.model}` is serving requests; try again when it is idle.", code="model_busy")
+    return next(m for m in scheduler.status().models if m.id == data.model)
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -43,6 +43,9 @@ RULES: tuple[Rule, ...] = (
     rule(r"/health", "public", frozenset({"GET", "HEAD"})),
     rule(r"/openapi\.json", "public", frozenset({"GET", "HEAD"})),
     rule(r"/docs(/.*)?", "public", frozenset({"GET", "HEAD"})),
+    # The console's page and assets are public: they hold no data; the page asks for a key and
+    # calls the API with it like any other client.
+    rule(r"/|/console/.+", "public", frozenset({"GET", "HEAD"})),
     rule(r"/metrics", "inference", frozenset({"GET", "HEAD"})),
     rule(r"/v1/hub(/.*)?", "admin"),
     rule(r"/v1/keys(/.*)?", "admin"),

@@ -332,6 +332,30 @@ class Scheduler:
                     runner.forget_memory()
         self._changed.set()
 
+    async def unload(self, name: str) -> bool:
+        """Unload `name` now, returning its memory (it loads again on next use); False, and nothing
+        done, while requests run on it or wait for it."""
+        runner = self._runner(name)
+        async with runner.load_lock:
+            if runner.active or runner.waiters:
+                return False
+            await self._unload(runner, "asked")
+        return True
+
+    async def retune(self, name: str, deployment: Deployment) -> bool:
+        """Run `name` with `deployment` from now on: unload it and load it again with the new
+        settings. False, and nothing changed, while requests run on it or wait for it."""
+        runner = self._runner(name)
+        async with runner.load_lock:
+            if runner.active or runner.waiters:
+                return False
+            await self._unload(runner, "retuned")
+            runner.deployment = deployment
+            runner.keep_alive_s = deployment.keep_alive_s
+        await self._ensure_loaded(runner)
+        runner.last_used = time.monotonic()
+        return True
+
     async def _unload_if_idle(self, runner: Runner, reason: str) -> None:
         async with runner.load_lock:
             if runner.engine is not None and runner.active == 0 and not runner.waiters:

@@ -167,6 +167,12 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/batches/{batch_id}"),
         ("POST", "/v1/batches/{batch_id}/cancel"),
         ("GET", "/v1/tuning"),
+        ("GET", "/v1/status/live"),
+        ("POST", "/v1/status/unload"),
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/audit/verify"),
+        ("GET", "/v1/services/{name}/tuning"),
+        ("PUT", "/v1/services/{name}/tuning"),
     }
 
 

@@ -41,6 +41,15 @@ from server.security.limits import RateLimiter
         ("DELETE", "/v1/workflows/summarize", "admin"),
         ("POST", "/v1/workflows/summarize/runs", "inference"),
         ("GET", "/v1/workflows/summarize/runs/42", "inference"),
+        # The console's page and files are public; what it calls is not.
+        ("GET", "/", "public"),
+        ("GET", "/console/assets/index-1234.js", "public"),
+        ("GET", "/v1/status/live", "inference"),
+        ("POST", "/v1/status/unload", "admin"),
+        ("GET", "/v1/audit", "admin"),
+        ("GET", "/v1/audit/verify", "admin"),
+        ("GET", "/v1/services/x/tuning", "admin"),
+        ("PUT", "/v1/services/x/tuning", "admin"),
         # Anything nobody has put in the table yet needs an admin key.
         ("GET", "/v1/something-new", "admin"),
         ("POST", "/console/x", "admin"),
