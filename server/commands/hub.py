@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
+import msgspec
+
 from hub.catalog import Catalog, local_targets, suitable_recipes
 from hub.errors import HubFailure
 from hub.manifest import Manifest, encode
@@ -28,6 +30,7 @@ from hub.options import (
 )
 from hub.store import ArtifactStore
 from server.commands.common import add_home_flag
+from server.commands.output import add_json_flag, print_fields, print_json, print_table, progress_bars, size
 
 if TYPE_CHECKING:
     from server.commands.common import Commands
@@ -45,15 +48,6 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
-
 def _run(action: str, op: Callable[[], object]) -> int:
     """Run `op()`, turning the hub's errors into a message and an exit code."""
     try:
@@ -62,57 +56,83 @@ def _run(action: str, op: Callable[[], object]) -> int:
         _say(f"hearth {action}: {exc}")
         return USAGE if isinstance(exc, HubFailure) and exc.bad_request else FAILED
     if isinstance(result, Manifest):
-        print(f"installed {result.name} ({result.format} {result.precision or ''}, {_size(result.size)})".strip())
+        kind = " ".join(part for part in (result.format, result.precision) if part)
+        print(f"installed {result.name} ({kind}, {size(result.size)})")
     return result if isinstance(result, int) else OK
 
 
 def _pull(settings: Settings, args: argparse.Namespace) -> int:
-    return _run(
-        "pull",
-        lambda: pull(store_of(settings), from_arguments(PullOptions, args), log=_say),
-    )
+    with progress_bars() as bars:
+        return _run(
+            "pull",
+            lambda: pull(store_of(settings), from_arguments(PullOptions, args), log=bars.step, transfer=bars.transfer),
+        )
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    return _run(
-        "import",
-        lambda: import_path(
-            store_of(settings),
-            Path(args.path),
-            name=args.name,
-            task=args.task,
-            format=args.format,
-            precision=args.precision,
-            target=args.target,
-            log=_say,
-        ),
-    )
+    with progress_bars() as bars:
+        return _run(
+            "import",
+            lambda: import_path(
+                store_of(settings),
+                Path(args.path),
+                name=args.name,
+                task=args.task,
+                format=args.format,
+                precision=args.precision,
+                target=args.target,
+                log=bars.step,
+            ),
+        )
 
 
 def _convert(settings: Settings, args: argparse.Namespace) -> int:
-    return _run(
-        "convert",
-        lambda: convert_artifact(store_of(settings), from_arguments(ConvertOptions, args), log=_say),
-    )
+    with progress_bars() as bars:
+        return _run(
+            "convert",
+            lambda: convert_artifact(store_of(settings), from_arguments(ConvertOptions, args), log=bars.step),
+        )
 
 
 def _ls(settings: Settings, args: argparse.Namespace) -> int:
-    rows = [("NAME", "FORMAT", "PRECISION", "DEVICES", "SIZE", "SOURCE", "CREATED")]
-    for m in store_of(settings).artifacts():
+    store = store_of(settings)
+    artifacts, damaged = store.artifacts(), store.damaged()
+    if args.json:
+        print_json([msgspec.to_builtins(m) | {"size": m.size} for m in artifacts] + msgspec.to_builtins(damaged))
+        return OK
+    rows: list[tuple[str, ...]] = []
+    for m in artifacts:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.created))
         source = m.source.ref + (f"@{m.source.revision[:12]}" if m.source.revision else "")
-        rows.append((m.name, m.format, m.precision or "-", ",".join(m.devices), _size(m.size), source, created))
-    for d in store_of(settings).damaged():
+        rows.append((m.name, m.format, m.precision or "-", ",".join(m.devices), size(m.size), source, created))
+    for d in damaged:
         rows.append((d.name, "DAMAGED", "-", "-", "-", d.reason[:60], "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_table(("name", "format", "precision", "devices", "size", "source", "created"), rows)
     return OK
 
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     def show() -> None:
-        sys.stdout.write(encode(store_of(settings).get(args.name)).decode())
+        m = store_of(settings).get(args.name)
+        if args.json:
+            sys.stdout.write(encode(m).decode())
+            return
+        source = f"{m.source.kind} {m.source.ref}" + (f"@{m.source.revision}" if m.source.revision else "")
+        fields = [
+            ("name", m.name),
+            ("task", m.task),
+            ("format", m.format),
+            ("precision", m.precision or "-"),
+            ("devices", ", ".join(m.devices)),
+            ("size", size(m.size)),
+            ("entry", m.entry),
+            ("source", source),
+            ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created))),
+        ]
+        if m.conversion is not None:
+            fields.append(("conversion", " ".join(f"{k}={v}" for k, v in msgspec.to_builtins(m.conversion).items())))
+        fields += [("file", f"{f.path}  {size(f.size)}  sha256:{f.sha256[:16]}") for f in m.files]
+        print_fields(fields)
 
     return _run("show", show)
 
@@ -130,7 +150,7 @@ def _gc(settings: Settings, args: argparse.Namespace) -> int:
     report = store_of(settings).gc()
     for path in report.removed:
         print(f"removed {path}")
-    print(f"freed {_size(report.freed_bytes)}")
+    print(f"freed {size(report.freed_bytes)}")
     return OK
 
 
@@ -143,12 +163,20 @@ def _verify(settings: Settings, args: argparse.Namespace) -> int:
             else sorted([m.name for m in store.artifacts()] + [d.name for d in store.damaged()])
         )
         bad = 0
-        for name in names:
-            problems = store.verify(name)
-            print(f"{name}: {'ok' if not problems else 'MISMATCH'}")
-            for problem in problems:
-                print(f"  {problem}")
-            bad += bool(problems)
+        with progress_bars() as bars:
+            broken = {d.name for d in store.damaged()}
+            # A damaged artifact's size is unknown (its manifest is unreadable): it counts as 0 bytes.
+            sizes = {name: 0 if name in broken else store.get(name).size for name in names}
+            total, done = sum(sizes.values()), 0
+            for name in names:
+                bars.transfer("verifying", done, total)
+                problems = store.verify(name)
+                done += sizes[name]
+                bars.transfer("verifying", done, total)
+                print(f"{name}: {'ok' if not problems else 'MISMATCH'}")
+                for problem in problems:
+                    print(f"  {problem}")
+                bad += bool(problems)
         return FAILED if bad else OK
 
     return _run("verify", verify)
@@ -158,21 +186,27 @@ def _catalog(settings: Settings, args: argparse.Namespace) -> int:
     targets = local_targets()
     can_convert = converters_available()
     installed = {m.name for m in store_of(settings).artifacts()}
+    entries = [e for e in Catalog.load().entries if not args.kind or args.kind in e.kinds]
+    fits = {e.name: [r.label for r in suitable_recipes(e, targets, can_convert)] for e in entries}
+    if args.json:
+        print_json(
+            [msgspec.to_builtins(e) | {"installed": e.name in installed, "suits": fits[e.name]} for e in entries]
+        )
+        return OK
+    rows = [
+        (
+            "*" if e.name in installed else "",
+            e.name,
+            "/".join(e.kinds),
+            e.params,
+            f"{e.size_gb:.2f} GB",
+            e.license + (" (gated)" if e.gated else ""),
+            fits[e.name][0] if fits[e.name] else "none (install hearth[convert])",
+        )
+        for e in entries
+    ]
     print(f"this machine: {', '.join(targets)}; converters {'installed' if can_convert else 'not installed'}")
-    for entry in Catalog.load().entries:
-        if args.kind and args.kind not in entry.kinds:
-            continue
-        fits = suitable_recipes(entry, targets, can_convert)
-        mark = "*" if entry.name in installed else " "
-        gated = " (gated)" if entry.gated else ""
-        print(
-            f"{mark} {entry.name:32} {'/'.join(entry.kinds):22} {entry.params:>6} {entry.size_gb:>6.2f} GB  "
-            f"{entry.license}{gated}"
-        )
-        print(
-            f"    suits this machine: {fits[0].label if fits else 'none (install hearth[convert])'}"
-            + (f"; also {', '.join(r.label for r in fits[1:3])}" if len(fits) > 1 else "")
-        )
+    print_table(("", "name", "kinds", "params", "size", "license", "suits this machine"), rows)
     return OK
 
 
@@ -208,9 +242,12 @@ def register(commands: Commands) -> None:
     p.add_argument("--output", dest="name", help="name of the new artifact (default NAME-FORMAT-PRECISION)")
     p.set_defaults(run=_convert)
 
-    commands.add_parser("ls", parents=[home], help="list installed artifacts").set_defaults(run=_ls)
-    p = commands.add_parser("show", parents=[home], help="print an artifact's manifest")
+    p = commands.add_parser("ls", parents=[home], help="list installed artifacts")
+    add_json_flag(p)
+    p.set_defaults(run=_ls)
+    p = commands.add_parser("show", parents=[home], help="show an artifact: format, source, files")
     p.add_argument("name")
+    add_json_flag(p)
     p.set_defaults(run=_show)
     p = commands.add_parser("rm", parents=[home], help="remove artifacts")
     p.add_argument("names", nargs="+")
@@ -221,4 +258,5 @@ def register(commands: Commands) -> None:
     p.set_defaults(run=_verify)
     p = commands.add_parser("catalog", parents=[home], help="curated models and the variants that suit this machine")
     p.add_argument("--kind", choices=["chat", "code", "embeddings", "document"])
+    add_json_flag(p)
     p.set_defaults(run=_catalog)

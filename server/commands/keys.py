@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hub.names import InvalidNameError
 from server.commands.common import add_group
+from server.commands.output import add_json_flag, print_json, print_table
 from server.security.app_security import audit_writer, keys_path
 from server.security.audit import utc_now
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
@@ -36,6 +37,7 @@ def register(commands: Commands) -> None:
     put.add_argument("--scope", required=True, choices=SCOPES, help="inference, or admin (everything)")
     put.set_defaults(run=put_key)
     listing = sub.add_parser("ls", help="list keys (never the keys themselves)")
+    add_json_flag(listing)
     listing.set_defaults(run=list_keys)
     revoke = sub.add_parser("revoke", help="delete a key; a running server refuses it at once")
     revoke.add_argument("name")
@@ -92,18 +94,40 @@ def put_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def list_keys(settings: Settings, args: argparse.Namespace) -> int:
-    """Print one line per key."""
+    """Print one row per key (never the key itself, nor its hash)."""
     keys = KeyStore(keys_path(settings)).records()
+    if args.json:
+        print_json(
+            [
+                {
+                    "name": k.name,
+                    "scope": k.scope,
+                    "prefix": k.prefix,
+                    "created": k.created,
+                    "expires": k.expires,
+                    "expired": k.expired(),
+                    "requests_per_minute": k.requests_per_minute,
+                    "tokens_per_minute": k.tokens_per_minute,
+                }
+                for k in keys
+            ]
+        )
+        return 0
     if not keys:
         print("no keys: the server serves loopback clients only", file=sys.stderr)
         return 0
-    print(f"{'NAME':<20} {'SCOPE':<10} {'PREFIX':<12} {'CREATED':<21} {'EXPIRES':<21} LIMITS")
-    for key in keys:
-        expires = _when(key.expires) + (" (expired)" if key.expired() else "")
-        limits = f"{key.requests_per_minute or '-'} rpm, {key.tokens_per_minute or '-'} tpm"
-        print(
-            f"{key.name:<20} {key.scope:<10} {key.prefix + '...':<12} {_when(key.created):<21} {expires:<21} {limits}"
+    rows = [
+        (
+            key.name,
+            key.scope,
+            key.prefix + "...",
+            _when(key.created),
+            _when(key.expires) + (" (expired)" if key.expired() else ""),
+            f"{key.requests_per_minute or '-'} rpm, {key.tokens_per_minute or '-'} tpm",
         )
+        for key in keys
+    ]
+    print_table(("name", "scope", "prefix", "created", "expires", "limits"), rows)
     return 0
 
 

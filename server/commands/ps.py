@@ -1,47 +1,32 @@
-"""`hearth ps`: the models a running server holds (its GET /v1/status), as a table."""
+"""`hearth ps` (the models a running server holds, from GET /v1/status) and `hearth stop MODEL`
+(POST /v1/status/unload: unloaded now, or when its running requests end; it loads again on use)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from server.commands.client import auth_headers
-from server.commands.common import local_url
-from server.settings import Settings
+from server.commands.client import ServerError, add_url_flag, call, server_url
+from server.commands.output import add_json_flag, duration, print_json, print_table, size
 
 if TYPE_CHECKING:
     from server.commands.common import Commands
+    from server.settings import Settings
+
+COLUMNS = ("name", "model", "state", "device", "pid", "memory", "reserved", "active", "queued", "idle", "expires")
 
 
-def register(commands: Commands) -> None:
-    """Add `hearth ps`."""
-    parser = commands.add_parser("ps", help="list the models a running server has loaded")
-    parser.add_argument("--host", help="the server's address (default: the serve setting)")
-    parser.add_argument("--port", type=int, help="the server's port (default: the serve setting)")
-    parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
-    parser.set_defaults(run=run)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
-
-
-def format_status(status: dict[str, Any]) -> str:
-    """The status as an aligned table, one row per service."""
-    header = ("NAME", "MODEL", "STATE", "DEVICE", "PID", "MEMORY", "RESERVED", "ACTIVE", "QUEUED", "IDLE", "EXPIRES")
-    rows = [header]
+def status_rows(status: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per model of a /v1/status body, in `COLUMNS` order."""
+    rows: list[tuple[str, ...]] = []
     for m in status["models"]:
-        memory = f"{m['rss_bytes'] / 2**20:.0f} MB" if m.get("rss_bytes") else "-"
-        reserved = f"{m['memory_bytes'] / 2**20:.0f} MB" if m["memory_bytes"] else "-"
-        expires = "never" if m["keep_alive_seconds"] is None and m["state"] == "loaded" else m["expires_in_seconds"]
+        if m["state"] != "loaded":
+            expires = "-"
+        elif m["keep_alive_seconds"] is None:
+            expires = "never"
+        else:
+            expires = duration(m["expires_in_seconds"])
         rows.append(
             (
                 m["id"],
@@ -49,29 +34,59 @@ def format_status(status: dict[str, Any]) -> str:
                 m["state"],
                 m["device"],
                 str(m["pid"] or "-"),
-                memory,
-                reserved,
+                size(m["rss_bytes"]) if m.get("rss_bytes") else "-",
+                size(m["memory_bytes"]) if m["memory_bytes"] else "-",
                 str(m["active"]),
                 str(m["queued"]),
-                _duration(m["idle_seconds"]),
-                expires if isinstance(expires, str) else _duration(expires),
+                duration(m["idle_seconds"]),
+                expires,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    used, budget = status["memory_used_bytes"] / 2**20, status["memory_budget_bytes"] / 2**20
-    return "\n".join([*lines, f"memory: {used:.0f} MB of {budget:.0f} MB budget"])
+    return rows
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Ask the server for its status and print it."""
-    url = f"{local_url(settings)}/v1/status"
+def _ps(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        request = urllib.request.Request(url, headers=auth_headers())
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status = json.load(response)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"hearth ps: no server answers at {url}: {exc}", file=sys.stderr)
+        status = call("GET", server_url(settings, args.url), "/v1/status")
+    except ServerError as exc:
+        print(f"hearth ps: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    if args.json:
+        print_json(status)
+        return 0
+    used, budget = status["memory_used_bytes"], status["memory_budget_bytes"]
+    print_table(COLUMNS, status_rows(status))
+    print(f"memory: {size(used)} of {size(budget)} budget")
     return 0
+
+
+def _stop(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        line = call("POST", server_url(settings, args.url), "/v1/status/unload", {"model": args.model_name})
+    except ServerError as exc:
+        print(f"hearth stop: {exc}", file=sys.stderr)
+        return 2 if exc.status in (400, 404) else 1
+    if args.json:
+        print_json(line)
+    elif line["state"] == "loaded":
+        print(f"{args.model_name} unloads when its {line['active'] + line['queued']} running requests end")
+    else:
+        print(f"stopped {args.model_name}")
+    return 0
+
+
+def register(commands: Commands) -> None:
+    """Add `hearth ps` and `hearth stop`."""
+    parser = commands.add_parser("ps", help="list the models a running server serves and has loaded")
+    # --host/--port name the server like the serve settings of the same names.
+    parser.add_argument("--host", help="the server's address (default: the serve setting)")
+    parser.add_argument("--port", type=int, help="the server's port (default: the serve setting)")
+    add_url_flag(parser)
+    add_json_flag(parser)
+    parser.set_defaults(run=_ps)
+
+    parser = commands.add_parser("stop", help="unload a model from a running server (it loads again on use)")
+    parser.add_argument("model_name", metavar="MODEL", help="the model to unload (see `hearth ps`)")
+    add_url_flag(parser)
+    add_json_flag(parser)
+    parser.set_defaults(run=_stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -92,8 +93,8 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     """Run the server until interrupted."""
     import uvicorn
 
-    from server.app import create_app
-    from server.http.drain import DrainingServer
+    from server.app import create_app, hearth_version
+    from server.commands.banner import ReadyServer, announce
     from server.security.app_security import bind_refusal
     from server.security.tls import TLSError, server_context
     from server.serving.services import ServicesError
@@ -126,5 +127,8 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         timeout_graceful_shutdown=5,
         **tls,
     )
-    DrainingServer(config, app.state.drain).run()
-    return 0
+    server = ReadyServer(config, app.state.drain, announce(settings, app, hearth_version()))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on
+        server.run()
+    # As uvicorn.run: a server that never started (its lifespan failed, the port was taken) is a failure.
+    return 0 if server.started else 3

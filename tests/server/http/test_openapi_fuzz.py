@@ -155,6 +155,7 @@ def test_fuzz_covers_every_route() -> None:
         ("GET", "/v1/workflows/{name}/runs/{run_id}"),
         ("POST", "/v1/workflows/{name}/runs/{run_id}/cancel"),
         ("GET", "/v1/status"),
+        ("POST", "/v1/status/unload"),
         ("POST", "/v1/messages"),
         ("POST", "/v1/messages/count_tokens"),
         ("POST", "/v1/files"),

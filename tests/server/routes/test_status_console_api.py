@@ -3,6 +3,7 @@ GET /v1/audit and GET /v1/audit/verify, and the console's own page and files."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -74,18 +75,37 @@ def test_unload_returns_the_memory_and_the_model_loads_again(
     assert model["state"] == "loaded"
 
 
-def test_unload_is_refused_while_the_model_is_busy(hearth_server: HearthServer, openai_client: openai.OpenAI) -> None:
+def test_unload_of_a_busy_model_waits_for_its_requests(
+    hearth_server: HearthServer, openai_client: openai.OpenAI
+) -> None:
+    """As `ollama stop`: the answer being generated finishes, then the model unloads (once: its
+    keep-alive is unchanged for the next load)."""
     stream = openai_client.chat.completions.create(
         model=DEFAULT_MODEL,
         messages=[{"role": "user", "content": "Write a long story about a lighthouse."}],
-        max_tokens=200,
+        max_tokens=40,
         stream=True,
     )
     with stream:
         next(iter(stream))
         response = httpx.post(f"{hearth_server.api_url}/status/unload", json={"model": DEFAULT_MODEL}, timeout=30)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "model_busy"
+        assert response.status_code == 200 and response.json()["state"] == "loaded"
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text
+    deadline = time.monotonic() + 30
+    while _state(hearth_server) != "unloaded":
+        assert time.monotonic() < deadline, "the model did not unload once idle"
+        time.sleep(0.2)
+    openai_client.chat.completions.create(
+        model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+    )
+    time.sleep(1)
+    assert _state(hearth_server) == "loaded"
+
+
+def _state(server: HearthServer) -> str:
+    status = httpx.get(f"{server.api_url}/status", timeout=30).json()
+    return str(next(m for m in status["models"] if m["id"] == DEFAULT_MODEL)["state"])
 
 
 def test_unload_rejects_bad_input(hearth_server: HearthServer) -> None:
