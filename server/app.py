@@ -26,6 +26,8 @@ from server.console import route as console
 from server.console.bundle import ConsoleBundle
 from server.dialects.anthropic import errors as anthropic_errors
 from server.dialects.anthropic import routes as anthropic
+from server.dialects.ollama import errors as ollama_errors
+from server.dialects.ollama.router import router as ollama_router
 from server.http.drain import Drain, shutting_down
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
@@ -91,8 +93,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
     drain = Drain(settings.server.shutdown_grace_s)
-    # Refusals of the Anthropic dialect's paths (401, 403, 429) in its own error shape.
-    security.guard.refusal_bodies = (("/v1/messages", anthropic_errors.refusal_body),)
+    # Refusals of the Anthropic and Ollama dialects' paths (401, 403, 429) in their own error shapes.
+    security.guard.refusal_bodies = (
+        ("/v1/messages", anthropic_errors.refusal_body),
+        ("/api/", ollama_errors.refusal_body),
+    )
     if engine_factory is start_worker:
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
@@ -179,6 +184,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             keys.router(security),
             audit.router(security),
             console.router(ConsoleBundle()),
+            *([ollama_router(settings.ollama)] if settings.ollama.ollama_api else []),
         ],
         lifespan=[
             drain.lifespan,

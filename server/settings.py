@@ -325,6 +325,17 @@ class LimitSettings(_Section, frozen=True):
     ] = 1000
 
 
+class OllamaSettings(_Section, frozen=True):
+    """Ollama's native API under /api (docs/ollama-compat.md)."""
+
+    ollama_api: Annotated[bool, Meta(description="serve Ollama's API (/api/chat, /api/tags, ...) beside OpenAI's")] = (
+        True
+    )
+    ollama_version: Annotated[
+        str, Meta(description="the Ollama version /api/version reports (clients enable features by it)")
+    ] = "0.12.6"
+
+
 def _section(cls: type[_Section]) -> Any:
     return msgspec.field(default_factory=cls)
 
@@ -343,6 +354,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     batches: BatchSettings = _section(BatchSettings)
     security: SecuritySettings = _section(SecuritySettings)
     limits: LimitSettings = _section(LimitSettings)
+    ollama: OllamaSettings = _section(OllamaSettings)
 
     @property
     def home_path(self) -> Path:

@@ -92,7 +92,7 @@ _STATUS_TYPES = {
 }
 
 
-def _param_from_validation(exc: ValidationException) -> tuple[str, str | None]:
+def param_from_validation(exc: ValidationException) -> tuple[str, str | None]:
     """Pull the message and the offending field out of Litestar's validation error."""
     items = exc.extra if isinstance(exc.extra, list) else [exc.extra] if isinstance(exc.extra, dict) else []
     for item in items:
@@ -127,7 +127,7 @@ def handle_api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Error
 
 def handle_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[ErrorResponse]:
     """Malformed JSON, wrong types, out-of-range values -> 400 invalid_request_error."""
-    message, param = _param_from_validation(exc)
+    message, param = param_from_validation(exc)
     return error_response(400, ErrorDetail(message=message, type="invalid_request_error", param=param))
 
 

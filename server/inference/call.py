@@ -16,6 +16,7 @@ rerank, workflow steps) goes through `EngineDoor`, in the same order:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 import uuid
@@ -264,6 +265,27 @@ class EngineDoor:
             verb = "detokenize" if ids is not None else "tokenize"
             raise invalid_request(f"Cannot {verb}: {tokens.error}", param=param)
         return Tokenized(tokens.ids, tokens.pieces, tokens.text, engine.info.context_length)
+
+    async def hold(
+        self, model: str, *, request: Request[Any, Any, Any] | None = None, keep_alive: float | str | None = None
+    ) -> bool:
+        """Load `model` (admitted like any call) and let it go at once, to stay loaded for
+        `keep_alive`: Ollama's load request, and with a keep-alive of 0 its unload request, which
+        leaves a model that is not loaded alone. Returns whether the model was admitted."""
+        kind = self.scheduler.deployment(model).kind
+        unload = keep_alive_seconds(keep_alive) == 0
+        if unload and not self.scheduler.is_resident(model):
+            return False
+        _lease, observer = await self._admit(model, request, None, keep_alive, kind)
+        observer.done()
+        if unload:
+            # The release schedules the unload; the client expects it done when answered (and
+            # may delete the model next). Another caller may keep it loaded: wait a bounded time.
+            # The scheduler has no event per model to wait on; a poll every 50 ms costs nothing.
+            deadline = time.monotonic() + self.scheduler.limits.queue_timeout_s
+            while self.scheduler.is_resident(model) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        return True
 
     def embedding_models(self) -> list[str]:
         """Every embedding model served."""

@@ -132,7 +132,7 @@ async def list_artifacts(hub: HubState) -> ArtifactList:
     return ArtifactList(data=data, damaged=damaged)
 
 
-def _in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
+def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
     """Whether a model is served from the artifact `name` (by its name or from its folder) and cannot
     be let go: a configured service, or an installed model that is loaded or busy."""
     folder = hub.store.path(name).resolve()
@@ -161,7 +161,7 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
 async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
     _checked_name(name, "model")
-    if _in_use(hub, scheduler, name):
+    if artifact_in_use(hub, scheduler, name):
         raise APIError(409, f"`{name}` is being served; stop serving it first", param="model", code="model_in_use")
     try:
         await asyncio.to_thread(hub.store.remove, name)

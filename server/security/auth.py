@@ -62,6 +62,11 @@ RULES: tuple[Rule, ...] = (
     rule(r"/v1/(models|status|system)(/.*)?", "inference", frozenset({"GET", "HEAD"})),
     # llama.cpp's and vLLM's unversioned aliases, and Cohere's /v2/rerank.
     rule(r"/(tokenize|detokenize|rerank)|/v2/rerank", "inference"),
+    # Ollama's API: the version probe is public as /health is; running and listing models is
+    # inference; pull, delete, copy, create and blobs change the hub, so they need admin (the default).
+    rule(r"/api/version", "public", frozenset({"GET", "HEAD"})),
+    rule(r"/api/(chat|generate|embed|embeddings|show)", "inference", frozenset({"POST"})),
+    rule(r"/api/(tags|ps)", "inference", frozenset({"GET", "HEAD"})),
 )
 DEFAULT_NEED: Need = "admin"
 

@@ -102,6 +102,15 @@ class Scheduler:
         del self._runners[name]
         return True
 
+    def is_configured(self, name: str) -> bool:
+        """Whether `name` is a service of the configuration (not an installed model added on use)."""
+        return name in self._configured
+
+    def is_resident(self, name: str) -> bool:
+        """Whether `name`'s model is loaded (or loading) now."""
+        runner = self._runners.get(name)
+        return runner is not None and runner.resident
+
     def device_of(self, name: str) -> str | None:
         """The device `name` runs on (where it would load, when it is not loaded); None if unknown."""
         runner = self._runners.get(name)
