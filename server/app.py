@@ -132,7 +132,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, local_targets(), Catalog.load()
         )
         try:
-            await scheduler.start()
+            # Preloading while uvicorn binds: the port answers (GET /health: 503 `loading`) at once.
+            await scheduler.start(in_background=settings.scheduler.preload_while_binding)
             yield
         finally:
             app.state.hub.jobs.close()
