@@ -16,7 +16,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from hub.archives import ArchiveLimits
-from hub.catalog import Catalog, local_targets
+from hub.catalog import Catalog
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.batches import routes as batches
@@ -129,7 +129,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
         )
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, Catalog.load()
         )
         try:
             # Preloading while uvicorn binds: the port answers (GET /health: 503 `loading`) at once.
