@@ -423,7 +423,7 @@ class Scheduler:
                 states[name] = "ready" if runner.engine.alive else "unavailable"
             elif preload is not None and not preload.done():
                 states[name] = "loading"
-            elif name in self._preload_failed:
+            elif name in self._preload_failed and runner.loads == 0:
                 states[name] = "unavailable"
             else:
                 states[name] = "ready"
