@@ -1,7 +1,8 @@
 """Start-up to the first answer: `hearth serve` process start to the first answered chat.
 
 For each configuration a fresh `$HEARTH_HOME` is started once (cold: nothing cached) and then
-`--repeat` more times on the same home (warm: the second start and later). A start ends when a
+`--repeat` more times on the same home (warm: the second start and later), the configurations'
+warm starts taking turns. A start ends when a
 1-token chat completion is answered (benchmarks.run's `first_answer`); the server is then stopped
 and the CPU seconds its process tree used (user + system) are read, a figure that other processes
 on a loaded machine inflate far less than wall time. Prints a markdown table for RESULTS.md.
@@ -12,6 +13,7 @@ on a loaded machine inflate far less than wall time. Prints a markdown table for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -81,14 +83,22 @@ def main() -> None:
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        homes = {
+            label: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"hearth-start-{label}-")))
+            for label in args.configs
+        }
+        logs = {label: args.out.with_name(f"warm_start-{label}.log") for label in args.configs}
+        for label in args.configs:
+            logs[label].unlink(missing_ok=True)
+            results[label] = {"flags": CONFIGS[label], "cold": one_start(homes[label], CONFIGS[label], logs[label])}
+            results[label]["warm"] = []
+        # Warm starts interleaved (a, b, a, b, ...), so that the machine's drift hits every
+        # configuration alike.
+        for _ in range(args.repeat):
+            for label in args.configs:
+                results[label]["warm"].append(one_start(homes[label], CONFIGS[label], logs[label]))
     for label in args.configs:
-        with tempfile.TemporaryDirectory(prefix=f"hearth-start-{label}-") as tmp:
-            home = Path(tmp)
-            log_path = args.out.with_name(f"warm_start-{label}.log")
-            log_path.unlink(missing_ok=True)
-            cold = one_start(home, CONFIGS[label], log_path)
-            warm = [one_start(home, CONFIGS[label], log_path) for _ in range(args.repeat)]
-        results[label] = {"flags": CONFIGS[label], "cold": cold, "warm": warm}
         print(label, json.dumps(results[label]), flush=True)
     args.out.write_text(json.dumps(results, indent=2))
     print("\n| configuration | cold wall s | cold CPU s | warm wall s (min / median) | warm CPU s (min / median) |")
