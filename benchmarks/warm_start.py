@@ -2,12 +2,12 @@
 
 For each configuration a fresh `$HEARTH_HOME` is started once (cold: nothing cached) and then
 `--repeat` more times on the same home (warm: the second start and later), the configurations'
-warm starts taking turns. A start ends when a
-1-token chat completion is answered (benchmarks.run's `first_answer`); the server is then stopped
-and the CPU seconds its process tree used (user + system) are read, a figure that other processes
-on a loaded machine inflate far less than wall time. Prints a markdown table for RESULTS.md.
+warm starts taking turns. A start ends when a 1-token chat completion is answered
+(benchmarks.run's `first_answer`); the server is then stopped and the CPU seconds its process tree
+used (user + system) are read, a figure that other processes on a loaded machine inflate far less
+than wall time. Prints a markdown table for RESULTS.md.
 
-    .venv/bin/python -m benchmarks.warm_start [--repeat 3] [--configs ir gguf ir-no-preload]
+    .venv/bin/python -m benchmarks.warm_start [--repeat 3] [--configs ir gguf ir-no-preload-while-binding]
 """
 
 from __future__ import annotations
