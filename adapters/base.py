@@ -44,6 +44,8 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     enable_prefix_caching: bool = True
     # Where compiled models are cached so that the second load skips compilation ("" = no cache).
     cache_dir: str = ""
+    # Serve a GGUF through the IR its first load saves under `cache_dir`/ir (adapters/ir_cache.py).
+    gguf_ir_cache: bool = False
     extra_properties: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -169,6 +171,8 @@ class ModelInfo(msgspec.Struct, frozen=True, kw_only=True):
     device: str
     context_length: int
     load_seconds: float = 0.0
+    # What the engine was built from when that differs from the model's path (its cached IR).
+    loaded_from: str = ""
     capabilities: Capabilities = msgspec.field(default_factory=Capabilities)
     # Why the model is not on the device that was preferred (device auto fell back), for the log.
     device_note: str | None = None

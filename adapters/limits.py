@@ -53,7 +53,7 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
     """The trained context length, vocabulary size, FIM tokens and KV-cache shape recorded in the
     model's files (read once: a GGUF's metadata takes ~0.1 s to parse)."""
     if spec.format == "gguf":
-        metadata = read_metadata(spec.path)
+        metadata = read_metadata(spec.path, arrays=("tokenizer.ggml.tokens",))
         tokens = metadata.get("tokenizer.ggml.tokens")
         return ModelLimits(
             gguf_context_length(metadata) or FALLBACK_CONTEXT,

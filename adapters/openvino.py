@@ -27,6 +27,7 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
+from adapters.ir_cache import pipeline_source
 from adapters.kv_cache import KVShape, kv_cache_blocks, kv_shape
 from adapters.limits import model_limits, served_context
 from adapters.stops import StopMatcher
@@ -60,10 +61,14 @@ def pipeline_properties(options: EngineOptions) -> dict[str, object]:
 
 
 def create_pipeline(
-    model_path: str, options: EngineOptions, shape: KVShape | None = None
+    model_path: str,
+    options: EngineOptions,
+    shape: KVShape | None = None,
+    extra_properties: dict[str, object] | None = None,
 ) -> ov_genai.ContinuousBatchingPipeline:
     """Build the continuous-batching pipeline Hearth serves with (also used by the benchmarks);
-    `shape` sizes the KV cache (read from the model's files when not given)."""
+    `shape` sizes the KV cache (read from the model's files when not given); `extra_properties`
+    are load options beyond `options` (the GGUF reader's `enable_save_ov_model`)."""
     import openvino_genai as ov_genai
 
     scheduler = ov_genai.SchedulerConfig()
@@ -78,7 +83,29 @@ def create_pipeline(
     scheduler.max_num_batched_tokens = options.max_num_batched_tokens
     scheduler.dynamic_split_fuse = True
     scheduler.enable_prefix_caching = options.enable_prefix_caching
-    return ov_genai.ContinuousBatchingPipeline(model_path, scheduler, options.device, pipeline_properties(options))
+    properties = pipeline_properties(options) | (extra_properties or {})
+    return ov_genai.ContinuousBatchingPipeline(model_path, scheduler, options.device, properties)
+
+
+def load_pipeline(
+    spec: ModelSpec, options: EngineOptions, shape: KVShape | None
+) -> tuple[ov_genai.ContinuousBatchingPipeline, str]:
+    """The pipeline of `spec` and what it was built from when not `spec.path` (""): a GGUF from its
+    cached IR when `gguf_ir_cache` is on (the first load reads the GGUF and saves the IR and its
+    tokenizer; adapters/ir_cache.py)."""
+    import openvino_genai as ov_genai
+
+    source = pipeline_source(spec, options)
+    try:
+        pipe = create_pipeline(source.path, options, shape, source.properties)
+        if source.saving:
+            # The pipeline saves only the graph; the tokenizer pair is saved by its own reader.
+            ov_genai.Tokenizer(source.path, enable_save_ov_model=True)
+    except BaseException:
+        source.discard()
+        raise
+    source.saved()
+    return pipe, f"its cached IR {source.path}" if source.from_ir_cache else ""
 
 
 class _Running:
@@ -109,7 +136,7 @@ class OpenVINOBackend:
         self._tensor = openvino.Tensor
         started = time.monotonic()
         limits = model_limits(spec)
-        self._pipe = create_pipeline(spec.path, options, limits.kv_shape)
+        self._pipe, loaded_from = load_pipeline(spec, options, limits.kv_shape)
         self._tokenizer = self._pipe.get_tokenizer()
         self._vocab_size = limits.vocab_size
         context = served_context(limits, spec, options)
@@ -121,6 +148,7 @@ class OpenVINOBackend:
             device=options.device,
             context_length=context,
             load_seconds=round(time.monotonic() - started, 3),
+            loaded_from=loaded_from,
             capabilities=Capabilities(
                 batching=True,
                 prefix_caching=options.enable_prefix_caching,

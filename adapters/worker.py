@@ -113,7 +113,10 @@ class WorkerEngine(ABC):
                 raise EngineStartError(f"cannot load {spec.id}: {getattr(other, 'message', other)}")
         if info.device_note:
             log.warning("%s", info.device_note)
-        log.info("loaded %s on %s in %.1fs (worker pid %s)", spec.id, info.device, info.load_seconds, process.pid)
+        origin = f" from {info.loaded_from}" if info.loaded_from else ""
+        log.info(
+            "loaded %s on %s in %.1fs%s (worker pid %s)", spec.id, info.device, info.load_seconds, origin, process.pid
+        )
         return cls(process, parent, info, asyncio.get_running_loop(), on_exit)
 
     @property

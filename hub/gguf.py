@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Collection
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,6 +58,8 @@ class _Reader:
 
     def __init__(self, f: BinaryIO, size: int, limits: GGUFLimits, scalars_only: bool) -> None:
         self.f, self.size, self.limits, self.scalars_only = f, size, limits, scalars_only
+        # Whether the array being read is one the caller asked for (`read_metadata(arrays=...)`).
+        self.keep_array = True
 
     def left(self) -> int:
         return self.size - self.f.tell()
@@ -98,7 +101,7 @@ class _Reader:
         item_size = struct.calcsize(_SCALARS[item_type]) if item_type in _SCALARS else 8
         if count * item_size > self.left():
             raise GGUFError(f"unexpected end of file: a metadata array declares {count} items, past the end")
-        if self.scalars_only:
+        if self.scalars_only or (depth == 0 and not self.keep_array):
             self._skip_array(item_type, count, depth)
             return None
         return [self._item(item_type, depth) for _ in range(count)]
@@ -128,10 +131,16 @@ def _read(f: BinaryIO, fmt: str) -> tuple[object, ...]:
 
 
 def read_metadata(
-    path: str | Path, limits: GGUFLimits | None = None, *, scalars_only: bool = False
+    path: str | Path,
+    limits: GGUFLimits | None = None,
+    *,
+    scalars_only: bool = False,
+    arrays: Collection[str] | None = None,
 ) -> dict[str, MetadataValue]:
     """Return the key/value metadata of a GGUF file (architecture, context length, ...); with
-    `scalars_only`, array values are skipped (absent from the result)."""
+    `scalars_only`, array values are skipped (absent from the result); with `arrays`, only the
+    arrays of those keys are read (measured: the default model's merges and token types are ~2/3
+    of its 147,000 array items, parsed in Python on every start)."""
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise GGUFError(f"{path} is not a GGUF file (bad magic)")
@@ -147,6 +156,7 @@ def read_metadata(
             key = reader.string()
             (value_type,) = reader.read("<I")
             assert isinstance(value_type, int)
+            reader.keep_array = arrays is None or key in arrays
             value = reader.value(value_type)
             if value is not None:
                 metadata[key] = value

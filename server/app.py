@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from hub.archives import ArchiveLimits
-from hub.catalog import Catalog, local_targets
+from hub.catalog import Catalog
 from hub.jobs import JobRunner
 from hub.store import ArtifactStore
 from server.batches import routes as batches
@@ -145,10 +145,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
         )
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, local_targets(), Catalog.load()
+            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, Catalog.load()
         )
         try:
-            await scheduler.start()
+            # Preloading while uvicorn binds: the port answers (GET /health: 503 `loading`) at once.
+            await scheduler.start(in_background=settings.scheduler.preload_while_binding)
             yield
         finally:
             app.state.hub.jobs.close()

@@ -93,6 +93,15 @@ class EngineSettings(_Section, frozen=True):
     model_cache: Annotated[
         bool, Meta(description="cache compiled models in $HEARTH_HOME/cache (the second load skips compiling)")
     ] = True
+    # Measured (benchmarks/RESULTS.md, warm start): building the graph and tokenizer from a GGUF
+    # took most of every start; the IR saved from that same graph loads its compiled blob instead.
+    gguf_ir_cache: Annotated[
+        bool,
+        Meta(
+            description="serve a .gguf model through the OpenVINO IR its first load saves in $HEARTH_HOME/cache/ir "
+            "(needs model_cache; later starts load the compiled blob)"
+        ),
+    ] = True
     threads: Annotated[int, Meta(ge=0, description="inference threads (0: all cores)")] = 0
     performance_hint: Annotated[str, Meta(description="OpenVINO performance hint (LATENCY or THROUGHPUT)")] = "LATENCY"
     cpu_pinning: Annotated[
@@ -142,6 +151,13 @@ class SchedulerSettings(_Section, frozen=True):
         Meta(description="services file: named deployments of models (docs/services.md); in the config file, the list"),
     ] = None
     preload: Annotated[str | list[str], Meta(description="services to load at start-up, separated by commas")] = ""
+    preload_while_binding: Annotated[
+        bool,
+        Meta(
+            description="load preloaded models while the HTTP server starts (GET /health answers 503 `loading` "
+            "until they are ready); off: the server listens only once they are loaded"
+        ),
+    ] = True
     keep_alive_s: Annotated[
         float, Meta(description="seconds a model stays loaded after its last request (negative: forever)")
     ] = 300.0
@@ -400,6 +416,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             max_num_seqs=e.max_num_seqs,
             max_num_batched_tokens=e.max_num_batched_tokens,
             cache_dir=str(self.home_path / "cache") if e.model_cache else "",
+            gguf_ir_cache=e.gguf_ir_cache and e.model_cache,
         )
 
 

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
-from server.serving.scheduler import Scheduler
+from server.serving.scheduler import HealthState, Scheduler
 
 AuditState = Literal["ok", "failing", "off"]
 
@@ -17,8 +17,8 @@ AuditState = Literal["ok", "failing", "off"]
 class Health(msgspec.Struct):
     """GET /health."""
 
-    status: Literal["ok", "degraded"]
-    models: dict[str, Literal["ready", "unavailable"]]
+    status: Literal["ok", "loading", "degraded"]
+    models: dict[str, HealthState]
     # `failing`: the audit log cannot be written, so model calls are refused (docs/security.md).
     audit: Literal["ok", "failing", "off"] = "ok"
 
@@ -27,20 +27,21 @@ class Health(msgspec.Struct):
     "/health",
     summary="Health of the server and its models",
     responses={
-        503: ResponseSpec(data_container=Health, description="A model is unavailable, or the audit log is failing")
+        503: ResponseSpec(
+            data_container=Health,
+            description="A model is still loading or unavailable, or the audit log is failing",
+        )
     },
 )
 async def health(scheduler: Scheduler, audit_state: Callable[[], AuditState]) -> Response[Health]:
     """200 when every model can serve (loaded, or loadable on use) and the audit log is written (or
-    off); 503 when a runner has died or the audit log cannot be written."""
-    status = scheduler.health()
+    off); 503 while a preloaded model is still loading (as llama.cpp's server answers), when a
+    runner has died or its preload failed, or when the audit log cannot be written."""
+    models = scheduler.health()
     audit = audit_state()
-    ok = all(status.values()) and audit != "failing"
-    body = Health(
-        status="ok" if ok else "degraded",
-        models={model: "ready" if up else "unavailable" for model, up in status.items()},
-        audit=audit,
-    )
+    ok = all(state == "ready" for state in models.values()) and audit != "failing"
+    loading = any(state == "loading" for state in models.values())
+    body = Health(status="ok" if ok else "loading" if loading else "degraded", models=models, audit=audit)
     return Response(body, status_code=200 if ok else 503)
 
 

@@ -22,7 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from hub.archives import ArchiveLimits, unpack
-from hub.catalog import Catalog, CatalogEntry, Recipe, Target, suitable_recipes
+from hub.catalog import Catalog, CatalogEntry, Recipe, Target, local_targets, suitable_recipes
 from hub.jobs import Job, JobRunner, Reporter
 from hub.manifest import Manifest, Task
 from hub.names import check_pull_ref
@@ -61,9 +61,17 @@ class HubState:
     jobs: JobRunner
     max_upload_bytes: int
     archive_limits: ArchiveLimits
-    # What this machine can run, found once at start-up (asking OpenVINO for its devices is slow).
-    targets: list[Target]
     catalog: Catalog
+    # What this machine can run, found on first use and kept: asking OpenVINO and ONNX Runtime for
+    # their devices took 0.5-2.8 s at start-up (benchmarks/RESULTS.md, warm start), before the port
+    # was bound, for a list only GET /v1/hub/catalog needs.
+    _targets: list[Target] | None = None
+
+    async def targets(self) -> list[Target]:
+        """The targets this machine can run (`hub.catalog.local_targets`, probed once)."""
+        if self._targets is None:
+            self._targets = await asyncio.to_thread(local_targets)
+        return self._targets
 
 
 def provide_hub(state: State) -> HubState:
@@ -173,7 +181,7 @@ async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Del
 @get("/catalog", summary="Curated models and the variants that suit this machine")
 async def catalog(hub: HubState) -> CatalogList:
     """The catalog, with each entry's suitable recipes for this machine."""
-    targets = hub.targets
+    targets = await hub.targets()
     can_convert = converters_available()
     installed = {m.name for m in await asyncio.to_thread(hub.store.artifacts)}
     items = [

@@ -24,12 +24,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from adapters.base import EngineKind, EngineStartError
 from server.http.errors import APIError, invalid_request, model_not_found
 from server.serving.deployments import Deployment, Resolver
 from server.serving.runner import EngineFactory, Limits, ManagedEngine, Runner, Waiter, full_pool, start_worker
 from server.serving.status import ModelStatus, Status
+
+HealthState = Literal["ready", "loading", "unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,9 @@ class Scheduler:
         self._device_active: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
+        # Preloads running while the HTTP server binds (`start(in_background=True)`), by model id.
+        self._preloads: dict[str, asyncio.Task[None]] = {}
+        self._preload_failed: set[str] = set()
         self.on_event: Callable[[str, str], None] = lambda event, model: None
 
     # --- lookup ----------------------------------------------------------------------------------
@@ -399,16 +405,39 @@ class Scheduler:
 
     # --- lifecycle and reporting -----------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load the preloaded services and start watching keep-alives."""
-        for runner in self._runners.values():
-            if runner.deployment.service.preload:
-                await self._ensure_loaded(runner)
-                runner.last_used = time.monotonic()
-        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+    async def start(self, in_background: bool = False) -> None:
+        """Load the preloaded services and start watching keep-alives. `in_background`: return at
+        once and load them while the HTTP server binds (a request for one waits on its load lock;
+        `health()` says `loading` meanwhile, and `unavailable` if the load failed)."""
+        loop = asyncio.get_running_loop()
+        for name, runner in self._runners.items():
+            if not runner.deployment.service.preload:
+                continue
+            if in_background:
+                self._preloads[name] = loop.create_task(self._preload(runner, in_background=True))
+            else:
+                await self._preload(runner, in_background=False)
+        self._reaper = loop.create_task(self._reap())
+
+    async def _preload(self, runner: Runner, in_background: bool) -> None:
+        started = time.monotonic()
+        try:
+            await self._ensure_loaded(runner)
+        except APIError:
+            if not in_background:
+                raise
+            # Already logged by the load; the server keeps serving its other models, and a later
+            # request tries to load this one again.
+            self._preload_failed.add(runner.deployment.name)
+            return
+        runner.last_used = time.monotonic()
+        log.info("preloaded %s in %.2fs", runner.deployment.name, runner.last_used - started)
 
     async def close(self) -> None:
         """Stop every runner."""
+        for task in self._preloads.values():
+            task.cancel()
+        await asyncio.gather(*self._preloads.values(), return_exceptions=True)
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
@@ -419,9 +448,21 @@ class Scheduler:
         runner = self._runner(name)
         return runner.engine.info.context_length if runner.engine is not None else runner.deployment.context_length
 
-    def health(self) -> dict[str, bool]:
-        """Model id -> whether it can serve (unloaded counts: it loads on use)."""
-        return {n: r.engine is None or r.engine.alive for n, r in self._runners.items()}
+    def health(self) -> dict[str, HealthState]:
+        """Model id -> `ready` (loaded, or unloaded: it loads on use), `loading` (its preload is
+        under way) or `unavailable` (its runner died, or its preload failed)."""
+        states: dict[str, HealthState] = {}
+        for name, runner in self._runners.items():
+            preload = self._preloads.get(name)
+            if runner.engine is not None:
+                states[name] = "ready" if runner.engine.alive else "unavailable"
+            elif preload is not None and not preload.done():
+                states[name] = "loading"
+            elif name in self._preload_failed and runner.loads == 0:
+                states[name] = "unavailable"
+            else:
+                states[name] = "ready"
+        return states
 
     def status(self) -> Status:
         """A snapshot for GET /v1/status and the metrics."""

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 
-from adapters.base import EngineOptions
+from adapters.base import EngineOptions, EngineStartError
 from adapters.hardware import DeviceInfo
 from server.http.errors import APIError
 from server.serving.deployments import Deployment, Resolver, device_budgets
@@ -276,7 +277,7 @@ def test_a_dead_runner_is_counted_and_reloaded_on_next_use() -> None:
             lease = await scheduler.acquire("a")
             other = await scheduler.acquire("b")
             factory.made[0].crashed = True
-            assert scheduler.health() == {"a": False, "b": True}
+            assert scheduler.health() == {"a": "unavailable", "b": "ready"}
             lease.release()
             status: dict[str, Any] = {m.id: m for m in scheduler.status().models}
             assert status["a"].crashes == 1 and status["a"].state == "unloaded"
@@ -370,5 +371,66 @@ def test_an_installed_model_that_cannot_be_read_is_503() -> None:
                 await scheduler.acquire("broken")
             assert (broken.value.status, broken.value.detail.code) == (503, "model_unavailable")
             assert scheduler.names() == []
+
+    run(body)
+
+
+def preloaded(name: str) -> Deployment:
+    """`name` as a preloaded service."""
+    deployment = fake_deployment(name)
+    return dataclasses.replace(deployment, service=msgspec.structs.replace(deployment.service, preload=True))
+
+
+def test_preloading_in_the_background_says_loading_until_it_is_ready() -> None:
+    async def body() -> None:
+        factory = FakeFactory(load_s=0.3)
+        scheduler = Scheduler([preloaded("a"), fake_deployment("b")], Limits(tick_s=0.02), factory)
+        started = time.monotonic()
+        await scheduler.start(in_background=True)
+        try:
+            assert time.monotonic() - started < 0.2  # start() did not wait for the load
+            assert scheduler.health() == {"a": "loading", "b": "ready"}
+            lease = await scheduler.acquire("a")  # waits on the preload, which it shares
+            assert scheduler.health() == {"a": "ready", "b": "ready"} and len(factory.made) == 1
+            lease.release()
+        finally:
+            await scheduler.close()
+
+    run(body)
+
+
+def test_a_failed_background_preload_is_unavailable_until_a_load_succeeds() -> None:
+    class FailingOnce(FakeFactory):
+        async def __call__(self, spec: Any, options: EngineOptions) -> Any:
+            if not self.made and not getattr(self, "failed", False):
+                self.failed = True
+                raise EngineStartError("cannot load")
+            return await super().__call__(spec, options)
+
+    async def body() -> None:
+        factory = FailingOnce()
+        scheduler = Scheduler([preloaded("a")], Limits(tick_s=0.02), factory)
+        await scheduler.start(in_background=True)
+        try:
+            await until(lambda: scheduler.health() != {"a": "loading"})
+            assert scheduler.health() == {"a": "unavailable"}
+            (await scheduler.acquire("a")).release()
+            assert scheduler.health() == {"a": "ready"}
+        finally:
+            await scheduler.close()
+
+    run(body)
+
+
+def test_a_failed_preload_in_the_foreground_stops_the_start() -> None:
+    class Failing(FakeFactory):
+        async def __call__(self, spec: Any, options: EngineOptions) -> Any:
+            raise EngineStartError("cannot load")
+
+    async def body() -> None:
+        scheduler = Scheduler([preloaded("a")], Limits(tick_s=0.02), Failing())
+        with pytest.raises(APIError):
+            await scheduler.start()
+        await scheduler.close()
 
     run(body)

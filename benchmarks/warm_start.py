@@ -1,0 +1,116 @@
+"""Start-up to the first answer: `hearth serve` process start to the first answered chat.
+
+For each configuration a fresh `$HEARTH_HOME` is started once (cold: nothing cached) and then
+`--repeat` more times on the same home (warm: the second start and later), the configurations'
+warm starts taking turns. A start ends when a 1-token chat completion is answered
+(benchmarks.run's `first_answer`); the server is then stopped and the CPU seconds its process tree
+used (user + system) are read, a figure that other processes on a loaded machine inflate far less
+than wall time. Prints a markdown table for RESULTS.md.
+
+    .venv/bin/python -m benchmarks.warm_start [--repeat 3] [--configs ir gguf ir-no-preload-while-binding]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.run import REPO, first_answer, stop
+
+# Label -> extra `hearth serve` flags.
+CONFIGS: dict[str, list[str]] = {
+    "ir": [],
+    "gguf": ["--no-gguf-ir-cache"],
+    "ir-no-preload-while-binding": ["--no-preload-while-binding"],
+    "gguf-no-model-cache": ["--no-gguf-ir-cache", "--no-model-cache"],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_start(home: Path, flags: list[str], log_path: Path) -> dict[str, Any]:
+    """Start hearth on `home`, time its first answer, stop it; seconds and CPU seconds."""
+    hearth = Path(os.environ.get("HEARTH_BIN", str(Path(sys.executable).with_name("hearth"))))
+    port = _free_port()
+    command = [str(hearth), "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *flags]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
+    cpu_before = _children_cpu()
+    with log_path.open("ab") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            ready = first_answer(f"http://127.0.0.1:{port}", "smollm2-135m-instruct", proc, timeout_s=300.0)
+            wall = time.perf_counter() - started if ready is not None else None
+        finally:
+            stop(proc)
+    return {"wall_s": None if wall is None else round(wall, 3), "cpu_s": round(_children_cpu() - cpu_before, 2)}
+
+
+def summary(values: list[float]) -> str:
+    """`min / median` of `values`."""
+    return f"{min(values):.2f} / {statistics.median(values):.2f}" if values else "-"
+
+
+def main() -> None:
+    """Run every configuration and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.warm_start")
+    parser.add_argument("--repeat", type=int, default=3, help="warm starts per configuration")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "warm_start.json")
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        homes = {
+            label: Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"hearth-start-{label}-")))
+            for label in args.configs
+        }
+        logs = {label: args.out.with_name(f"warm_start-{label}.log") for label in args.configs}
+        for label in args.configs:
+            logs[label].unlink(missing_ok=True)
+            results[label] = {"flags": CONFIGS[label], "cold": one_start(homes[label], CONFIGS[label], logs[label])}
+            results[label]["warm"] = []
+        # Warm starts interleaved (a, b, a, b, ...), so that the machine's drift hits every
+        # configuration alike.
+        for _ in range(args.repeat):
+            for label in args.configs:
+                results[label]["warm"].append(one_start(homes[label], CONFIGS[label], logs[label]))
+    for label in args.configs:
+        print(label, json.dumps(results[label]), flush=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print("\n| configuration | cold wall s | cold CPU s | warm wall s (min / median) | warm CPU s (min / median) |")
+    print("|---|---:|---:|---:|---:|")
+    for label, r in results.items():
+        walls = [w["wall_s"] for w in r["warm"] if w["wall_s"] is not None]
+        cpus = [w["cpu_s"] for w in r["warm"]]
+        print(
+            f"| {label} (`{' '.join(r['flags']) or 'defaults'}`) | {r['cold']['wall_s']} | {r['cold']['cpu_s']} "
+            f"| {summary(walls)} | {summary(cpus)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
