@@ -180,12 +180,16 @@ class Scheduler(Admission):
     async def start(self, in_background: bool = False) -> None:
         """Load the preloaded services and start watching keep-alives. `in_background`: return at
         once and load them while the HTTP server binds (a request for one waits on its load lock;
-        `health()` says `loading` meanwhile, and `unavailable` if the load failed)."""
+        `health()` says `loading` meanwhile, and `unavailable` if the load failed), except those on
+        an explicitly named device, which load first."""
         loop = asyncio.get_running_loop()
         for name, runner in self._runners.items():
             if not runner.deployment.service.preload:
                 continue
-            if in_background:
+            # An explicitly named device loads before the server binds, so that one this machine
+            # lacks stops `hearth serve` with its message instead of a server that cannot serve.
+            explicit = runner.deployment.options.device.strip().lower() != "auto"
+            if in_background and not explicit:
                 self._preloads[name] = loop.create_task(self._preload(runner, in_background=True))
             else:
                 await self._preload(runner, in_background=False)
