@@ -186,9 +186,10 @@ class Scheduler(Admission):
         for name, runner in self._runners.items():
             if not runner.deployment.service.preload:
                 continue
-            # An explicitly named device loads before the server binds, so that one this machine
-            # lacks stops `hearth serve` with its message instead of a server that cannot serve.
-            explicit = runner.deployment.options.device.strip().lower() != "auto"
+            # An explicitly named accelerator loads before the server binds, so that one this
+            # machine lacks stops `hearth serve` with its message, not a server that cannot serve
+            # (the CPU is always there).
+            explicit = runner.deployment.options.device.strip().lower() not in ("auto", "cpu")
             if in_background and not explicit:
                 self._preloads[name] = loop.create_task(self._preload(runner, in_background=True))
             else:
