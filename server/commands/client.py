@@ -76,6 +76,15 @@ def answers(url: str, timeout: float = 2.0) -> bool:
     return True
 
 
+def ready(url: str, timeout: float = 2.0) -> bool:
+    """Whether the Hearth server at `url` is ready (GET /health is 200: its models are loaded, not
+    still `loading` while it binds)."""
+    try:
+        return httpx.get(f"{url}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def call(method: str, url: str, path: str, body: Any = None, timeout: float = 30.0) -> Any:
     """One JSON request; its decoded answer, or `ServerError` with the server's message."""
     try:

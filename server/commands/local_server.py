@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from server.commands.client import ServerError, answers
+from server.commands.client import ServerError, ready
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -54,7 +54,7 @@ def _exit_on(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def local_server(settings: Settings, url: str, start_timeout_s: float, keep: bool) -> Iterator[None]:
-    """Start `hearth serve` for the settings' address and wait until it answers at `url`; stop it
+    """Start `hearth serve` for the settings' address and wait until it is ready at `url`; stop it
     afterwards unless `keep`. Raises `ServerError` when it exits or stays silent."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / "autostart.log"
@@ -73,7 +73,7 @@ def local_server(settings: Settings, url: str, start_timeout_s: float, keep: boo
     answered = False
     try:
         deadline = time.monotonic() + start_timeout_s
-        while not answers(url, timeout=1.0):
+        while not ready(url, timeout=1.0):
             if process.poll() is not None:
                 raise ServerError(
                     f"the local server exited with code {process.returncode} while starting "
