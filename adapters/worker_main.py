@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from multiprocessing.connection import Connection
 
@@ -150,6 +151,11 @@ def confine_for(load: Load) -> list[str]:
 def main(conn: Connection) -> None:
     """Load the model `Load` names, confined before any model file is parsed (the loader is the
     largest attack surface), then serve until shutdown or until the server goes away."""
+    # Stopping is the server's call: a SIGTERM or Ctrl-C sent to the whole process group (as
+    # `systemctl stop` and a terminal do) must not end the worker before the server has drained
+    # its streams. The worker still ends when the server says so or its socket closes.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     encoder = msgspec.msgpack.Encoder()
     try:
         load = msgspec.msgpack.decode(conn.recv_bytes(), type=Load)

@@ -7,6 +7,7 @@ check the framing itself; one goes through the official openai client."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import threading
@@ -170,3 +171,20 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -
         output = server.output()
         assert "Traceback" not in output and "CancelledError" not in output, output[-4000:]
         assert "shutting down: 5 request(s) in flight" in output
+
+
+def test_sigterm_to_the_whole_process_group_still_drains(tmp_path: Path) -> None:
+    """`systemctl stop` (and a terminal's Ctrl-C) signal every process of the group: the model
+    worker must not die before the server has ended its streams cleanly."""
+    with run_hearth(tmp_path / "home", "--shutdown-grace-s", "1") as server:
+        stream = _Stream(server.base_url, {**LONG, "stream": True})
+        stream.start()
+        assert stream.started.wait(60), "the stream did not start"
+        os.killpg(server.process.pid, signal.SIGTERM)
+        stream.join(20)
+        assert server.process.wait(20) == 0
+        assert stream.error is None, repr(stream.error)
+        chunks = parse_sse(stream.raw)
+        assert chunks[-1]["error"]["code"] == "server_shutting_down", chunks[-1]
+        output = server.output()
+        assert "exited (code" not in output and "died" not in output, output[-3000:]
