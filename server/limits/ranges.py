@@ -24,6 +24,8 @@ Count = Annotated[int, Meta(ge=0, le=INT32_MAX)]
 # A token id; the model's vocabulary bounds it further, once the model is known.
 TokenId = Annotated[int, Meta(ge=0, le=INT32_MAX)]
 Seed = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
+# Any other integer knob a C engine reads (accepted runtime options included).
+Int32 = Annotated[int, Meta(ge=-INT32_MAX - 1, le=INT32_MAX)]
 
 
 def is_token_id(value: object) -> bool:

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from server.inference.protocol import Penalty, Seed, Temperature, ToolChoice, TopP
+from server.limits.ranges import INT32_MAX, Count, Int32
 
 # Continue and others send their whole stop list; the engine matches any number, the bound keeps a
 # request's matching work small.
@@ -32,27 +33,28 @@ class Options(msgspec.Struct, kw_only=True):
 
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    top_k: Annotated[int, Meta(ge=0)] | None = None
+    top_k: Count | None = None
     min_p: TopP | None = None
-    num_predict: int | None = None
+    # -1: no limit, -2: fill the context (Ollama's meanings)
+    num_predict: Annotated[int, Meta(ge=-2, le=INT32_MAX)] | None = None
     stop: Stop | None = None
     seed: Seed | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     repeat_penalty: Annotated[float, Meta(ge=0)] | None = None
-    repeat_last_n: int | None = None
-    num_ctx: Annotated[int, Meta(ge=0)] | None = None
-    num_keep: int | None = None
+    repeat_last_n: Int32 | None = None
+    num_ctx: Count | None = None
+    num_keep: Int32 | None = None
     typical_p: float | None = None
     tfs_z: float | None = None
-    mirostat: int | None = None
+    mirostat: Int32 | None = None
     mirostat_tau: float | None = None
     mirostat_eta: float | None = None
     penalize_newline: bool | None = None
-    num_batch: int | None = None
-    num_gpu: int | None = None
-    main_gpu: int | None = None
-    num_thread: int | None = None
+    num_batch: Int32 | None = None
+    num_gpu: Int32 | None = None
+    main_gpu: Int32 | None = None
+    num_thread: Int32 | None = None
 
 
 class FunctionCall(msgspec.Struct):
