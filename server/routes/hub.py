@@ -1,8 +1,8 @@
-"""The model hub over HTTP, under /v1/hub: artifacts, catalog, and pull / convert / upload as jobs.
+"""The model hub over HTTP, under /v1/hub: artifacts (list, show, delete, verify), catalog, and
+pull / convert / upload / import of a local path as jobs.
 
-Long operations return `202` with a job at once; `GET /v1/hub/jobs/{id}` polls it and
-`GET /v1/hub/jobs/{id}/events` streams its progress as server-sent events. Errors have the server's
-OpenAI shape.
+Long operations return `202` with a job at once, which `server.routes.hub_jobs` shows, streams and
+cancels. Errors have the server's OpenAI shape.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import shutil
-from collections.abc import AsyncIterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,27 +23,28 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from hub.archives import ArchiveLimits, unpack
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, local_targets, suitable_recipes
+from hub.errors import HubFailure
 from hub.jobs import Job, JobRunner, Reporter
-from hub.manifest import Manifest, Task
+from hub.local_source import check_local_path
+from hub.manifest import MANIFEST_FILE, Manifest, Task
 from hub.names import check_pull_ref
-from hub.operations import convert_artifact, converters_available, import_path, pull
-from hub.options import ConvertOptions, PullOptions
+from hub.operations import convert_artifact, converters_available, detect_kind, import_path, pull
+from hub.options import ConvertOptions, ImportOptions, PullOptions
 from hub.store import ArtifactDamaged, ArtifactNotFound, ArtifactStore, DamagedArtifact, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
-from server.http.sse import DONE, EventEncoder, EventStream
 from server.serving.scheduler import Scheduler
 
 _ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 _DESCRIPTIONS = {
     400: "Invalid request (a bad name, body or parameter)",
     404: "No such artifact or job",
-    409: "The artifact is being served, or is damaged (its manifest cannot be read)",
+    409: "The artifact is being served, or is damaged (its manifest cannot be read); the job has ended",
     413: "The upload is too large",
     507: "Not enough disk space for the upload",
 }
 
 
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(data_container=ErrorResponse, description=_DESCRIPTIONS[status], generate_examples=False)
         for status in statuses
@@ -114,13 +115,6 @@ class CatalogList(msgspec.Struct):
     object: Literal["list"] = "list"
 
 
-class JobList(msgspec.Struct):
-    """GET /v1/hub/jobs."""
-
-    data: list[Job]
-    object: Literal["list"] = "list"
-
-
 def _not_found(name: str) -> APIError:
     return APIError(404, f"no artifact named `{name}` is installed", param="model", code="artifact_not_found")
 
@@ -152,7 +146,7 @@ def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
     return False
 
 
-@get("/models/{name:str}", summary="Show an artifact's manifest", responses=_errors(400, 404, 409))
+@get("/models/{name:str}", summary="Show an artifact's manifest", responses=errors(400, 404, 409))
 async def show_artifact(hub: HubState, name: str) -> Manifest:
     """The manifest: source and revision, files with sha256, tool versions, recipe. A damaged
     artifact (unreadable manifest) is a 409 that says so."""
@@ -165,7 +159,7 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
         raise APIError(409, str(exc), param="model", code="artifact_damaged") from exc
 
 
-@delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=_errors(400, 404, 409))
+@delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=errors(400, 404, 409))
 async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
     _checked_name(name, "model")
@@ -191,7 +185,7 @@ async def catalog(hub: HubState) -> CatalogList:
     return CatalogList(data=items, targets=list(targets), converters=can_convert)
 
 
-@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=_errors(400))
+@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=errors(400))
 async def start_pull(hub: HubState, data: PullOptions) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
     _checked_name(data.name)
@@ -211,7 +205,7 @@ async def start_pull(hub: HubState, data: PullOptions) -> Job:
     "/convert",
     summary="Convert an installed artifact (a job)",
     status_code=HTTP_202_ACCEPTED,
-    responses=_errors(400, 404),
+    responses=errors(400, 404),
 )
 async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     """Start converting an installed artifact into a new one."""
@@ -231,7 +225,7 @@ async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     summary="Upload a model file or archive (a job that imports it)",
     status_code=HTTP_202_ACCEPTED,
     request_max_body_size=None,
-    responses=_errors(400, 413, 507),
+    responses=errors(400, 413, 507),
 )
 async def upload(
     hub: HubState,
@@ -295,46 +289,88 @@ async def upload(
     return hub.jobs.submit("upload", {"filename": safe, "name": name, "task": task, "bytes": size}, work)
 
 
-def _job_or_404(hub: HubState, job_id: str) -> Job:
+class Verification(msgspec.Struct, kw_only=True):
+    """POST /v1/hub/models/{name}/verify: the artifact's files re-hashed against its manifest."""
+
+    name: str
+    ok: bool
+    # One line per damaged file (`path: sha256 differs`, `path: missing`, `path: size a != b`).
+    problems: list[str]
+    files: int
+    bytes: int
+    seconds: float
+    object: Literal["hub.verification"] = "hub.verification"
+
+
+@post(
+    "/models/{name:str}/verify",
+    summary="Re-hash an artifact's files against its manifest",
+    status_code=200,
+    responses=errors(400, 404),
+)
+async def verify_artifact(hub: HubState, name: str) -> Verification:
+    """Every file of the artifact is hashed again (sha256) and compared with its manifest; `ok` is
+    false with one problem per damaged or missing file (an unreadable manifest is one problem)."""
+    _checked_name(name, "model")
+    if not (hub.store.path(name) / MANIFEST_FILE).is_file():
+        raise _not_found(name)
+
+    def run() -> Verification:
+        started = time.perf_counter()
+        problems = hub.store.verify(name)
+        try:
+            files = hub.store.get(name).files
+        except ArtifactDamaged:
+            files = []
+        return Verification(
+            name=name,
+            ok=not problems,
+            problems=problems,
+            files=len(files),
+            bytes=sum(f.size for f in files),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    return await asyncio.to_thread(run)
+
+
+@post(
+    "/import",
+    summary="Import a model file or folder on the server's machine (a job)",
+    status_code=HTTP_202_ACCEPTED,
+    responses=errors(400),
+)
+async def import_local(hub: HubState, data: ImportOptions) -> Job:
+    """`path` is absolute: a .gguf file, or a Hugging Face (PyTorch), TensorFlow SavedModel, OpenVINO
+    IR or ONNX GenAI folder. It is checked before the job starts (a relative or missing path, a
+    device or FIFO, a link out of the folder, or a model the importer does not recognise is a 400);
+    the job copies it into the store with progress, as a pull does."""
+    _checked_name(data.name)
+
+    def check() -> Path:
+        path = check_local_path(data.path)
+        detect_kind(path)
+        return path
+
     try:
-        return hub.jobs.get(job_id)
-    except KeyError as exc:
-        raise APIError(404, f"no job `{job_id}`", param="job_id", code="job_not_found") from exc
+        path = await asyncio.to_thread(check)
+    except HubFailure as exc:
+        raise invalid_request(str(exc), param="path", code="invalid_path") from exc
+    if data.name is not None and hub.store.exists(data.name):
+        raise invalid_request(f"an artifact named `{data.name}` is already installed", param="name", code="exists")
 
+    def work(report: Reporter) -> Manifest:
+        return import_path(
+            hub.store,
+            path,
+            name=data.name,
+            task=data.task,
+            log=report.log,
+            transfer=report.transfer,
+            source_ref=str(path),
+        )
 
-@get("/jobs", summary="List hub jobs")
-async def list_jobs(hub: HubState) -> JobList:
-    """Every job of this server's lifetime."""
-    return JobList(data=hub.jobs.jobs())
-
-
-@get("/jobs/{job_id:str}", summary="Poll a hub job", responses=_errors(400, 404))
-async def get_job(hub: HubState, job_id: str) -> Job:
-    """The job's status, latest progress, result or error."""
-    return _job_or_404(hub, job_id)
-
-
-@get("/jobs/{job_id:str}/events", summary="Stream a hub job's progress (SSE)", responses=_errors(400, 404))
-async def job_events(hub: HubState, job_id: str, after: int = 0) -> EventStream:
-    """`data: <event>` for each log line and progress step, then the final job, then `[DONE]`."""
-    _job_or_404(hub, job_id)
-    encoder = EventEncoder()
-
-    async def events() -> AsyncIterator[bytes]:
-        seq = after
-        while True:
-            batch, finished = hub.jobs.events_after(job_id, seq)
-            for event in batch:
-                seq = event.seq
-                yield encoder.event(event)
-            if finished and not batch:
-                yield encoder.event(hub.jobs.get(job_id))
-                yield DONE
-                return
-            if not batch:
-                await asyncio.sleep(0.2)
-
-    return EventStream(events())
+    return hub.jobs.submit("import", msgspec.structs.asdict(data), work)
 
 
 router = Router(
@@ -347,9 +383,8 @@ router = Router(
         start_pull,
         start_convert,
         upload,
-        list_jobs,
-        get_job,
-        job_events,
+        verify_artifact,
+        import_local,
     ],
     tags=["hub"],
 )

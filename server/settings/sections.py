@@ -61,6 +61,10 @@ class ServerSettings(_Section, frozen=True):
             "end with an error event and [DONE]",
         ),
     ] = 10.0
+    recent_errors: Annotated[
+        int,
+        Meta(ge=0, le=10_000, description="failed requests kept for GET /v1/status/live (the console's list)"),
+    ] = 50
 
 
 class EngineSettings(_Section, frozen=True):
