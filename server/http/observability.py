@@ -20,7 +20,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.http.recent_errors import BODY_PREFIX_BYTES, ErrorRecord, RecentErrors, error_message
+from server.http.recent_errors import BODY_PREFIX_BYTES, ErrorRecord, RecentErrors, error_message, is_recorded
 
 log = logging.getLogger("hearth.access")
 
@@ -154,7 +154,7 @@ def observability_middleware(
                 endpoint = str(scope.get("path_template", scope["path"]))
                 count(endpoint, model, str(status))
                 _log_request(method, scope["path"], status, request_id, asked or None, started)
-                if recent is not None and status >= 400:
+                if recent is not None and is_recorded(scope["path"], status):
                     recent.add(
                         ErrorRecord(
                             time=time.time(),

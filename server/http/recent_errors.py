@@ -17,6 +17,14 @@ import msgspec
 # Enough of an error body to find its message; the rest is not read.
 BODY_PREFIX_BYTES = 4096
 _MESSAGE_CHARS = 300
+# Probes: /health answers 503 by design while a model loads or the server drains, and a probe every
+# second would push every real error out of the ring.
+_PROBES = frozenset({"/health"})
+
+
+def is_recorded(path: str, status: int) -> bool:
+    """Whether an answer with `status` to `path` is an error worth listing."""
+    return status >= 400 and path not in _PROBES
 
 
 class ErrorRecord(msgspec.Struct, frozen=True, kw_only=True):

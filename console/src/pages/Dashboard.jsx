@@ -147,32 +147,34 @@ function RecentErrors({ errors }) {
     <section aria-labelledby="recent-errors">
       <h2 id="recent-errors">Recent errors</h2>
       {errors.length ? (
-        <table aria-label="Recent errors">
-          <thead>
-            <tr>
-              <th>Time</th>
-              <th>Model</th>
-              <th>Request</th>
-              <th>Status</th>
-              <th>Message</th>
-            </tr>
-          </thead>
-          <tbody>
-            {errors.map((e) => (
-              <tr key={e.request_id + e.time}>
-                <td>{new Date(e.time * 1000).toLocaleTimeString()}</td>
-                <td>{e.model || "–"}</td>
-                <td>
-                  <code>
-                    {e.method} {e.path}
-                  </code>
-                </td>
-                <td>{e.status}</td>
-                <td>{e.message || "–"}</td>
+        <div className="scroll">
+          <table aria-label="Recent errors">
+            <thead>
+              <tr>
+                <th>Time</th>
+                <th>Model</th>
+                <th>Request</th>
+                <th>Status</th>
+                <th>Message</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {errors.map((e) => (
+                <tr key={e.request_id + e.time}>
+                  <td>{new Date(e.time * 1000).toLocaleTimeString()}</td>
+                  <td>{e.model || "–"}</td>
+                  <td>
+                    <code>
+                      {e.method} {e.path}
+                    </code>
+                  </td>
+                  <td>{e.status}</td>
+                  <td>{e.message || "–"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : (
         <p>No failed requests since the server started.</p>
       )}

@@ -188,6 +188,8 @@ def test_live_lists_recent_errors_without_request_content(
     assert bad["status"] == 400 and "max_tokens" in bad["message"]
     assert bad["time"] >= missing["time"] > time.time() - 120
     assert secret_prompt not in str(errors)
+    # The server's start was probed with GET /health (503 while loading): probes are not errors.
+    assert all(e["path"] != "/health" for e in errors)
     # The ring is bounded (the setting's default, 50): the oldest go first.
     for _ in range(55):
         httpx.get(f"{hearth_server.api_url}/models/no-such-model-ring", timeout=30)
