@@ -154,9 +154,9 @@ class JobRunner:
         log.info("hub job %s cancelled", job_id)
         with self._lock:
             job = self._jobs[job_id]
-            job.error = "cancelled"
+            job.error = "the job was cancelled"
             job.error_code = "cancelled"
-        self._add(job_id, "cancelled", message="cancelled", final="cancelled")
+        self._add(job_id, "cancelled", message=job.error, final="cancelled")
 
     def cancel(self, job_id: str) -> Job:
         """Ask job `job_id` to stop: a queued job is cancelled at once, a running one becomes

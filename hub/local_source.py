@@ -40,9 +40,10 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def check_local_path(raw: str) -> Path:
-    """The resolved path of `raw` if it names a regular file or a folder of regular files (and links
-    inside it) that can be read; LocalSourceError saying what is wrong otherwise."""
+def check_local_path(raw: str, max_files: int) -> Path:
+    """The resolved path of `raw` if it names a regular file or a folder of at most `max_files`
+    regular files (and links inside it) that can be read; LocalSourceError saying what is wrong
+    otherwise."""
     if not raw or "\x00" in raw:
         raise LocalSourceError("give the absolute path of a model file or folder on the server's machine")
     given = Path(raw)
@@ -54,7 +55,7 @@ def check_local_path(raw: str) -> Path:
     except (OSError, RuntimeError) as exc:
         raise LocalSourceError(f"{raw} does not exist or cannot be read ({exc.__class__.__name__})") from exc
     if stat.S_ISDIR(mode):
-        _check_folder(path)
+        _check_folder(path, max_files)
     elif not stat.S_ISREG(mode):
         raise LocalSourceError(f"{raw} is {_kind(mode)}; import a model file or folder")
     elif not os.access(path, os.R_OK):
@@ -62,25 +63,39 @@ def check_local_path(raw: str) -> Path:
     return path
 
 
-def _check_folder(root: Path) -> None:
+def _check_folder(root: Path, max_files: int) -> None:
     if not os.access(root, os.R_OK | os.X_OK):
         raise LocalSourceError(f"{root} cannot be read by the server")
-    for folder, dirs, files in os.walk(root):
+    seen = 0
+
+    def unreadable(error: OSError) -> None:
+        raise LocalSourceError(f"{error.filename} cannot be read by the server ({error.strerror})")
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         for name in [*dirs, *files]:
-            entry = Path(folder) / name
-            if entry.is_symlink():
-                target = entry.resolve()
-                if not target.is_relative_to(root):
-                    raise LocalSourceError(
-                        f"{entry} is a link to {target}, outside the folder; import only what the folder holds"
-                    )
-                if target.is_dir():
-                    raise LocalSourceError(f"{entry} is a link to a folder; copy the folder in instead")
-            mode = entry.stat().st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise LocalSourceError(f"{entry} is {_kind(mode)}; a model folder holds only files and folders")
-            if stat.S_ISREG(mode) and not os.access(entry, os.R_OK):
-                raise LocalSourceError(f"{entry} cannot be read by the server")
+            seen += 1
+            if seen > max_files:
+                raise LocalSourceError(f"{root} holds more than {max_files} files; is it a model folder?")
+            _check_entry(root, Path(folder) / name)
+
+
+def _check_entry(root: Path, entry: Path) -> None:
+    try:
+        if entry.is_symlink():
+            target = entry.resolve(strict=True)
+            if not target.is_relative_to(root):
+                raise LocalSourceError(
+                    f"{entry} is a link to {target}, outside the folder; import only what the folder holds"
+                )
+            if target.is_dir():
+                raise LocalSourceError(f"{entry} is a link to a folder; copy the folder in instead")
+        mode = entry.stat().st_mode
+    except (OSError, RuntimeError) as exc:
+        raise LocalSourceError(f"{entry} cannot be read by the server ({exc.__class__.__name__})") from exc
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise LocalSourceError(f"{entry} is {_kind(mode)}; a model folder holds only files and folders")
+    if stat.S_ISREG(mode) and not os.access(entry, os.R_OK):
+        raise LocalSourceError(f"{entry} cannot be read by the server")
 
 
 def _copy_file(source: Path, target: Path, done: int, total: int, transfer: ProgressFn) -> int:

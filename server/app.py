@@ -153,6 +153,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             settings.hub.hub_max_upload_bytes,
             archive_limits,
             Catalog.load(),
+            settings.hub.hub_max_import_files,
         )
         try:
             # Preloading while uvicorn binds: the port answers (GET /health: 503 `loading`) at once.

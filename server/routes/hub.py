@@ -63,6 +63,7 @@ class HubState:
     max_upload_bytes: int
     archive_limits: ArchiveLimits
     catalog: Catalog
+    max_import_files: int
     # What this machine can run, found on first use and kept: asking OpenVINO and ONNX Runtime for
     # their devices took 0.5-2.8 s at start-up (benchmarks/RESULTS.md, warm start), before the port
     # was bound, for a list only GET /v1/hub/catalog needs.
@@ -348,13 +349,13 @@ async def import_local(hub: HubState, data: ImportOptions) -> Job:
     _checked_name(data.name)
 
     def check() -> Path:
-        path = check_local_path(data.path)
+        path = check_local_path(data.path, hub.max_import_files)
         detect_kind(path)
         return path
 
     try:
         path = await asyncio.to_thread(check)
-    except HubFailure as exc:
+    except (HubFailure, OSError) as exc:
         raise invalid_request(str(exc), param="path", code="invalid_path") from exc
     if data.name is not None and hub.store.exists(data.name):
         raise invalid_request(f"an artifact named `{data.name}` is already installed", param="name", code="exists")

@@ -185,6 +185,10 @@ class HubSettings(_Section, frozen=True):
     hub_max_unpack_ratio: Annotated[
         float, Meta(ge=1, description="most an uploaded archive may expand, as a multiple of its own size")
     ] = 20.0
+    hub_max_import_files: Annotated[
+        int,
+        Meta(ge=1, description="most files a folder POST /v1/hub/import names may hold (the check walks them all)"),
+    ] = 10_000
 
 
 class EmbeddingSettings(_Section, frozen=True):

@@ -25,6 +25,7 @@ SLOW_FILE = "slow-Q8_0.gguf"
 SLOW_BYTES = 12 * 1024 * 1024
 HELD_AFTER = 11 * 1024 * 1024
 DONE = ("succeeded", "failed", "cancelled")
+MAX_IMPORT_FILES = 20
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,8 @@ def fake_hub() -> Iterator[FakeHub]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, fake_hub: FakeHub) -> Iterator[HearthServer]:
     env = {"HF_ENDPOINT": fake_hub.url, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    with run_hearth(tmp_path_factory.mktemp("hub-actions-home"), env=env) as running:
+    home = tmp_path_factory.mktemp("hub-actions-home")
+    with run_hearth(home, "--hub-max-import-files", str(MAX_IMPORT_FILES), env=env) as running:
         yield running
 
 
@@ -173,6 +175,11 @@ def test_import_refuses_what_it_cannot_read(api: httpx.Client, tmp_path: Path) -
     (outside / "extra.bin").symlink_to(secret)
     empty = tmp_path / "empty"
     empty.mkdir()
+    broken = _hf_folder(tmp_path / "broken-link")
+    (broken / "gone.bin").symlink_to(broken / "nothing-there")
+    crowded = _hf_folder(tmp_path / "crowded")
+    for i in range(MAX_IMPORT_FILES):
+        (crowded / f"extra-{i}.txt").write_text("x")
     cases = {
         "models/x.gguf": "relative path",
         str(tmp_path / "missing.gguf"): "does not exist",
@@ -181,6 +188,9 @@ def test_import_refuses_what_it_cannot_read(api: httpx.Client, tmp_path: Path) -
         str(text): "",
         str(empty): "holds no model",
         str(outside): "outside the folder",
+        str(broken): "cannot be read",
+        str(crowded): f"more than {MAX_IMPORT_FILES} files",
+        "/": "",
     }
     for path, says in cases.items():
         error = _error(api.post("/import", json={"path": path}), 400)
