@@ -51,7 +51,7 @@ async def get_job(hub: HubState, job_id: str) -> Job:
     "/{job_id:str}/cancel",
     summary="Cancel a queued or running hub job",
     status_code=HTTP_202_ACCEPTED,
-    responses=errors(404, 409),
+    responses=errors(400, 404, 409),
 )
 async def cancel_job(hub: HubState, job_id: str) -> Job:
     """A queued job is `cancelled` at once; a running one is `cancelling` until it stops at its next
