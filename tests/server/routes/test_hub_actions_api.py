@@ -207,3 +207,21 @@ def test_the_new_endpoints_are_in_the_openapi_document(server: HearthServer) -> 
     assert "post" in paths["/v1/hub/jobs/{job_id}/cancel"]
     assert "post" in paths["/v1/hub/import"]
     assert "post" in paths["/v1/hub/models/{name}/verify"]
+
+
+def test_with_keys_the_new_routes_need_an_admin_key(server: HearthServer, api: httpx.Client) -> None:
+    """Last in the module: once a key exists every request needs one."""
+    keys = f"{server.api_url}/keys"
+    admin = httpx.post(keys, json={"name": "hub-admin", "scope": "admin"}, timeout=30).json()["key"]
+    admin_header = {"authorization": f"Bearer {admin}"}
+    inference = httpx.post(keys, json={"name": "app", "scope": "inference"}, headers=admin_header, timeout=30)
+    inference_header = {"authorization": f"Bearer {inference.json()['key']}"}
+    calls = [
+        ("/import", {"path": str(default_model_path())}),
+        ("/jobs/hubjob-nope/cancel", None),
+        ("/models/nothing-here/verify", None),
+    ]
+    for path, body in calls:
+        assert _error(api.post(path, json=body), 401)["code"] == "invalid_api_key"
+        assert _error(api.post(path, json=body, headers=inference_header), 403)["type"] == "permission_error"
+    assert _error(api.post("/models/nothing-here/verify", headers=admin_header), 404)["code"] == "artifact_not_found"
