@@ -41,7 +41,7 @@ from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
 from server.limits.json_body import json_body_guard
-from server.routes import audit, health, hub_jobs, keys, models, service_tuning, status, system, workflows
+from server.routes import audit, health, hub_imports, hub_jobs, keys, models, service_tuning, status, system, workflows
 from server.routes import hub as hub_routes
 from server.routes.tuning import tuning_route
 from server.security.app_security import Security
@@ -178,6 +178,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             anthropic.router,
             models.router,
             hub_routes.router,
+            hub_imports.router,
             hub_jobs.router,
             workflows.router,
             health.health,

@@ -1,5 +1,5 @@
 """The model hub over HTTP, under /v1/hub: artifacts (list, show, delete, verify), catalog, and
-pull / convert / upload / import of a local path as jobs.
+pull / convert as jobs (upload and path import are `server.routes.hub_imports`).
 
 Long operations return `202` with a job at once, which `server.routes.hub_jobs` shows, streams and
 cancels. Errors have the server's OpenAI shape.
@@ -8,33 +8,28 @@ cancels. Errors have the server's OpenAI shape.
 from __future__ import annotations
 
 import asyncio
-import errno
-import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
-from litestar import Request, Router, delete, get, post
+from litestar import Router, delete, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from hub.archives import ArchiveLimits, unpack
+from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, local_targets, suitable_recipes
-from hub.errors import HubFailure
 from hub.jobs import Job, JobRunner, Reporter
-from hub.local_source import check_local_path
-from hub.manifest import MANIFEST_FILE, Manifest, Task
+from hub.manifest import MANIFEST_FILE, Manifest
 from hub.names import check_pull_ref
-from hub.operations import convert_artifact, converters_available, detect_kind, import_path, pull
-from hub.options import ConvertOptions, ImportOptions, PullOptions
+from hub.operations import convert_artifact, converters_available, pull
+from hub.options import ConvertOptions, PullOptions
 from hub.store import ArtifactDamaged, ArtifactNotFound, ArtifactStore, DamagedArtifact, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
 from server.serving.scheduler import Scheduler
 
-_ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 _DESCRIPTIONS = {
     400: "Invalid request (a bad name, body or parameter)",
     404: "No such artifact or job",
@@ -51,9 +46,6 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-_UPLOAD_CHUNK = 1024 * 1024
-
-
 @dataclass
 class HubState:
     """What the hub routes share: the store and the job runner (owned by the app's lifespan)."""
@@ -68,6 +60,9 @@ class HubState:
     # their devices took 0.5-2.8 s at start-up (benchmarks/RESULTS.md, warm start), before the port
     # was bound, for a list only GET /v1/hub/catalog needs.
     _targets: list[Target] | None = None
+    # The latest verification of each artifact, with the manifest's creation time it applies to (a
+    # reinstall under the same name is not verified); bounded by the artifacts installed.
+    verifications: dict[str, tuple[float | None, Verification]] = field(default_factory=dict)
 
     async def targets(self) -> list[Target]:
         """The targets this machine can run (`hub.catalog.local_targets`, probed once)."""
@@ -82,12 +77,29 @@ def provide_hub(state: State) -> HubState:
     return hub
 
 
+class Verification(msgspec.Struct, kw_only=True):
+    """POST /v1/hub/models/{name}/verify: the artifact's files re-hashed against its manifest."""
+
+    name: str
+    ok: bool
+    # One line per damaged file (`path: sha256 differs`, `path: missing`, `path: size a != b`).
+    problems: list[str]
+    files: int
+    bytes: int
+    seconds: float
+    # When it was checked.
+    time: float
+    object: Literal["hub.verification"] = "hub.verification"
+
+
 class ArtifactList(msgspec.Struct):
     """GET /v1/hub/models."""
 
     data: list[Manifest]
     # Installed artifacts whose manifest cannot be read: not servable, removable with DELETE.
     damaged: list[DamagedArtifact] = msgspec.field(default_factory=list)
+    # The latest verification of each listed artifact since the server started, if it had one.
+    verified: list[Verification] = msgspec.field(default_factory=list)
     object: Literal["list"] = "list"
 
 
@@ -120,7 +132,7 @@ def _not_found(name: str) -> APIError:
     return APIError(404, f"no artifact named `{name}` is installed", param="model", code="artifact_not_found")
 
 
-def _checked_name(name: str | None, param: str = "name") -> None:
+def checked_name(name: str | None, param: str = "name") -> None:
     if name is not None:
         try:
             validate_name(name)
@@ -132,7 +144,10 @@ def _checked_name(name: str | None, param: str = "name") -> None:
 async def list_artifacts(hub: HubState) -> ArtifactList:
     """Every installed artifact's manifest, and the damaged ones (unreadable manifest) apart."""
     data, damaged = await asyncio.to_thread(lambda: (hub.store.artifacts(), hub.store.damaged()))
-    return ArtifactList(data=data, damaged=damaged)
+    created: dict[str, float | None] = {m.name: m.created for m in data} | {d.name: None for d in damaged}
+    for name in [n for n, (when, _) in hub.verifications.items() if created.get(n, -1.0) != when]:
+        del hub.verifications[name]  # removed or reinstalled since
+    return ArtifactList(data=data, damaged=damaged, verified=[v for _, v in hub.verifications.values()])
 
 
 def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
@@ -151,7 +166,7 @@ def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
 async def show_artifact(hub: HubState, name: str) -> Manifest:
     """The manifest: source and revision, files with sha256, tool versions, recipe. A damaged
     artifact (unreadable manifest) is a 409 that says so."""
-    _checked_name(name, "model")
+    checked_name(name, "model")
     try:
         return await asyncio.to_thread(hub.store.get, name)
     except ArtifactNotFound as exc:
@@ -163,7 +178,7 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
 @delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=errors(400, 404, 409))
 async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
-    _checked_name(name, "model")
+    checked_name(name, "model")
     if artifact_in_use(hub, scheduler, name):
         raise APIError(409, f"`{name}` is being served; stop serving it first", param="model", code="model_in_use")
     try:
@@ -189,7 +204,7 @@ async def catalog(hub: HubState) -> CatalogList:
 @post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=errors(400))
 async def start_pull(hub: HubState, data: PullOptions) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
-    _checked_name(data.name)
+    checked_name(data.name)
     if hub.catalog.get(data.model) is None:
         try:
             check_pull_ref(data.model, data.revision, data.precision)
@@ -210,8 +225,8 @@ async def start_pull(hub: HubState, data: PullOptions) -> Job:
 )
 async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     """Start converting an installed artifact into a new one."""
-    _checked_name(data.model, "model")
-    _checked_name(data.name)
+    checked_name(data.model, "model")
+    checked_name(data.name)
     if not hub.store.exists(data.model):
         raise _not_found(data.model)
 
@@ -222,88 +237,6 @@ async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
 
 
 @post(
-    "/upload",
-    summary="Upload a model file or archive (a job that imports it)",
-    status_code=HTTP_202_ACCEPTED,
-    request_max_body_size=None,
-    responses=errors(400, 413, 507),
-)
-async def upload(
-    hub: HubState,
-    request: Request[Any, Any, Any],
-    filename: str,
-    name: str | None = None,
-    task: Task = "text-generation",
-) -> Job:
-    """The raw body is a .gguf file or a .zip / .tar(.gz) of a model folder (`?filename=` names it)."""
-    _checked_name(name)
-    safe = Path(filename).name
-    if safe != filename or not safe or safe.startswith(".") or any(ord(c) < 32 for c in safe):
-        raise invalid_request(f"invalid file name {filename!r}", param="filename")
-    if not (safe.lower().endswith(".gguf") or safe.lower().endswith(_ARCHIVES)):
-        raise invalid_request("upload a .gguf file or a .zip, .tar, .tar.gz or .tgz archive", param="filename")
-    staging = hub.store.new_partial("upload")
-    target = staging / safe
-    size = 0
-    try:
-        with target.open("wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > hub.max_upload_bytes:
-                    raise APIError(413, f"the upload exceeds {hub.max_upload_bytes} bytes", code="request_too_large")
-                await asyncio.to_thread(f.write, chunk)
-        if size == 0:
-            raise invalid_request("the upload is empty", param="body")
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise APIError(
-                507, "there is not enough disk space for this upload; nothing was kept", code="insufficient_storage"
-            ) from exc
-        raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    artifact_name = name or None
-
-    def work(report: Reporter) -> Manifest:
-        try:
-            if safe.lower().endswith(".gguf"):
-                source = target
-            else:
-                source = unpack(target, staging / "unpacked", hub.archive_limits)
-                target.unlink()  # the archive's bytes are not needed twice on disk
-            stem = safe.removesuffix(".gz").rsplit(".", 1)[0]
-            return import_path(
-                hub.store,
-                source,
-                name=artifact_name or stem.lower(),
-                task=task,
-                log=report.log,
-                source_kind="upload",
-                source_ref=safe,
-                move=True,
-            )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    return hub.jobs.submit("upload", {"filename": safe, "name": name, "task": task, "bytes": size}, work)
-
-
-class Verification(msgspec.Struct, kw_only=True):
-    """POST /v1/hub/models/{name}/verify: the artifact's files re-hashed against its manifest."""
-
-    name: str
-    ok: bool
-    # One line per damaged file (`path: sha256 differs`, `path: missing`, `path: size a != b`).
-    problems: list[str]
-    files: int
-    bytes: int
-    seconds: float
-    object: Literal["hub.verification"] = "hub.verification"
-
-
-@post(
     "/models/{name:str}/verify",
     summary="Re-hash an artifact's files against its manifest",
     status_code=200,
@@ -311,67 +244,34 @@ class Verification(msgspec.Struct, kw_only=True):
 )
 async def verify_artifact(hub: HubState, name: str) -> Verification:
     """Every file of the artifact is hashed again (sha256) and compared with its manifest; `ok` is
-    false with one problem per damaged or missing file (an unreadable manifest is one problem)."""
-    _checked_name(name, "model")
+    false with one problem per damaged or missing file (an unreadable manifest is one problem).
+    `GET /v1/hub/models` lists the latest result of each artifact under `verified`."""
+    checked_name(name, "model")
     if not (hub.store.path(name) / MANIFEST_FILE).is_file():
         raise _not_found(name)
 
-    def run() -> Verification:
+    def run() -> tuple[float | None, Verification]:
         started = time.perf_counter()
         problems = hub.store.verify(name)
         try:
-            files = hub.store.get(name).files
+            manifest: Manifest | None = hub.store.get(name)
         except ArtifactDamaged:
-            files = []
-        return Verification(
+            manifest = None
+        files = manifest.files if manifest is not None else []
+        result = Verification(
             name=name,
             ok=not problems,
             problems=problems,
             files=len(files),
             bytes=sum(f.size for f in files),
             seconds=round(time.perf_counter() - started, 3),
+            time=time.time(),
         )
+        return (manifest.created if manifest is not None else None), result
 
-    return await asyncio.to_thread(run)
-
-
-@post(
-    "/import",
-    summary="Import a model file or folder on the server's machine (a job)",
-    status_code=HTTP_202_ACCEPTED,
-    responses=errors(400),
-)
-async def import_local(hub: HubState, data: ImportOptions) -> Job:
-    """`path` is absolute: a .gguf file, or a Hugging Face (PyTorch), TensorFlow SavedModel, OpenVINO
-    IR or ONNX GenAI folder. It is checked before the job starts (a relative or missing path, a
-    device or FIFO, a link out of the folder, or a model the importer does not recognise is a 400);
-    the job copies it into the store with progress, as a pull does."""
-    _checked_name(data.name)
-
-    def check() -> Path:
-        path = check_local_path(data.path, hub.max_import_files)
-        detect_kind(path)
-        return path
-
-    try:
-        path = await asyncio.to_thread(check)
-    except (HubFailure, OSError) as exc:
-        raise invalid_request(str(exc), param="path", code="invalid_path") from exc
-    if data.name is not None and hub.store.exists(data.name):
-        raise invalid_request(f"an artifact named `{data.name}` is already installed", param="name", code="exists")
-
-    def work(report: Reporter) -> Manifest:
-        return import_path(
-            hub.store,
-            path,
-            name=data.name,
-            task=data.task,
-            log=report.log,
-            transfer=report.transfer,
-            source_ref=str(path),
-        )
-
-    return hub.jobs.submit("import", msgspec.structs.asdict(data), work)
+    created, result = await asyncio.to_thread(run)
+    hub.verifications[name] = (created, result)
+    return result
 
 
 router = Router(
@@ -383,9 +283,7 @@ router = Router(
         catalog,
         start_pull,
         start_convert,
-        upload,
         verify_artifact,
-        import_local,
     ],
     tags=["hub"],
 )

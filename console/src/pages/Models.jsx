@@ -90,10 +90,16 @@ function Verified({ result }) {
   if (!result) return "–";
   if (result === "checking") return <span className="state running">checking…</span>;
   if (result.error) return <span role="alert">{result.error}</span>;
-  if (result.ok) return <span className="state succeeded">verified</span>;
+  const when = `checked ${new Date(result.time * 1000).toLocaleString()}`;
+  if (result.ok)
+    return (
+      <span className="state succeeded" title={when}>
+        verified
+      </span>
+    );
   const files = result.problems.map((p) => p.split(": ")[0]);
   return (
-    <span className="state failed" role="alert" title={result.problems.join("\n")}>
+    <span className="state failed" role="alert" title={`${when}\n${result.problems.join("\n")}`}>
       damaged: {files.join(", ")}
     </span>
   );
@@ -182,7 +188,7 @@ export default function Models() {
   const [installed, setInstalled] = useState(null);
   const [jobs, setJobs] = useState([]);
   const [message, setMessage] = useState(null);
-  const [verified, setVerified] = useState({});
+  const [verifying, setVerifying] = useState({});
 
   const refresh = async () => {
     const [c, i] = await Promise.all([api("/v1/hub/catalog"), api("/v1/hub/models")]);
@@ -226,14 +232,21 @@ export default function Models() {
     }
   };
 
+  // The server keeps each artifact's latest verification (GET /v1/hub/models' `verified`); this
+  // holds only what is in flight or failed to run.
   const verify = async (name) => {
-    setVerified((v) => ({ ...v, [name]: "checking" }));
+    setVerifying((v) => ({ ...v, [name]: "checking" }));
     try {
-      const result = await api(`/v1/hub/models/${encodeURIComponent(name)}/verify`, { method: "POST" });
-      setVerified((v) => ({ ...v, [name]: result }));
+      await api(`/v1/hub/models/${encodeURIComponent(name)}/verify`, { method: "POST" });
+      await refresh();
+      setVerifying(({ [name]: _, ...rest }) => rest);
     } catch (e) {
-      setVerified((v) => ({ ...v, [name]: { error: e.message } }));
+      setVerifying((v) => ({ ...v, [name]: { error: e.message } }));
     }
+  };
+  const verified = {
+    ...Object.fromEntries((installed?.verified ?? []).map((v) => [v.name, v])),
+    ...verifying,
   };
 
   const names = installed?.data.map((m) => m.name) ?? [];

@@ -94,6 +94,9 @@ def test_models_import_a_path_then_verify(watched: Watched, console_server: Hear
         f.write(bytes([byte[0] ^ 0x01]))
     installed.get_by_role("button", name="Verify local-smol").click()
     expect(cell).to_have_text(f"damaged: {gguf.name}", timeout=60_000)
+    # The server keeps the result: a reload shows it again.
+    page.reload()
+    expect(page.get_by_role("cell", name="Verification of local-smol")).to_have_text(f"damaged: {gguf.name}")
     watched.screenshot("models-verify")
 
 

@@ -154,6 +154,9 @@ def test_import_a_local_file_and_folder_then_verify(server: HearthServer, api: h
         f.write(bytes([byte[0] ^ 0xFF]))
     body = api.post("/models/local-smol/verify").json()
     assert body["ok"] is False and body["problems"] == [f"{manifest['files'][0]['path']}: sha256 differs"]
+    # The listing keeps each artifact's latest verification.
+    listed = api.get("/models").json()["verified"]
+    assert [(v["name"], v["ok"]) for v in listed] == [("local-smol", False)]
     # A missing file too.
     (server.home / "models" / "tiny-hf" / "config.json").unlink()
     assert api.post("/models/tiny-hf/verify").json()["problems"] == ["config.json: missing"]
@@ -162,6 +165,7 @@ def test_import_a_local_file_and_folder_then_verify(server: HearthServer, api: h
     assert _error(api.post("/models/..bad/verify"), 400)["code"] == "invalid_name"
     for name in ("local-smol", "tiny-hf"):
         assert api.delete(f"/models/{name}").status_code == 200
+    assert api.get("/models").json()["verified"] == []
 
 
 def test_import_refuses_what_it_cannot_read(api: httpx.Client, tmp_path: Path) -> None:
