@@ -33,7 +33,7 @@ from huggingface_hub.errors import (
 )
 from tqdm.auto import tqdm
 
-from hub.errors import HubFailure
+from hub.errors import HubFailure, JobCancelled
 
 # (what, bytes done, bytes total or None)
 ProgressFn = Callable[[str, int, int | None], None]
@@ -176,6 +176,9 @@ def download_snapshot(
             tqdm_class=_progress_class(progress) if progress else None,
             max_workers=4,
         )
+    except JobCancelled:
+        # Raised by `progress` (a cancelled job): not a download failure to explain.
+        raise
     except Exception as exc:
         raise _explain(exc, repo_id, revision) from exc
     root = Path(path)

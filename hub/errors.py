@@ -19,3 +19,9 @@ class HubFailure(Exception):
 def error_code(exc: BaseException) -> str:
     """A job failure's error code in the API's vocabulary (`failed` for anything unforeseen)."""
     return exc.code if isinstance(exc, HubFailure) else "failed"
+
+
+class JobCancelled(HubFailure):
+    """The job was cancelled by its caller; raised inside the job at its next report."""
+
+    code = "cancelled"

@@ -28,7 +28,8 @@ from hub.catalog import (
     suitable_recipes,
 )
 from hub.download import ProgressFn, download_snapshot
-from hub.errors import HubFailure
+from hub.errors import HubFailure, JobCancelled
+from hub.local_source import copy_local
 from hub.manifest import ArtifactFormat, Conversion, Manifest, Source, Task
 from hub.names import check_pull_ref
 from hub.options import ConvertFormat, ConvertOptions, PullOptions
@@ -88,7 +89,9 @@ def _move_in(source: Path, partial: Path) -> str:
     return "."
 
 
-def _detect(path: Path) -> str:
+def detect_kind(path: Path) -> str:
+    """What `path` holds (gguf, openvino, onnx, hf, tf-savedmodel); HubError or SourceError saying
+    why it is not a model the importer can read."""
     if converters_available():
         kind: str = _convert_module().detect_source(path)
         return kind
@@ -294,7 +297,12 @@ def _pull_recipe(
         src = Source(kind="huggingface", ref=repo, revision=snap.revision, files=snap.files)
         return convert_from(Path(snap.path), partial, src, recipe.format)
 
-    manifest = store.install(name, build)
+    try:
+        manifest = store.install(name, build)
+    except JobCancelled:
+        # A failed download is kept to be resumed; a cancelled one leaves nothing on disk.
+        shutil.rmtree(downloads, ignore_errors=True)
+        raise
     shutil.rmtree(downloads, ignore_errors=True)
     return manifest
 
@@ -312,18 +320,20 @@ def import_path(
     source_kind: Literal["local", "upload"] = "local",
     source_ref: str | None = None,
     move: bool = False,
+    transfer: ProgressFn | None = None,
 ) -> Manifest:
     """Install a local GGUF file, OpenVINO / ONNX folder, Hugging Face folder or TF SavedModel.
 
     GGUF, OpenVINO and ONNX are stored as they are (servable). A Hugging Face folder is stored as a
     source artifact for `convert`, or converted right away when `format` is given; a TF SavedModel
     is always converted (to OpenVINO unless told otherwise). With `move`, a servable source is
-    moved into the store rather than copied (for uploads staged in the store).
+    moved into the store rather than copied (for uploads staged in the store). With `transfer`, a
+    copy goes by chunks reporting its bytes (`hub.local_source.copy_local`: regular files only).
     """
     path = path.expanduser()
     if not path.exists():
         raise HubError(f"{path} does not exist")
-    kind = _detect(path)
+    kind = detect_kind(path)
     name = name or _slug(path.stem if path.is_file() else path.resolve().name)
     src = Source(kind=source_kind, ref=source_ref or str(path.resolve()))
     if kind == "tf-savedmodel" and format is None:
@@ -341,7 +351,12 @@ def import_path(
 
     def copy(partial: Path) -> ArtifactInfo:
         log(f"{'moving' if move else 'copying'} {path}")
-        entry = _move_in(path, partial) if move else _copy_in(path, partial)
+        if move:
+            entry = _move_in(path, partial)
+        elif transfer is not None:
+            entry = copy_local(path, partial, transfer)
+        else:
+            entry = _copy_in(path, partial)
         return ArtifactInfo(format=stored, entry=entry, source=src, task=task)
 
     return store.install(name, copy)

@@ -1,7 +1,8 @@
-"""What a pull or a conversion is asked for: one definition for the CLI, the HTTP API and the jobs.
+"""What a pull, a conversion or an import is asked for: one definition for the CLI, the HTTP API
+and the jobs.
 
-`POST /v1/hub/pull` and `/v1/hub/convert` take these as their bodies, `hearth pull` / `hearth
-convert` build them from their arguments, and a job records them as its `params`.
+`POST /v1/hub/pull`, `/v1/hub/convert` and `/v1/hub/import` take these as their bodies, `hearth
+pull` / `hearth convert` build them from their arguments, and a job records them as its `params`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 from typing import Literal, TypeVar
 
 import msgspec
+
+from hub.manifest import Task
 
 PullFormat = Literal["openvino", "onnx", "gguf"]
 PullTarget = Literal["cpu", "igpu", "npu", "dml", "cuda"]
@@ -44,6 +47,16 @@ class ConvertOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     symmetric: bool = False
     # The new artifact's name (default MODEL-FORMAT-PRECISION).
     name: str | None = None
+
+
+class ImportOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Import a model file or folder that is on the server's machine."""
+
+    # Absolute: a .gguf file, or a Hugging Face, TensorFlow SavedModel, OpenVINO IR or ONNX folder.
+    path: str
+    # The installed artifact's name (default: made from the file or folder name).
+    name: str | None = None
+    task: Task = "text-generation"
 
 
 Options = TypeVar("Options", PullOptions, ConvertOptions)

@@ -31,6 +31,7 @@ from server.dialects.ollama.router import router as ollama_router
 from server.http.drain import Drain, shutting_down
 from server.http.errors import EXCEPTION_HANDLERS
 from server.http.observability import observability_middleware, unmatched_route_hook
+from server.http.recent_errors import RecentErrors
 from server.inference.call import EngineDoor
 from server.inference.chat import route as chat
 from server.inference.completions import route as completions
@@ -40,7 +41,7 @@ from server.inference.responses import route as responses
 from server.inference.responses.history import ResponseStore
 from server.inference.tokenize import route as tokenize
 from server.limits.json_body import json_body_guard
-from server.routes import audit, health, keys, models, service_tuning, status, system, workflows
+from server.routes import audit, health, hub_imports, hub_jobs, keys, models, service_tuning, status, system, workflows
 from server.routes import hub as hub_routes
 from server.routes.tuning import tuning_route
 from server.security.app_security import Security
@@ -110,6 +111,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         max_concurrency_per_device=settings.scheduler.max_concurrency_per_device,
     )
     store = ArtifactStore(settings.models_dir)
+    recent_errors = RecentErrors(settings.server.recent_errors)
     services = deployments(settings, store)
     embedding = embedding_deployment(settings, store)
     if embedding is not None and embedding.name not in {d.name for d in services}:
@@ -145,7 +147,13 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             max_bytes=settings.hub.hub_max_unpacked_bytes, max_ratio=settings.hub.hub_max_unpack_ratio
         )
         app.state.hub = hub_routes.HubState(
-            store, JobRunner(), settings.hub.hub_max_upload_bytes, archive_limits, Catalog.load()
+            store,
+            # A job cancelled after its work was done has its artifact removed again.
+            JobRunner(rollback=lambda manifest: store.remove(manifest.name)),
+            settings.hub.hub_max_upload_bytes,
+            archive_limits,
+            Catalog.load(),
+            settings.hub.hub_max_import_files,
         )
         try:
             # Preloading while uvicorn binds: the port answers (GET /health: 503 `loading`) at once.
@@ -170,6 +178,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             anthropic.router,
             models.router,
             hub_routes.router,
+            hub_imports.router,
+            hub_jobs.router,
             workflows.router,
             health.health,
             health.openapi_document,
@@ -196,7 +206,11 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         ],
         # Outermost first: the request id is set before authentication and auditing read it; a
         # refusal while shutting down is still logged and counted.
-        middleware=[observability_middleware(_count, served), drain.middleware(), security.middleware()],
+        middleware=[
+            observability_middleware(_count, served, recent_errors),
+            drain.middleware(),
+            security.middleware(),
+        ],
         before_send=[unmatched_route_hook(_count)],
         # Every JSON body's nesting is bounded before anything decodes it (docs/security.md).
         before_request=json_body_guard(settings.limits),
@@ -211,6 +225,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
             "audit_state": _constant(security.audit_state),
             "limits": _constant(settings.limits),
             "hub": Provide(hub_routes.provide_hub, sync_to_thread=False),
+            "recent_errors": _constant(recent_errors),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.server.max_body_bytes,

@@ -1,4 +1,4 @@
-"""GET / (the console's page) and GET /console/{path} (its scripts, styles and Swagger UI's files).
+"""GET and HEAD / (the console's page) and GET /console/{path} (its scripts, styles and Swagger UI's files).
 
 Files are kept gzip-compressed and sent that way to every browser that accepts it (all do);
 others get them decompressed. Only names listed in the bundle's manifest are served.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, get, route
 from litestar.di import Provide
+from litestar.enums import HttpMethod
 from litestar.exceptions import NotFoundException
 
 from server.console.bundle import Asset, ConsoleBundle
@@ -32,7 +33,8 @@ def _send(
     return Response(gzip.decompress(asset.gzipped), media_type=asset.media_type, headers=headers)
 
 
-@get("/", include_in_schema=False)
+# HEAD too: uptime checks and `curl -I` probe the address `make run` prints (uvicorn sends no body).
+@route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False)
 async def page(request: Request[Any, Any, Any], bundle: ConsoleBundle) -> Response[bytes]:
     """The console (a single page; its views are `#/...` fragments)."""
     asset = bundle.get("index.html")

@@ -20,6 +20,8 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.http.recent_errors import BODY_PREFIX_BYTES, ErrorRecord, RecentErrors, error_message, is_recorded
+
 log = logging.getLogger("hearth.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -115,10 +117,10 @@ def unmatched_route_hook(count: Callable[[str, str, str], None]) -> Callable[[Me
 
 
 def observability_middleware(
-    count: Callable[[str, str, str], None], models: Collection[str]
+    count: Callable[[str, str, str], None], models: Collection[str], recent: RecentErrors | None = None
 ) -> Callable[[ASGIApp], ASGIApp]:
     """The middleware factory for `Litestar(middleware=[...])`; `count(endpoint, model, status)`
-    records each finished request."""
+    records each finished request, and `recent` keeps the ones answered with a 4xx or 5xx."""
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,12 +134,15 @@ def observability_middleware(
             token = _REQUEST_ID.set(request_id)
             status = 500
             started = time.perf_counter()
+            error_body = bytearray()
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                elif message["type"] == "http.response.body" and status >= 400 and recent is not None:
+                    error_body.extend(message.get("body", b"")[: BODY_PREFIX_BYTES - len(error_body)])
                 await send(message)
 
             try:
@@ -149,6 +154,18 @@ def observability_middleware(
                 endpoint = str(scope.get("path_template", scope["path"]))
                 count(endpoint, model, str(status))
                 _log_request(method, scope["path"], status, request_id, asked or None, started)
+                if recent is not None and is_recorded(scope["path"], status):
+                    recent.add(
+                        ErrorRecord(
+                            time=time.time(),
+                            method=method,
+                            path=scope["path"][:200],
+                            status=status,
+                            model=asked[:200],
+                            message=error_message(bytes(error_body)),
+                            request_id=request_id,
+                        )
+                    )
                 _REQUEST_ID.reset(token)
 
         return middleware

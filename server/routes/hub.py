@@ -1,56 +1,49 @@
-"""The model hub over HTTP, under /v1/hub: artifacts, catalog, and pull / convert / upload as jobs.
+"""The model hub over HTTP, under /v1/hub: artifacts (list, show, delete, verify), catalog, and
+pull / convert as jobs (upload and path import are `server.routes.hub_imports`).
 
-Long operations return `202` with a job at once; `GET /v1/hub/jobs/{id}` polls it and
-`GET /v1/hub/jobs/{id}/events` streams its progress as server-sent events. Errors have the server's
-OpenAI shape.
+Long operations return `202` with a job at once, which `server.routes.hub_jobs` shows, streams and
+cancels. Errors have the server's OpenAI shape.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import shutil
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
-from litestar import Request, Router, delete, get, post
+from litestar import Router, delete, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from hub.archives import ArchiveLimits, unpack
+from hub.archives import ArchiveLimits
 from hub.catalog import Catalog, CatalogEntry, Recipe, Target, local_targets, suitable_recipes
 from hub.jobs import Job, JobRunner, Reporter
-from hub.manifest import Manifest, Task
+from hub.manifest import MANIFEST_FILE, Manifest
 from hub.names import check_pull_ref
-from hub.operations import convert_artifact, converters_available, import_path, pull
+from hub.operations import convert_artifact, converters_available, pull
 from hub.options import ConvertOptions, PullOptions
 from hub.store import ArtifactDamaged, ArtifactNotFound, ArtifactStore, DamagedArtifact, InvalidName, validate_name
 from server.http.errors import APIError, ErrorResponse, invalid_request
-from server.http.sse import DONE, EventEncoder, EventStream
 from server.serving.scheduler import Scheduler
 
-_ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 _DESCRIPTIONS = {
     400: "Invalid request (a bad name, body or parameter)",
     404: "No such artifact or job",
-    409: "The artifact is being served, or is damaged (its manifest cannot be read)",
+    409: "The artifact is being served, or is damaged (its manifest cannot be read); the job has ended",
     413: "The upload is too large",
     507: "Not enough disk space for the upload",
 }
 
 
-def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(data_container=ErrorResponse, description=_DESCRIPTIONS[status], generate_examples=False)
         for status in statuses
     }
-
-
-_UPLOAD_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -62,10 +55,14 @@ class HubState:
     max_upload_bytes: int
     archive_limits: ArchiveLimits
     catalog: Catalog
+    max_import_files: int
     # What this machine can run, found on first use and kept: asking OpenVINO and ONNX Runtime for
     # their devices took 0.5-2.8 s at start-up (benchmarks/RESULTS.md, warm start), before the port
     # was bound, for a list only GET /v1/hub/catalog needs.
     _targets: list[Target] | None = None
+    # The latest verification of each artifact, with the manifest's creation time it applies to (a
+    # reinstall under the same name is not verified); bounded by the artifacts installed.
+    verifications: dict[str, tuple[float | None, Verification]] = field(default_factory=dict)
 
     async def targets(self) -> list[Target]:
         """The targets this machine can run (`hub.catalog.local_targets`, probed once)."""
@@ -80,12 +77,29 @@ def provide_hub(state: State) -> HubState:
     return hub
 
 
+class Verification(msgspec.Struct, kw_only=True):
+    """POST /v1/hub/models/{name}/verify: the artifact's files re-hashed against its manifest."""
+
+    name: str
+    ok: bool
+    # One line per damaged file (`path: sha256 differs`, `path: missing`, `path: size a != b`).
+    problems: list[str]
+    files: int
+    bytes: int
+    seconds: float
+    # When it was checked.
+    time: float
+    object: Literal["hub.verification"] = "hub.verification"
+
+
 class ArtifactList(msgspec.Struct):
     """GET /v1/hub/models."""
 
     data: list[Manifest]
     # Installed artifacts whose manifest cannot be read: not servable, removable with DELETE.
     damaged: list[DamagedArtifact] = msgspec.field(default_factory=list)
+    # The latest verification of each listed artifact since the server started, if it had one.
+    verified: list[Verification] = msgspec.field(default_factory=list)
     object: Literal["list"] = "list"
 
 
@@ -114,18 +128,11 @@ class CatalogList(msgspec.Struct):
     object: Literal["list"] = "list"
 
 
-class JobList(msgspec.Struct):
-    """GET /v1/hub/jobs."""
-
-    data: list[Job]
-    object: Literal["list"] = "list"
-
-
 def _not_found(name: str) -> APIError:
     return APIError(404, f"no artifact named `{name}` is installed", param="model", code="artifact_not_found")
 
 
-def _checked_name(name: str | None, param: str = "name") -> None:
+def checked_name(name: str | None, param: str = "name") -> None:
     if name is not None:
         try:
             validate_name(name)
@@ -137,7 +144,10 @@ def _checked_name(name: str | None, param: str = "name") -> None:
 async def list_artifacts(hub: HubState) -> ArtifactList:
     """Every installed artifact's manifest, and the damaged ones (unreadable manifest) apart."""
     data, damaged = await asyncio.to_thread(lambda: (hub.store.artifacts(), hub.store.damaged()))
-    return ArtifactList(data=data, damaged=damaged)
+    created: dict[str, float | None] = {m.name: m.created for m in data} | {d.name: None for d in damaged}
+    for name in [n for n, (when, _) in hub.verifications.items() if created.get(n, -1.0) != when]:
+        del hub.verifications[name]  # removed or reinstalled since
+    return ArtifactList(data=data, damaged=damaged, verified=[v for _, v in hub.verifications.values()])
 
 
 def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
@@ -152,11 +162,11 @@ def artifact_in_use(hub: HubState, scheduler: Scheduler, name: str) -> bool:
     return False
 
 
-@get("/models/{name:str}", summary="Show an artifact's manifest", responses=_errors(400, 404, 409))
+@get("/models/{name:str}", summary="Show an artifact's manifest", responses=errors(400, 404, 409))
 async def show_artifact(hub: HubState, name: str) -> Manifest:
     """The manifest: source and revision, files with sha256, tool versions, recipe. A damaged
     artifact (unreadable manifest) is a 409 that says so."""
-    _checked_name(name, "model")
+    checked_name(name, "model")
     try:
         return await asyncio.to_thread(hub.store.get, name)
     except ArtifactNotFound as exc:
@@ -165,10 +175,10 @@ async def show_artifact(hub: HubState, name: str) -> Manifest:
         raise APIError(409, str(exc), param="model", code="artifact_damaged") from exc
 
 
-@delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=_errors(400, 404, 409))
+@delete("/models/{name:str}", summary="Remove an artifact", status_code=200, responses=errors(400, 404, 409))
 async def delete_artifact(hub: HubState, scheduler: Scheduler, name: str) -> Deleted:
     """Remove an installed artifact; one being served is refused with 409."""
-    _checked_name(name, "model")
+    checked_name(name, "model")
     if artifact_in_use(hub, scheduler, name):
         raise APIError(409, f"`{name}` is being served; stop serving it first", param="model", code="model_in_use")
     try:
@@ -191,10 +201,10 @@ async def catalog(hub: HubState) -> CatalogList:
     return CatalogList(data=items, targets=list(targets), converters=can_convert)
 
 
-@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=_errors(400))
+@post("/pull", summary="Pull a model (a job)", status_code=HTTP_202_ACCEPTED, responses=errors(400))
 async def start_pull(hub: HubState, data: PullOptions) -> Job:
     """Start downloading (and converting) a catalog model or Hugging Face repo."""
-    _checked_name(data.name)
+    checked_name(data.name)
     if hub.catalog.get(data.model) is None:
         try:
             check_pull_ref(data.model, data.revision, data.precision)
@@ -211,12 +221,12 @@ async def start_pull(hub: HubState, data: PullOptions) -> Job:
     "/convert",
     summary="Convert an installed artifact (a job)",
     status_code=HTTP_202_ACCEPTED,
-    responses=_errors(400, 404),
+    responses=errors(400, 404),
 )
 async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
     """Start converting an installed artifact into a new one."""
-    _checked_name(data.model, "model")
-    _checked_name(data.name)
+    checked_name(data.model, "model")
+    checked_name(data.name)
     if not hub.store.exists(data.model):
         raise _not_found(data.model)
 
@@ -227,114 +237,41 @@ async def start_convert(hub: HubState, data: ConvertOptions) -> Job:
 
 
 @post(
-    "/upload",
-    summary="Upload a model file or archive (a job that imports it)",
-    status_code=HTTP_202_ACCEPTED,
-    request_max_body_size=None,
-    responses=_errors(400, 413, 507),
+    "/models/{name:str}/verify",
+    summary="Re-hash an artifact's files against its manifest",
+    status_code=200,
+    responses=errors(400, 404),
 )
-async def upload(
-    hub: HubState,
-    request: Request[Any, Any, Any],
-    filename: str,
-    name: str | None = None,
-    task: Task = "text-generation",
-) -> Job:
-    """The raw body is a .gguf file or a .zip / .tar(.gz) of a model folder (`?filename=` names it)."""
-    _checked_name(name)
-    safe = Path(filename).name
-    if safe != filename or not safe or safe.startswith(".") or any(ord(c) < 32 for c in safe):
-        raise invalid_request(f"invalid file name {filename!r}", param="filename")
-    if not (safe.lower().endswith(".gguf") or safe.lower().endswith(_ARCHIVES)):
-        raise invalid_request("upload a .gguf file or a .zip, .tar, .tar.gz or .tgz archive", param="filename")
-    staging = hub.store.new_partial("upload")
-    target = staging / safe
-    size = 0
-    try:
-        with target.open("wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > hub.max_upload_bytes:
-                    raise APIError(413, f"the upload exceeds {hub.max_upload_bytes} bytes", code="request_too_large")
-                await asyncio.to_thread(f.write, chunk)
-        if size == 0:
-            raise invalid_request("the upload is empty", param="body")
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise APIError(
-                507, "there is not enough disk space for this upload; nothing was kept", code="insufficient_storage"
-            ) from exc
-        raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    artifact_name = name or None
+async def verify_artifact(hub: HubState, name: str) -> Verification:
+    """Every file of the artifact is hashed again (sha256) and compared with its manifest; `ok` is
+    false with one problem per damaged or missing file (an unreadable manifest is one problem).
+    `GET /v1/hub/models` lists the latest result of each artifact under `verified`."""
+    checked_name(name, "model")
+    if not (hub.store.path(name) / MANIFEST_FILE).is_file():
+        raise _not_found(name)
 
-    def work(report: Reporter) -> Manifest:
+    def run() -> tuple[float | None, Verification]:
+        started = time.perf_counter()
+        problems = hub.store.verify(name)
         try:
-            if safe.lower().endswith(".gguf"):
-                source = target
-            else:
-                source = unpack(target, staging / "unpacked", hub.archive_limits)
-                target.unlink()  # the archive's bytes are not needed twice on disk
-            stem = safe.removesuffix(".gz").rsplit(".", 1)[0]
-            return import_path(
-                hub.store,
-                source,
-                name=artifact_name or stem.lower(),
-                task=task,
-                log=report.log,
-                source_kind="upload",
-                source_ref=safe,
-                move=True,
-            )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            manifest: Manifest | None = hub.store.get(name)
+        except ArtifactDamaged:
+            manifest = None
+        files = manifest.files if manifest is not None else []
+        result = Verification(
+            name=name,
+            ok=not problems,
+            problems=problems,
+            files=len(files),
+            bytes=sum(f.size for f in files),
+            seconds=round(time.perf_counter() - started, 3),
+            time=time.time(),
+        )
+        return (manifest.created if manifest is not None else None), result
 
-    return hub.jobs.submit("upload", {"filename": safe, "name": name, "task": task, "bytes": size}, work)
-
-
-def _job_or_404(hub: HubState, job_id: str) -> Job:
-    try:
-        return hub.jobs.get(job_id)
-    except KeyError as exc:
-        raise APIError(404, f"no job `{job_id}`", param="job_id", code="job_not_found") from exc
-
-
-@get("/jobs", summary="List hub jobs")
-async def list_jobs(hub: HubState) -> JobList:
-    """Every job of this server's lifetime."""
-    return JobList(data=hub.jobs.jobs())
-
-
-@get("/jobs/{job_id:str}", summary="Poll a hub job", responses=_errors(400, 404))
-async def get_job(hub: HubState, job_id: str) -> Job:
-    """The job's status, latest progress, result or error."""
-    return _job_or_404(hub, job_id)
-
-
-@get("/jobs/{job_id:str}/events", summary="Stream a hub job's progress (SSE)", responses=_errors(400, 404))
-async def job_events(hub: HubState, job_id: str, after: int = 0) -> EventStream:
-    """`data: <event>` for each log line and progress step, then the final job, then `[DONE]`."""
-    _job_or_404(hub, job_id)
-    encoder = EventEncoder()
-
-    async def events() -> AsyncIterator[bytes]:
-        seq = after
-        while True:
-            batch, finished = hub.jobs.events_after(job_id, seq)
-            for event in batch:
-                seq = event.seq
-                yield encoder.event(event)
-            if finished and not batch:
-                yield encoder.event(hub.jobs.get(job_id))
-                yield DONE
-                return
-            if not batch:
-                await asyncio.sleep(0.2)
-
-    return EventStream(events())
+    created, result = await asyncio.to_thread(run)
+    hub.verifications[name] = (created, result)
+    return result
 
 
 router = Router(
@@ -346,10 +283,7 @@ router = Router(
         catalog,
         start_pull,
         start_convert,
-        upload,
-        list_jobs,
-        get_job,
-        job_events,
+        verify_artifact,
     ],
     tags=["hub"],
 )

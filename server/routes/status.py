@@ -7,6 +7,7 @@ import msgspec
 from litestar import Response, get, post
 
 from server.http.openapi import NOT_FOUND
+from server.http.recent_errors import RecentErrors
 from server.serving.live import LiveSnapshot, live_snapshot
 from server.serving.metrics import CONTENT_TYPE, Metrics
 from server.serving.scheduler import Scheduler
@@ -26,10 +27,13 @@ async def status(scheduler: Scheduler) -> Status:
 
 
 @get("/v1/status/live", summary="Status and cumulative counters for live charts", tags=["status"])
-async def live(scheduler: Scheduler, metrics: Metrics) -> LiveSnapshot:
-    """The status, the machine's memory and CPU, and per model the tokens, time-to-first-token sums
-    and requests since start: poll it (every 1-2 s) and difference two answers to get rates."""
-    return live_snapshot(metrics, scheduler)
+async def live(scheduler: Scheduler, metrics: Metrics, recent_errors: RecentErrors) -> LiveSnapshot:
+    """The status, the machine's memory and CPU, per model the tokens, time-to-first-token sums
+    and requests since start (poll it every 1-2 s and difference two answers to get rates), and the
+    newest failed requests (time, method, path, status, model, the error's message; no request
+    content), newest first."""
+    snapshot = live_snapshot(metrics, scheduler)
+    return msgspec.structs.replace(snapshot, recent_errors=recent_errors.newest_first())
 
 
 @post(

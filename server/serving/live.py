@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 import psutil
 
+from server.http.recent_errors import ErrorRecord
 from server.serving.metrics import Metrics
 from server.serving.scheduler import Scheduler
 from server.serving.status import Status
@@ -39,6 +40,8 @@ class LiveSnapshot(msgspec.Struct, kw_only=True):
     system_memory_used_bytes: int
     cpu_percent: float
     counters: list[ModelCounters]
+    # The newest failed requests, newest first (server.http.recent_errors; set by the route).
+    recent_errors: list[ErrorRecord] = msgspec.field(default_factory=list)
     object: Literal["status.live"] = "status.live"
 
 

@@ -61,6 +61,10 @@ class ServerSettings(_Section, frozen=True):
             "end with an error event and [DONE]",
         ),
     ] = 10.0
+    recent_errors: Annotated[
+        int,
+        Meta(ge=0, le=10_000, description="failed requests kept for GET /v1/status/live (the console's list)"),
+    ] = 50
 
 
 class EngineSettings(_Section, frozen=True):
@@ -181,6 +185,10 @@ class HubSettings(_Section, frozen=True):
     hub_max_unpack_ratio: Annotated[
         float, Meta(ge=1, description="most an uploaded archive may expand, as a multiple of its own size")
     ] = 20.0
+    hub_max_import_files: Annotated[
+        int,
+        Meta(ge=1, description="most files a folder POST /v1/hub/import names may hold (the check walks them all)"),
+    ] = 10_000
 
 
 class EmbeddingSettings(_Section, frozen=True):

@@ -4,7 +4,9 @@
 
 `FakeHub.cut_after[path] = (n_bytes, times)` makes the next `times` downloads of `path` stop after
 `n_bytes` (the connection closes mid-body), to test resumption; `FakeHub.fail[path] = times` answers
-the next `times` downloads of `path` with a 500.
+the next `times` downloads of `path` with a 500. `FakeHub.hold[path] = (n_bytes, event)` makes
+the next download of `path` send `n_bytes`, then wait for `event` before it sends the rest (a slow
+download that a test holds in flight, e.g. to cancel it).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class FakeHub:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     cut_after: dict[str, tuple[int, int]] = field(default_factory=dict)
     fail: dict[str, int] = field(default_factory=dict)
+    hold: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def downloads_of(self, filename: str) -> list[dict[str, str]]:
@@ -146,6 +149,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self._error(500, "InternalError", "the server had an error")
                 return
             with hub.lock:
+                held = hub.hold.pop(filename, None)
+            if held is not None:
+                self._send_held(status, body, headers, *held)
+                return
+            with hub.lock:
                 cut, times = hub.cut_after.get(filename, (0, 0))
                 if times:
                     hub.cut_after[filename] = (cut, times - 1)
@@ -162,6 +170,23 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
+
+        def _send_held(
+            self, status: int, body: bytes, headers: dict[str, str], n_bytes: int, release: threading.Event
+        ) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:n_bytes])
+            self.wfile.flush()
+            release.wait(timeout=60)
+            try:
+                self.wfile.write(body[n_bytes:])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True  # the client gave up meanwhile
 
     return Handler
 

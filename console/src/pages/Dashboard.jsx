@@ -142,6 +142,46 @@ function LoadedModels({ snap, counters, onChange }) {
   );
 }
 
+function RecentErrors({ errors }) {
+  return (
+    <section aria-labelledby="recent-errors">
+      <h2 id="recent-errors">Recent errors</h2>
+      {errors.length ? (
+        <div className="scroll">
+          <table aria-label="Recent errors">
+            <thead>
+              <tr>
+                <th>Time</th>
+                <th>Model</th>
+                <th>Request</th>
+                <th>Status</th>
+                <th>Message</th>
+              </tr>
+            </thead>
+            <tbody>
+              {errors.map((e) => (
+                <tr key={e.request_id + e.time}>
+                  <td>{new Date(e.time * 1000).toLocaleTimeString()}</td>
+                  <td>{e.model || "–"}</td>
+                  <td>
+                    <code>
+                      {e.method} {e.path}
+                    </code>
+                  </td>
+                  <td>{e.status}</td>
+                  <td>{e.message || "–"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <p>No failed requests since the server started.</p>
+      )}
+    </section>
+  );
+}
+
 export default function Dashboard() {
   const [snap, setSnap] = useState(null);
   const [series, setSeries] = useState({ tps: [], ttft: [], queue: [], memory: [], errors: [] });
@@ -192,6 +232,7 @@ export default function Dashboard() {
         )}
       </section>
       {snap && <LoadedModels snap={snap} counters={counters} onChange={poll} />}
+      {snap && <RecentErrors errors={snap.recent_errors} />}
       <Machine />
     </>
   );

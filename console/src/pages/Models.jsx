@@ -2,22 +2,106 @@ import { useEffect, useState } from "react";
 import { ApiError, api, authHeaders, formatBytes } from "../api.js";
 import { usePoll } from "../hooks.js";
 
-function Progress({ job }) {
+const ACTIVE = ["queued", "running", "cancelling"];
+
+function jobSubject(job) {
+  return job.params.model ?? job.params.filename ?? job.params.path ?? "";
+}
+
+function Progress({ job, onChange }) {
   const p = job.progress;
   const fraction = p?.total ? p.done / p.total : null;
+  const subject = jobSubject(job);
+  const [message, setMessage] = useState(null);
+  const cancel = async () => {
+    setMessage(null);
+    try {
+      onChange(await api(`/v1/hub/jobs/${encodeURIComponent(job.id)}/cancel`, { method: "POST" }));
+    } catch (e) {
+      setMessage(e.message);
+    }
+  };
   return (
-    <li aria-label={`Job ${job.kind} ${job.params.model ?? job.params.filename ?? ""}`}>
-      <strong>{job.kind}</strong> {job.params.model ?? job.params.filename} — <span className="state">{job.status}</span>
-      {job.status === "running" && (
+    <li aria-label={`Job ${job.kind} ${subject}`}>
+      <strong>{job.kind}</strong> {subject} — <span className={`state ${job.status}`}>{job.status}</span>
+      {(job.status === "running" || job.status === "cancelling") && (
         <progress
-          aria-label={`Progress of ${job.kind} ${job.params.model ?? ""}`}
+          aria-label={`Progress of ${job.kind} ${subject}`}
           value={fraction ?? undefined}
           max={fraction == null ? undefined : 1}
         />
       )}
       {p?.message && <small> {p.message}</small>}
-      {job.error && <span role="alert"> {job.error}</span>}
+      {(job.status === "queued" || job.status === "running") && (
+        <button type="button" aria-label={`Cancel ${job.kind} ${subject}`} onClick={cancel}>
+          Cancel
+        </button>
+      )}
+      {job.error && job.status !== "cancelled" && <span role="alert"> {job.error}</span>}
+      {message && <span role="alert"> {message}</span>}
     </li>
+  );
+}
+
+function ImportPath({ onStarted }) {
+  const [path, setPath] = useState("");
+  const [name, setName] = useState("");
+  const [message, setMessage] = useState(null);
+  return (
+    <form
+      className="row"
+      aria-label="Import from a path"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setMessage(null);
+        try {
+          const job = await api("/v1/hub/import", { method: "POST", body: { path, name: name || undefined } });
+          setPath("");
+          setName("");
+          onStarted(job);
+        } catch (err) {
+          setMessage(err.message);
+        }
+      }}
+    >
+      <label>
+        Import from a path on the server
+        <input
+          aria-label="Path on the server"
+          placeholder="/home/me/models/model.gguf or a model folder"
+          size={48}
+          value={path}
+          onChange={(e) => setPath(e.target.value)}
+        />
+      </label>
+      <label>
+        as
+        <input aria-label="Import as" placeholder="name (optional)" value={name} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <button type="submit" disabled={!path.trim()}>
+        Import
+      </button>
+      {message && <span role="alert">{message}</span>}
+    </form>
+  );
+}
+
+function Verified({ result }) {
+  if (!result) return "–";
+  if (result === "checking") return <span className="state running">checking…</span>;
+  if (result.error) return <span role="alert">{result.error}</span>;
+  const when = `checked ${new Date(result.time * 1000).toLocaleString()}`;
+  if (result.ok)
+    return (
+      <span className="state succeeded" title={when}>
+        verified
+      </span>
+    );
+  const files = result.problems.map((p) => p.split(": ")[0]);
+  return (
+    <span className="state failed" role="alert" title={`${when}\n${result.problems.join("\n")}`}>
+      damaged: {files.join(", ")}
+    </span>
   );
 }
 
@@ -104,6 +188,7 @@ export default function Models() {
   const [installed, setInstalled] = useState(null);
   const [jobs, setJobs] = useState([]);
   const [message, setMessage] = useState(null);
+  const [verifying, setVerifying] = useState({});
 
   const refresh = async () => {
     const [c, i] = await Promise.all([api("/v1/hub/catalog"), api("/v1/hub/models")]);
@@ -114,7 +199,8 @@ export default function Models() {
     refresh().catch((e) => setMessage(e.message));
   }, []);
 
-  const running = jobs.some((j) => j.status === "queued" || j.status === "running");
+  const running = jobs.some((j) => ACTIVE.includes(j.status));
+  const track = (job) => setJobs((j) => [...j.filter((x) => x.id !== job.id), job]);
   usePoll(async () => {
     const list = await api("/v1/hub/jobs");
     setJobs((before) => {
@@ -129,8 +215,7 @@ export default function Models() {
   const pull = async (name) => {
     setMessage(null);
     try {
-      const job = await api("/v1/hub/pull", { method: "POST", body: { model: name } });
-      setJobs((j) => [...j.filter((x) => x.id !== job.id), job]);
+      track(await api("/v1/hub/pull", { method: "POST", body: { model: name } }));
     } catch (e) {
       setMessage(e.message);
     }
@@ -145,6 +230,23 @@ export default function Models() {
     } catch (e) {
       setMessage(e instanceof ApiError ? `Cannot delete ${name}: ${e.message}` : e.message);
     }
+  };
+
+  // The server keeps each artifact's latest verification (GET /v1/hub/models' `verified`); this
+  // holds only what is in flight or failed to run.
+  const verify = async (name) => {
+    setVerifying((v) => ({ ...v, [name]: "checking" }));
+    try {
+      await api(`/v1/hub/models/${encodeURIComponent(name)}/verify`, { method: "POST" });
+      await refresh();
+      setVerifying(({ [name]: _, ...rest }) => rest);
+    } catch (e) {
+      setVerifying((v) => ({ ...v, [name]: { error: e.message } }));
+    }
+  };
+  const verified = {
+    ...Object.fromEntries((installed?.verified ?? []).map((v) => [v.name, v])),
+    ...verifying,
   };
 
   const names = installed?.data.map((m) => m.name) ?? [];
@@ -162,6 +264,7 @@ export default function Models() {
               <th>Task</th>
               <th>Size</th>
               <th>Source</th>
+              <th>Verified</th>
               <th />
             </tr>
           </thead>
@@ -177,7 +280,18 @@ export default function Models() {
                   {m.source.kind}: {m.source.ref}
                   {m.source.revision ? ` @ ${m.source.revision.slice(0, 12)}` : ""}
                 </td>
+                <td aria-label={`Verification of ${m.name}`}>
+                  <Verified result={verified[m.name]} />
+                </td>
                 <td>
+                  <button
+                    type="button"
+                    aria-label={`Verify ${m.name}`}
+                    disabled={verified[m.name] === "checking"}
+                    onClick={() => verify(m.name)}
+                  >
+                    Verify
+                  </button>{" "}
                   <button type="button" aria-label={`Delete ${m.name}`} onClick={() => remove(m.name)}>
                     Delete
                   </button>
@@ -187,7 +301,7 @@ export default function Models() {
             {installed?.damaged.map((d) => (
               <tr key={d.name} className="damaged">
                 <td>{d.name}</td>
-                <td colSpan={5} role="alert">
+                <td colSpan={6} role="alert">
                   damaged: {d.reason ?? d.error ?? "unreadable manifest"}
                 </td>
                 <td>
@@ -202,17 +316,18 @@ export default function Models() {
         {installed && !installed.data.length && <p>No models installed yet: pull one from the catalog.</p>}
         <Convert installed={names} onStarted={() => setJobs((j) => [...j])} />
         <Upload onStarted={() => setJobs((j) => [...j])} />
+        <ImportPath onStarted={track} />
       </section>
       <section aria-labelledby="jobs-heading">
         <h2 id="jobs-heading">Jobs</h2>
         {jobs.length ? (
           <ul className="plain" aria-label="Hub jobs">
             {[...jobs].reverse().map((j) => (
-              <Progress key={j.id} job={j} />
+              <Progress key={j.id} job={j} onChange={track} />
             ))}
           </ul>
         ) : (
-          <p>No pulls or conversions yet.</p>
+          <p>No pulls, imports or conversions yet.</p>
         )}
       </section>
       <section aria-labelledby="catalog-heading">

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, delete, head, post
 
-from hub.jobs import Job, Reporter
+from hub.jobs import FINISHED, Job, Reporter
 from hub.manifest import Manifest, Source, Task
 from hub.names import check_pull_ref
 from hub.operations import import_path, pull
@@ -59,6 +59,9 @@ async def _job_lines(hub: HubState, job_id: str) -> AsyncIterator[o.ProgressResp
         batch, finished = hub.jobs.events_after(job_id, seq)
         for event in batch:
             seq = event.seq
+            if event.type == "cancelled":  # POST /v1/hub/jobs/{id}/cancel
+                yield o.ErrorResponse("pull cancelled")
+                return
             if event.type == "failed":
                 if _exists(hub.jobs.get(job_id)):
                     yield o.ProgressResponse(status="success")
@@ -92,7 +95,7 @@ async def _already_there() -> AsyncIterator[o.ProgressResponse]:
 async def _finished(hub: HubState, job_id: str) -> Job:
     while True:
         job = hub.jobs.get(job_id)
-        if job.status in ("succeeded", "failed"):
+        if job.status in FINISHED:
             return job
         await asyncio.sleep(0.2)
 
@@ -123,7 +126,7 @@ async def pull_model(data: o.ModelRequest, hub: HubState, scheduler: Scheduler) 
     if data.stream:
         return LineStream(ndjson(_job_lines(hub, job.id)))
     finished = await _finished(hub, job.id)
-    if finished.status == "failed" and not _exists(finished):
+    if finished.status in ("failed", "cancelled") and not _exists(finished):
         raise OllamaError(500, finished.error or "pull failed")
     return o.ProgressResponse(status="success")
 

@@ -1,5 +1,6 @@
-"""End-to-end tests of the API the console adds: GET /v1/status/live, POST /v1/status/unload,
-GET /v1/audit and GET /v1/audit/verify, and the console's own page and files."""
+"""End-to-end tests of the API the console adds: GET /v1/status/live (with the recent errors),
+POST /v1/status/unload, GET /v1/audit and GET /v1/audit/verify, and the console's own page (GET and
+HEAD) and files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 
 from tests.conftest import DEFAULT_MODEL, HearthServer
 
@@ -159,6 +161,40 @@ def test_console_page_and_files(hearth_server: HearthServer) -> None:
     assert plain.text.startswith("<svg")
     for missing in ("/console/nope.js", "/console/../server/app.py", "/console/%2e%2e/bundle.json"):
         assert httpx.get(f"{hearth_server.base_url}{missing}", timeout=30).status_code == 404
+    # HEAD answers like GET, without the body.
+    head = httpx.head(f"{hearth_server.base_url}/", timeout=30)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == page.headers["content-type"]
+    assert head.headers["content-length"] == page.headers["content-length"]
+
+
+def test_live_lists_recent_errors_without_request_content(
+    hearth_server: HearthServer, openai_client: openai.OpenAI
+) -> None:
+    secret_prompt = "my secret prompt 7f3a"
+    with pytest.raises(openai.NotFoundError):
+        openai_client.chat.completions.create(
+            model="no-such-model-7f3a", messages=[{"role": "user", "content": secret_prompt}], max_tokens=4
+        )
+    with pytest.raises(openai.BadRequestError):
+        openai_client.chat.completions.create(
+            model=DEFAULT_MODEL, messages=[{"role": "user", "content": secret_prompt}], max_tokens=-3
+        )
+    errors = _live(hearth_server)["recent_errors"]
+    bad, missing = errors[0], errors[1]
+    assert missing["status"] == 404 and missing["model"] == "no-such-model-7f3a"
+    assert missing["path"] == "/v1/chat/completions" and missing["method"] == "POST"
+    assert "no-such-model-7f3a" in missing["message"] and missing["request_id"]
+    assert bad["status"] == 400 and "max_tokens" in bad["message"]
+    assert bad["time"] >= missing["time"] > time.time() - 120
+    assert secret_prompt not in str(errors)
+    # The server's start was probed with GET /health (503 while loading): probes are not errors.
+    assert all(e["path"] != "/health" for e in errors)
+    # The ring is bounded (the setting's default, 50): the oldest go first.
+    for _ in range(55):
+        httpx.get(f"{hearth_server.api_url}/models/no-such-model-ring", timeout=30)
+    errors = _live(hearth_server)["recent_errors"]
+    assert len(errors) == 50 and all(e["path"] == "/v1/models/no-such-model-ring" for e in errors)
 
 
 def test_tuning_read_apply_and_refusals(hearth_server: HearthServer, openai_client: openai.OpenAI) -> None:

@@ -33,6 +33,10 @@ from server.security.limits import RateLimiter
         ("DELETE", "/v1/models/x", "admin"),
         ("GET", "/v1/hub/models", "admin"),
         ("POST", "/v1/hub/pull", "admin"),
+        # Naming a path on the server's machine, cancelling and verifying are hub changes too.
+        ("POST", "/v1/hub/import", "admin"),
+        ("POST", "/v1/hub/jobs/hubjob-1/cancel", "admin"),
+        ("POST", "/v1/hub/models/x/verify", "admin"),
         ("POST", "/v1/keys", "admin"),
         ("PUT", "/v1/settings", "admin"),
         ("GET", "/v1/workflows", "inference"),
@@ -43,6 +47,7 @@ from server.security.limits import RateLimiter
         ("GET", "/v1/workflows/summarize/runs/42", "inference"),
         # The console's page and files are public; what it calls is not.
         ("GET", "/", "public"),
+        ("HEAD", "/", "public"),
         ("GET", "/console/assets/index-1234.js", "public"),
         ("GET", "/v1/status/live", "inference"),
         ("POST", "/v1/status/unload", "admin"),
