@@ -35,8 +35,9 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     kv_cache_precision: str = "u8"
     # OpenVINO's INFERENCE_PRECISION_HINT ("" leaves the device's default).
     inference_precision: str = ""
-    # Memory reserved for the KV cache, shared by all concurrent requests.
-    kv_cache_gb: float = 1.0
+    # Memory reserved for the KV cache, shared by all concurrent requests (0: sized from the machine
+    # and the model by the server before the engine sees it; adapters.kv_cache.auto_kv_cache_gb).
+    kv_cache_gb: float = 0.0
     # Upper bound on the context; 0 means the model's own trained context length.
     context_length: int = 0
     max_num_seqs: int = 64

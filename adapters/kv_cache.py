@@ -19,6 +19,13 @@ from typing import NamedTuple
 from hub.gguf import GGUFError, read_metadata
 
 GIB = 1024**3
+# The automatic KV cache (`kv_cache_gb` 0) holds one full context, or this many tokens when that is
+# more: 16 streams of 1024 tokens, what a small model is asked for at once (benchmarks/RESULTS.md).
+AUTO_KV_MIN_TOKENS = 16 * 1024
+# ... but never more than this share of the machine's memory (the served context shrinks instead).
+AUTO_KV_MEMORY_SHARE = 0.10
+# The smallest automatic cache: a model whose shape is unknown, or a machine short of memory.
+AUTO_KV_FLOOR_GB = 0.25
 # Bytes of one cached element, by OpenVINO KV-cache precision.
 _ELEMENT_BYTES = {"u4": 0.5, "i4": 0.5, "u8": 1.0, "i8": 1.0, "f16": 2.0, "bf16": 2.0, "f32": 4.0}
 # A quantized cache keeps a scale and a zero point (two f32) per token and head beside the values.
@@ -108,3 +115,21 @@ def kv_cache_blocks(kv_cache_gb: float, shape: KVShape, precision: str, device: 
 def kv_cache_tokens(shape: KVShape, kv_cache_gb: float, precision: str, device: str) -> int:
     """Tokens a KV cache of `kv_cache_gb` holds for a model of this shape."""
     return kv_cache_blocks(kv_cache_gb, shape, precision, device) * block_tokens(device)
+
+
+def auto_kv_cache_gb(
+    shape: KVShape | None, context_length: int, precision: str, device: str, memory_bytes: int
+) -> float:
+    """The KV cache `kv_cache_gb` 0 asks for: one full context of this model or
+    `AUTO_KV_MIN_TOKENS`, whichever is more, at this precision, capped by `AUTO_KV_MEMORY_SHARE` of
+    `memory_bytes` (the machine's, or the device's); `AUTO_KV_FLOOR_GB` when the shape is unknown."""
+    if shape is None:
+        return AUTO_KV_FLOOR_GB
+    tokens = max(context_length, AUTO_KV_MIN_TOKENS)
+    # Whole blocks, so that the tokens asked for are the tokens the engine gets.
+    block = block_tokens(device)
+    wanted = math.ceil(tokens / block) * block * bytes_per_token(shape, precision) / GIB
+    # A machine short of memory still gets the floor (or all the model wants, when that is less).
+    size = max(min(wanted, AUTO_KV_MEMORY_SHARE * memory_bytes / GIB), min(wanted, AUTO_KV_FLOOR_GB))
+    # Rounded up to the MiB: short to print and store, and never under what was computed.
+    return math.ceil(size * 1024) / 1024

@@ -13,7 +13,8 @@ import psutil
 
 from adapters.base import EmbeddingSpec, EngineKind, EngineOptions
 from adapters.hardware import DeviceInfo, openvino_devices
-from adapters.limits import dimensions_of, max_tokens_of, model_limits, served_context
+from adapters.kv_cache import auto_kv_cache_gb
+from adapters.limits import ModelLimits, dimensions_of, max_tokens_of, model_limits, served_context
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import ModelNotFound, ModelSpec
 from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
@@ -132,6 +133,8 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         max_tokens=server.max_tokens if service.max_tokens is None else service.max_tokens,
     )
     limits = model_limits(spec)
+    if options.kv_cache_gb <= 0:
+        options = msgspec.structs.replace(options, kv_cache_gb=_auto_kv_cache_gb(limits, options, settings))
     keep_alive = service.keep_alive_s
     if keep_alive is None:
         keep_alive = math.inf if settings.scheduler.keep_alive_s < 0 else settings.scheduler.keep_alive_s
@@ -145,6 +148,20 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
         estimated_bytes=estimate_bytes(spec, options),
         context_length=served_context(limits, spec, options),
     )
+
+
+def _auto_kv_cache_gb(limits: ModelLimits, options: EngineOptions, settings: Settings) -> float:
+    """The KV cache sized from the model (its shape and served context) and this machine's memory,
+    or the accelerator's where the device names one that reports it."""
+    context = limits.context_length
+    if options.context_length > 0:
+        context = min(context, options.context_length)
+    memory = psutil.virtual_memory().total
+    if options.device.upper() not in ("CPU", "AUTO"):
+        memory = device_budgets(settings).get(device_key(options.device), memory)
+    size = auto_kv_cache_gb(limits.kv_shape, context, options.kv_cache_precision, options.device, memory)
+    log.debug("KV cache for a %d-token context on %s: %.3f GB", context, options.device, size)
+    return size
 
 
 def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[Deployment]:

@@ -104,7 +104,14 @@ class EngineSettings(_Section, frozen=True):
     inference_precision: Annotated[
         Literal["", "f32", "bf16", "f16"], Meta(description="activation precision ('': the device's; f32 most exact)")
     ] = ""
-    kv_cache_gb: Annotated[float, Meta(gt=0, description="memory for the KV cache in GB")] = 1.0
+    kv_cache_gb: Annotated[
+        float,
+        Meta(
+            ge=0,
+            description="memory for the KV cache in GB (0: one full context of the model or 16,384 tokens, "
+            "whichever is more, within 10% of this machine's memory)",
+        ),
+    ] = 0.0
     context_length: Annotated[int, Meta(ge=0, description="cap on the context window (0: the model's)")] = 0
     max_num_seqs: Annotated[int, Meta(ge=1, description="most sequences batched at once")] = 64
     max_num_batched_tokens: Annotated[int, Meta(ge=16, description="most tokens one engine step processes")] = 256

@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 import pytest
 
+from adapters.kv_cache import auto_kv_cache_gb, kv_cache_tokens, kv_shape
 from hub.models import ModelNotFound, default_model_path
 from hub.store import ArtifactStore
 from server.serving.deployments import deployments
@@ -59,10 +62,27 @@ def test_a_valid_file_becomes_deployments_with_their_own_defaults(tmp_path: Path
 def test_a_service_kv_cache_sizes_its_estimate_and_caps_its_context() -> None:
     settings = load_settings({"services": [{"name": "small", "kv_cache_gb": 0.01}, {"name": "big"}]}, env={})
     small, big = deployments(settings)
-    assert (small.options.kv_cache_gb, big.options.kv_cache_gb) == (0.01, 1.0)
+    # "big" takes the server's default: sized from the model (16,384 tokens of 12,960 bytes in u8).
+    assert small.options.kv_cache_gb == 0.01 and 0.19 < big.options.kv_cache_gb < 0.21
     # The whole KV cache is budgeted: the runner fills it (prefix caching keeps blocks).
-    assert abs(big.estimated_bytes - small.estimated_bytes - 0.99 * 1024**3) < 2
+    expected = (big.options.kv_cache_gb - 0.01) * 1024**3
+    assert abs(big.estimated_bytes - small.estimated_bytes - expected) < 2
     assert (small.context_length, big.context_length) == (800, 8192)
+
+
+def test_the_default_kv_cache_is_sized_from_the_model_and_the_machine() -> None:
+    settings = load_settings({"services": [{"name": "full"}, {"name": "short", "context": 2048}]}, env={})
+    full, short = deployments(settings)
+    shape = kv_shape(full.spec.path)
+    assert shape is not None
+    # One full context (8192) or 16,384 tokens, whichever is more: here 16,384 for both.
+    for each in (full, short):
+        tokens = kv_cache_tokens(shape, each.options.kv_cache_gb, "u8", "CPU")
+        assert 16 * 1024 <= tokens < 16 * 1024 + 64, tokens
+    assert full.context_length == 8192 and short.context_length == 2048
+    # A context longer than 16,384 tokens gets a cache that holds it whole.
+    long_context = auto_kv_cache_gb(shape, 65536, "u8", "CPU", psutil.virtual_memory().total)
+    assert kv_cache_tokens(shape, long_context, "u8", "CPU") >= 65536
 
 
 def test_inline_services_and_preload_list_from_settings() -> None:
