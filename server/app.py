@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from adapters.engines import EarlyStarts
 from hub.archives import ArchiveLimits
 from hub.catalog import Catalog
 from hub.jobs import JobRunner
@@ -88,9 +89,12 @@ def _constant(value: object) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
+def create_app(
+    settings: Settings, engine_factory: EngineFactory = start_worker, early: EarlyStarts | None = None
+) -> Litestar:
     """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
-    models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
+    models load when the app starts (adopting the workers `early` started for them, which the app
+    then owns), the others on first use. Tests may replace `engine_factory`."""
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
     drain = Drain(settings.server.shutdown_grace_s)
@@ -102,7 +106,7 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
     if engine_factory is start_worker:
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
-        engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
+        engine_factory = confined_worker_factory(security.confinement(), security.runner_exit, early)
     limits = Limits(
         max_queue=settings.scheduler.max_queue,
         queue_timeout_s=settings.scheduler.queue_timeout_s,
@@ -162,6 +166,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         finally:
             app.state.hub.jobs.close()
             await scheduler.close()
+            if early is not None:
+                await asyncio.to_thread(early.discard)
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)
