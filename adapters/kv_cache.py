@@ -117,6 +117,18 @@ def kv_cache_tokens(shape: KVShape, kv_cache_gb: float, precision: str, device: 
     return kv_cache_blocks(kv_cache_gb, shape, precision, device) * block_tokens(device)
 
 
+def kv_cache_gb_for(
+    kv_cache_gb: float, shape: KVShape | None, context_length: int, precision: str, device: str
+) -> float:
+    """`kv_cache_gb` as given, or the automatic size (this machine's memory) when it is 0: what an
+    engine built without the server (tests, benchmarks) gets; the server resolves it before."""
+    if kv_cache_gb > 0:
+        return kv_cache_gb
+    import psutil
+
+    return auto_kv_cache_gb(shape, context_length, precision, device, psutil.virtual_memory().total)
+
+
 def auto_kv_cache_gb(
     shape: KVShape | None, context_length: int, precision: str, device: str, memory_bytes: int
 ) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from adapters.base import EngineOptions
-from adapters.kv_cache import KVShape, config_shape, gguf_shape, kv_cache_tokens
+from adapters.kv_cache import KVShape, config_shape, gguf_shape, kv_cache_gb_for, kv_cache_tokens
 from hub.gguf import context_length as gguf_context_length
 from hub.gguf import read_metadata
 from hub.models import ModelSpec
@@ -84,7 +84,8 @@ def served_context(limits: ModelLimits, spec: ModelSpec, options: EngineOptions)
         context = min(context, options.context_length)
     if spec.format == "onnx" or limits.kv_shape is None:
         return context
-    capacity = kv_cache_tokens(limits.kv_shape, options.kv_cache_gb, options.kv_cache_precision, options.device)
+    size = kv_cache_gb_for(options.kv_cache_gb, limits.kv_shape, context, options.kv_cache_precision, options.device)
+    capacity = kv_cache_tokens(limits.kv_shape, size, options.kv_cache_precision, options.device)
     return min(context, capacity)
 
 

@@ -12,6 +12,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
 import numpy as np
 
 from adapters.base import (
@@ -28,7 +29,7 @@ from adapters.base import (
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.ir_cache import pipeline_source
-from adapters.kv_cache import KVShape, kv_cache_blocks, kv_shape
+from adapters.kv_cache import KVShape, kv_cache_blocks, kv_cache_gb_for, kv_shape
 from adapters.limits import model_limits, served_context
 from adapters.stops import StopMatcher
 from adapters.structured import constraint_problem, structured_output_config
@@ -75,7 +76,8 @@ def create_pipeline(
     shape = shape or kv_shape(model_path)
     if shape is not None:
         # In blocks, so that any size works (cache_size takes whole gigabytes only).
-        blocks = kv_cache_blocks(options.kv_cache_gb, shape, options.kv_cache_precision, options.device)
+        size = kv_cache_gb_for(options.kv_cache_gb, shape, 0, options.kv_cache_precision, options.device)
+        blocks = kv_cache_blocks(size, shape, options.kv_cache_precision, options.device)
         scheduler.num_kv_blocks = blocks
     else:
         scheduler.cache_size = max(1, math.ceil(options.kv_cache_gb))
@@ -136,6 +138,10 @@ class OpenVINOBackend:
         self._tensor = openvino.Tensor
         started = time.monotonic()
         limits = model_limits(spec)
+        if options.kv_cache_gb <= 0:
+            context = min(limits.context_length, options.context_length or limits.context_length)
+            size = kv_cache_gb_for(0, limits.kv_shape, context, options.kv_cache_precision, options.device)
+            options = msgspec.structs.replace(options, kv_cache_gb=size)
         self._pipe, loaded_from = load_pipeline(spec, options, limits.kv_shape)
         self._tokenizer = self._pipe.get_tokenizer()
         self._vocab_size = limits.vocab_size
