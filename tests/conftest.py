@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -138,15 +139,74 @@ def stop_server(server: HearthServer, grace: float = 15.0) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+# The session's shared copy of the default GGUF's IR (adapters/ir_cache.py), set by the autouse
+# `shared_ir_cache` fixture: every new home starts with it, so that a test server starts as a user's
+# second start does (the IR read from disk) instead of converting the GGUF again (~5 CPU-s each,
+# measured: a third of the suite's server start-ups). The first start of the session saves it.
+SHARED_IR_ENV = "HEARTH_TEST_SHARED_IR"
+
+
+def _link_tree(source: Path, target: Path) -> bool:
+    """`source` copied to `target` as hard links, through a staging folder; False where links cannot
+    be made (another file system, such as the disk-full tests' tmpfs homes)."""
+    staging = target.with_name(f"{target.name}.staging-{os.getpid()}")
+    try:
+        shutil.copytree(source, staging, copy_function=os.link)
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    return True
+
+
+def seed_ir_cache(home: Path) -> None:
+    """Give a new `home` the session's saved IR folders (none yet: nothing to do)."""
+    shared = os.environ.get(SHARED_IR_ENV)
+    target = home / "cache" / "ir"
+    if not shared or target.exists() or not any(Path(shared).iterdir()):
+        return
+    target.mkdir(parents=True)
+    for folder in Path(shared).iterdir():
+        _link_tree(folder, target / folder.name)
+
+
+def keep_ir_cache(home: Path) -> None:
+    """Keep the IR folders a server saved in `home` for the session's later homes."""
+    shared = os.environ.get(SHARED_IR_ENV)
+    saved = home / "cache" / "ir"
+    if not shared or not saved.is_dir():
+        return
+    for folder in saved.iterdir():
+        # Only complete folders (adapters/ir_cache.py renames a staged one into place when whole).
+        if ".staging-" not in folder.name and not (Path(shared) / folder.name).exists():
+            _link_tree(folder, Path(shared) / folder.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_ir_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder `seed_ir_cache` copies new homes' IR from (see SHARED_IR_ENV)."""
+    folder = tmp_path_factory.mktemp("shared-ir")
+    os.environ[SHARED_IR_ENV] = str(folder)
+    yield folder
+    os.environ.pop(SHARED_IR_ENV, None)
+
+
 @contextlib.contextmanager
 def run_hearth(
-    home: Path, *extra_args: str, env: dict[str, str] | None = None, tls: ssl.SSLContext | None = None
+    home: Path,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    seed_ir: bool = True,
 ) -> Iterator[HearthServer]:
     """Start `hearth serve` with `extra_args` (and extra `HEARTH_*` variables in `env`), wait until
     GET /health is 200, yield it, and stop it afterwards. Reusable by any test needing its own server.
-    With `tls` (the client's SSL context) the server is reached over https."""
+    With `tls` (the client's SSL context) the server is reached over https. A new home gets the
+    session's saved IR of the default GGUF unless `seed_ir` is False (tests of the first start)."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
+    if seed_ir:
+        seed_ir_cache(home)
     log_path = home / "server-output.log"
     args = [str(HEARTH), "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home), *extra_args]
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
@@ -168,6 +228,7 @@ def run_hearth(
         yield server
     finally:
         stop_server(server)
+        keep_ir_cache(home)
 
 
 def parse_sse(raw: str) -> list[dict[str, Any]]:

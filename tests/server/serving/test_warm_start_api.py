@@ -20,7 +20,8 @@ MODEL = "smollm2-135m-instruct"
 
 
 def _answer_and_log(home: Path) -> tuple[str, str, dict[str, object]]:
-    with run_hearth(home) as server:
+    # Its own IR cache: the first start must read the GGUF, not the session's saved IR.
+    with run_hearth(home, seed_ir=False) as server:
         with server.openai_client() as client:
             reply = client.chat.completions.create(
                 model=MODEL,
