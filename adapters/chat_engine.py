@@ -21,7 +21,7 @@ from adapters.base import (
 )
 from adapters.ipc import Cancel, Deltas, LoadChat, Results, Submit
 from adapters.sandbox import Confinement
-from adapters.worker import NOT_RUNNING, Launched, WorkerEngine
+from adapters.worker import NOT_RUNNING, WorkerEngine
 from hub.models import ModelSpec
 
 
@@ -42,13 +42,10 @@ class ChatEngine(WorkerEngine):
         load_timeout: float = 300.0,
         confinement: Confinement | None = None,
         on_exit: RunnerExitHook | None = None,
-        launched: Launched | None = None,
     ) -> ChatEngine:
         """Spawn a worker for `spec` (confined as `confinement` says, by default fully) and wait
-        until its model is loaded; `on_exit` is told if it later stops unasked; `launched`: the
-        worker `adapters.engines.EarlyStarts` started for it."""
-        load = LoadChat(spec, options, confinement or Confinement())
-        return await cls.spawn(load, load_timeout, on_exit, launched)
+        until its model is loaded; `on_exit` is told if it later stops unasked."""
+        return await cls.spawn(LoadChat(spec, options, confinement or Confinement()), load_timeout, on_exit)
 
     def _on_event(self, event: Deltas | Results | Tokens) -> None:
         queues, tokenizing = self._queues, self._tokenizing

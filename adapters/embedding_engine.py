@@ -23,7 +23,7 @@ from adapters.base import (
 )
 from adapters.ipc import Deltas, Embed, LoadEmbeddings, Results
 from adapters.sandbox import Confinement
-from adapters.worker import NOT_RUNNING, Launched, WorkerEngine
+from adapters.worker import NOT_RUNNING, WorkerEngine
 
 _NO_TEXT = "an embedding model makes vectors, not text; use /v1/embeddings or /v1/rerank"
 
@@ -44,13 +44,10 @@ class EmbeddingEngine(WorkerEngine):
         load_timeout: float = 300.0,
         confinement: Confinement | None = None,
         on_exit: RunnerExitHook | None = None,
-        launched: Launched | None = None,
     ) -> EmbeddingEngine:
         """Spawn a worker for `spec` on `options.device` (confined as `confinement` says, by
-        default fully) and wait until its model is loaded; `on_exit` is told if it stops unasked;
-        `launched`: the worker `adapters.engines.EarlyStarts` started for it."""
-        load = LoadEmbeddings(spec, options, confinement or Confinement())
-        return await cls.spawn(load, load_timeout, on_exit, launched)
+        default fully) and wait until its model is loaded; `on_exit` is told if it stops unasked."""
+        return await cls.spawn(LoadEmbeddings(spec, options, confinement or Confinement()), load_timeout, on_exit)
 
     def _on_event(self, event: Deltas | Results | Tokens) -> None:
         match event:

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Self
 
@@ -43,55 +42,6 @@ def worker_environment(scratch: str) -> dict[str, str]:
     therefore come before any thread starts (the engine's own threads start after it, confined)."""
     scratch_env = {"TMPDIR": scratch, "HOME": scratch, "OPENBLAS_NUM_THREADS": "1"}
     return {**os.environ, "PYTHONUNBUFFERED": "1", **scratch_env}
-
-
-@dataclass
-class Launched:
-    """A worker process started and sent its `Load` (`launch`), not yet known to be loaded: the
-    server starts its preloaded models' workers this way before it imports the web framework, so
-    that the model loads while the server starts (server/serving/early.py)."""
-
-    # The load it was sent, without the scratch directory `launch` added (what a runner compares).
-    load: Load
-    process: subprocess.Popen[bytes]
-    conn: Connection
-    scratch: str
-
-    def discard(self) -> None:
-        """Stop a worker nobody adopted (or whose load failed), and remove its scratch directory."""
-        if self.process.poll() is None:
-            self.process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(5)
-        self.conn.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def launch(load: Load) -> Launched:
-    """Start a worker for `load` and send it, without waiting for its model to load."""
-    # The worker's only writable directory (its TMPDIR), removed when it stops.
-    scratch = tempfile.mkdtemp(prefix="hearth-worker-")
-    sent = msgspec.structs.replace(load, confinement=msgspec.structs.replace(load.confinement, scratch_dir=scratch))
-    try:
-        # A plain child interpreter (not multiprocessing's spawn) so that the worker never
-        # re-imports the caller's __main__ module.
-        parent_sock, child_sock = socket.socketpair()
-        with child_sock:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "adapters.worker_main", str(child_sock.fileno())],
-                pass_fds=(child_sock.fileno(),),
-                env=worker_environment(scratch),
-            )
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    launched = Launched(load, process, Connection(parent_sock.detach()), scratch)
-    try:
-        launched.conn.send_bytes(msgspec.msgpack.encode(sent))
-    except BaseException:
-        launched.discard()
-        raise
-    return launched
 
 
 class WorkerEngine(ABC):
@@ -121,29 +71,35 @@ class WorkerEngine(ABC):
         self._reader.start()
 
     @classmethod
-    async def spawn(
-        cls,
-        load: Load,
-        load_timeout: float = 300.0,
-        on_exit: RunnerExitHook | None = None,
-        launched: Launched | None = None,
-    ) -> Self:
+    async def spawn(cls, load: Load, load_timeout: float = 300.0, on_exit: RunnerExitHook | None = None) -> Self:
         """Start a worker, send it `load` and wait until its model is loaded; `on_exit` is told
-        if it later stops unasked. `launched`: a worker already started for this same `load`
-        (`launch`), adopted instead of starting another."""
-        if launched is None:
-            launched = await asyncio.to_thread(launch, load)
+        if it later stops unasked."""
+        # The worker's only writable directory (its TMPDIR), removed when it stops.
+        scratch = tempfile.mkdtemp(prefix="hearth-worker-")
+        load = msgspec.structs.replace(load, confinement=msgspec.structs.replace(load.confinement, scratch_dir=scratch))
         try:
-            engine = await cls._ready(launched, load_timeout, on_exit)
+            engine = await cls._start(load, scratch, load_timeout, on_exit)
         except BaseException:
-            launched.discard()
+            shutil.rmtree(scratch, ignore_errors=True)
             raise
-        engine._scratch = launched.scratch
+        engine._scratch = scratch
         return engine
 
     @classmethod
-    async def _ready(cls, launched: Launched, load_timeout: float, on_exit: RunnerExitHook | None) -> Self:
-        spec, process, parent = launched.load.spec, launched.process, launched.conn
+    async def _start(cls, load: Load, scratch: str, load_timeout: float, on_exit: RunnerExitHook | None) -> Self:
+        spec = load.spec
+        # A plain child interpreter (not multiprocessing's spawn) so that the worker never
+        # re-imports the caller's __main__ module.
+        parent_sock, child_sock = socket.socketpair()
+        process = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-m", "adapters.worker_main", str(child_sock.fileno())],
+            pass_fds=(child_sock.fileno(),),
+            env=worker_environment(scratch),
+        )
+        child_sock.close()
+        parent = Connection(parent_sock.detach())
+        parent.send_bytes(msgspec.msgpack.encode(load))
         try:
             ready = await asyncio.wait_for(asyncio.to_thread(parent.recv_bytes), load_timeout)
         except (EOFError, TimeoutError) as exc:

@@ -16,7 +16,6 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from adapters.engines import EarlyStarts
 from hub.archives import ArchiveLimits
 from hub.catalog import Catalog
 from hub.jobs import JobRunner
@@ -89,12 +88,9 @@ def _constant(value: object) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def create_app(
-    settings: Settings, engine_factory: EngineFactory = start_worker, early: EarlyStarts | None = None
-) -> Litestar:
+def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
     """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
-    models load when the app starts (adopting the workers `early` started for them, which the app
-    then owns), the others on first use. Tests may replace `engine_factory`."""
+    models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
     drain = Drain(settings.server.shutdown_grace_s)
@@ -106,7 +102,7 @@ def create_app(
     if engine_factory is start_worker:
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
-        engine_factory = confined_worker_factory(security.confinement(), security.runner_exit, early)
+        engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
     limits = Limits(
         max_queue=settings.scheduler.max_queue,
         queue_timeout_s=settings.scheduler.queue_timeout_s,
@@ -166,8 +162,6 @@ def create_app(
         finally:
             app.state.hub.jobs.close()
             await scheduler.close()
-            if early is not None:
-                await asyncio.to_thread(early.discard)
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)

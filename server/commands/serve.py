@@ -7,15 +7,12 @@ import contextlib
 import logging
 import logging.handlers
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from msgspec import inspect
 
 from server.commands.common import Commands
 from server.settings import Settings
-
-if TYPE_CHECKING:
-    from adapters.engines import EarlyStarts
 
 
 def _unwrap(kind: inspect.Type) -> tuple[inspect.Type, str]:
@@ -94,20 +91,6 @@ def configure_logging(settings: Settings) -> None:
 
 def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     """Run the server until interrupted."""
-    configure_logging(settings)
-    # Before the web framework is imported: the preloaded models load while the server starts.
-    from server.serving.early import start_early
-
-    early = start_early(settings)
-    try:
-        return _serve(settings, early)
-    finally:
-        # Once the app exists its lifespan stops these; this covers a server that never started.
-        early.discard()
-
-
-def _serve(settings: Settings, early: EarlyStarts) -> int:
-    """Check, build and run the server; it adopts (and then owns) the workers `early` started."""
     import uvicorn
 
     from server.app import create_app, hearth_version
@@ -126,8 +109,9 @@ def _serve(settings: Settings, early: EarlyStarts) -> int:
         print(f"hearth serve: {exc}", file=sys.stderr)
         return 2
     tls: dict[str, Any] = {"ssl_context_factory": lambda _config, _default: ssl_context} if ssl_context else {}
+    configure_logging(settings)
     try:
-        app = create_app(settings, early=early)
+        app = create_app(settings)
     except ServicesError as exc:
         # A wrong services file stops the server before it binds: serving half of it would hide the mistake.
         print(f"hearth: {exc}", file=sys.stderr)

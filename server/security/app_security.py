@@ -16,7 +16,6 @@ from adapters.sandbox import Confinement
 from server.security.audit import AuditWriter
 from server.security.audit_log import AuditCollector, AuditLog
 from server.security.auth import Authenticator, is_loopback
-from server.security.confinement import worker_confinement
 from server.security.keys import KeyStore
 from server.security.middleware import Guard, SecurityMiddleware
 from server.settings import Settings
@@ -140,4 +139,8 @@ class Security:
 
     def confinement(self) -> Confinement:
         """How model workers are confined."""
-        return worker_confinement(self.settings)
+        return Confinement(
+            enabled=self.settings.security.sandbox,
+            filesystem=self.settings.security.sandbox_files,
+            max_memory_bytes=int(self.settings.security.worker_max_memory_gb * 1024**3),
+        )

@@ -17,7 +17,7 @@ from typing import Protocol
 import psutil
 
 from adapters.base import Engine, EngineKind, EngineOptions, RunnerExitHook, Tokenize, Tokens
-from adapters.engines import EarlyStarts, start_engine
+from adapters.engines import start_engine
 from adapters.sandbox import Confinement
 from hub.models import ModelSpec
 from server.serving.deployments import Deployment, device_key
@@ -45,14 +45,12 @@ async def start_worker(spec: ModelSpec, options: EngineOptions) -> ManagedEngine
     return await start_engine(spec, options)
 
 
-def confined_worker_factory(
-    confinement: Confinement | None, on_exit: RunnerExitHook | None, early: EarlyStarts | None = None
-) -> EngineFactory:
+def confined_worker_factory(confinement: Confinement | None, on_exit: RunnerExitHook | None) -> EngineFactory:
     """`start_worker` whose workers confine themselves (docs/security.md) and report an exit
-    nobody asked for to `on_exit`; a worker `early` started for the same load is adopted."""
+    nobody asked for to `on_exit`."""
 
     async def start(spec: ModelSpec, options: EngineOptions) -> ManagedEngine:
-        return await start_engine(spec, options, confinement, on_exit, early)
+        return await start_engine(spec, options, confinement, on_exit)
 
     return start
 

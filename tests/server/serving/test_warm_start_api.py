@@ -74,13 +74,3 @@ def test_the_model_loads_while_the_server_binds(
     for _, log, _ in two_starts[1]:
         bound = log.index("Application startup complete")
         assert bound < log.index(f"loaded {MODEL} on "), log
-
-
-def test_the_preloaded_model_worker_starts_before_the_app_and_is_adopted(
-    two_starts: tuple[Path, list[tuple[str, str, dict[str, object]]]],
-) -> None:
-    for _, log, _ in two_starts[1]:
-        adopted = log.index(f"adopting the worker started early for {MODEL}")
-        # Started before uvicorn ran the app, adopted by the scheduler's preload: one worker only.
-        assert log.count("(worker pid") == 1 and adopted < log.index(f"loaded {MODEL} on "), log
-        assert "no runner asked for it" not in log, log
