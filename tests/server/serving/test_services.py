@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import psutil
-
 import pytest
 
 from adapters.kv_cache import auto_kv_cache_gb, kv_cache_tokens, kv_shape
