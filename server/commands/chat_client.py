@@ -3,9 +3,12 @@ conversation (model, system prompt, parameters, history) it is built from."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +57,34 @@ def stream_chat(url: str, body: dict[str, Any], write: Callable[[str], None]) ->
     A Ctrl-C (KeyboardInterrupt) closes the connection, which cancels the generation on the
     server, and propagates. Error answers and error events become `ServerError`.
     """
+    with _interruptible() as interrupted:
+        return _stream(url, body, write, interrupted)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[list[bool]]:
+    """A Ctrl-C while streaming is noted and raised by the loop at its next line. Raised by the
+    signal handler itself, it could land in a finalizer run by the garbage collector mid-stream,
+    where Python prints and drops it (seen under load: the answer went on); a second Ctrl-C still
+    raises at once, for a server that sends nothing."""
+    pressed = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if pressed[0]:
+            raise KeyboardInterrupt
+        pressed[0] = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stream(url: str, body: dict[str, Any], write: Callable[[str], None], interrupted: list[bool]) -> Answer:
     answer = Answer()
     start = time.perf_counter()
     timeout = httpx.Timeout(10.0, read=None)
@@ -65,6 +96,8 @@ def stream_chat(url: str, body: dict[str, Any], write: Callable[[str], None]) ->
             response.read()
             raise ServerError(error_message(response), response.status_code)
         for line in response.iter_lines():
+            if interrupted[0]:
+                raise KeyboardInterrupt
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             chunk = json.loads(line.removeprefix("data: "))
