@@ -75,13 +75,19 @@ def model_limits(spec: ModelSpec) -> ModelLimits:
     )
 
 
+def wanted_context(limits: ModelLimits, options: EngineOptions) -> int:
+    """The context a model is asked to serve: its trained length, capped by the setting (before
+    the KV cache caps it further in `served_context`; what the automatic KV cache is sized for)."""
+    if options.context_length > 0:
+        return min(limits.context_length, options.context_length)
+    return limits.context_length
+
+
 def served_context(limits: ModelLimits, spec: ModelSpec, options: EngineOptions) -> int:
     """The context window a model is served with: its trained length, capped by the setting and,
     on OpenVINO, by what the KV cache holds (a request that outgrew the cache could never finish;
     ONNX Runtime GenAI sizes its cache per request)."""
-    context = limits.context_length
-    if options.context_length > 0:
-        context = min(context, options.context_length)
+    context = wanted_context(limits, options)
     if spec.format == "onnx" or limits.kv_shape is None:
         return context
     size = kv_cache_gb_for(options.kv_cache_gb, limits.kv_shape, context, options.kv_cache_precision, options.device)

@@ -30,7 +30,7 @@ from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.ir_cache import pipeline_source
 from adapters.kv_cache import KVShape, kv_cache_blocks, kv_cache_gb_for, kv_shape
-from adapters.limits import model_limits, served_context
+from adapters.limits import model_limits, served_context, wanted_context
 from adapters.stops import StopMatcher
 from adapters.structured import constraint_problem, structured_output_config
 from adapters.tool_prompt import template_history, text_history
@@ -139,7 +139,7 @@ class OpenVINOBackend:
         started = time.monotonic()
         limits = model_limits(spec)
         if options.kv_cache_gb <= 0:
-            context = min(limits.context_length, options.context_length or limits.context_length)
+            context = wanted_context(limits, options)
             size = kv_cache_gb_for(0, limits.kv_shape, context, options.kv_cache_precision, options.device)
             options = msgspec.structs.replace(options, kv_cache_gb=size)
         self._pipe, loaded_from = load_pipeline(spec, options, limits.kv_shape)

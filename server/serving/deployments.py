@@ -14,7 +14,14 @@ import psutil
 from adapters.base import EmbeddingSpec, EngineKind, EngineOptions
 from adapters.hardware import DeviceInfo, openvino_devices
 from adapters.kv_cache import auto_kv_cache_gb
-from adapters.limits import ModelLimits, dimensions_of, max_tokens_of, model_limits, served_context
+from adapters.limits import (
+    ModelLimits,
+    dimensions_of,
+    max_tokens_of,
+    model_limits,
+    served_context,
+    wanted_context,
+)
 from hub.manifest import SERVABLE_FORMATS
 from hub.models import ModelNotFound, ModelSpec
 from hub.store import ArtifactNotFound, ArtifactStore, InvalidName
@@ -153,9 +160,7 @@ def deployment(service: Service, settings: Settings, store: ArtifactStore | None
 def _auto_kv_cache_gb(limits: ModelLimits, options: EngineOptions, settings: Settings) -> float:
     """The KV cache sized from the model (its shape and served context) and this machine's memory,
     or the accelerator's where the device names one that reports it."""
-    context = limits.context_length
-    if options.context_length > 0:
-        context = min(context, options.context_length)
+    context = wanted_context(limits, options)
     memory = psutil.virtual_memory().total
     if options.device.upper() not in ("CPU", "AUTO"):
         memory = device_budgets(settings).get(device_key(options.device), memory)
