@@ -8,7 +8,7 @@ pull` / `hearth convert` build them from their arguments, and a job records them
 from __future__ import annotations
 
 import argparse
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -52,8 +52,9 @@ class ConvertOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class ImportOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Import a model file or folder that is on the server's machine."""
 
-    # Absolute: a .gguf file, or a Hugging Face, TensorFlow SavedModel, OpenVINO IR or ONNX folder.
-    path: str
+    # Absolute: a .gguf file, or a Hugging Face, TensorFlow SavedModel, OpenVINO IR or ONNX folder;
+    # no longer than Linux's PATH_MAX (a longer one is refused at decoding, not echoed back whole).
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     # The installed artifact's name (default: made from the file or folder name).
     name: str | None = None
     task: Task = "text-generation"

@@ -32,7 +32,9 @@ def _job_or_404(hub: HubState, job_id: str) -> Job:
     try:
         return hub.jobs.get(job_id)
     except KeyError as exc:
-        raise APIError(404, f"no job `{job_id}`", param="job_id", code="job_not_found") from exc
+        # An id from the URL is echoed only in part: a client's 60 KB path must not come back whole.
+        shown = job_id if len(job_id) <= 64 else job_id[:40] + "..."
+        raise APIError(404, f"no job `{shown}`", param="job_id", code="job_not_found") from exc
 
 
 @get("/", summary="List hub jobs")

@@ -106,6 +106,9 @@ def test_cancel_a_running_pull_and_a_queued_one(server: HearthServer, api: httpx
     error = _error(api.post(f"/jobs/{running['id']}/cancel"), 409)
     assert error["code"] == "job_finished"
     assert _error(api.post("/jobs/hubjob-nope/cancel"), 404)["code"] == "job_not_found"
+    # A giant id is refused without being echoed back whole.
+    giant = api.post("/jobs/" + "x" * 60_000 + "/cancel")
+    assert _error(giant, 404)["code"] == "job_not_found" and len(giant.content) < 1000
     # The stream of a cancelled job ends with it.
     events = api.get(f"/jobs/{running['id']}/events").text
     assert '"type":"cancelled"' in events and events.rstrip().endswith("data: [DONE]")
@@ -202,6 +205,9 @@ def test_import_refuses_what_it_cannot_read(api: httpx.Client, tmp_path: Path) -
         assert says in error["message"], (path, error)
     assert _error(api.post("/import", json={"path": str(default_model_path()), "name": "../x"}), 400)["param"] == "name"
     assert _error(api.post("/import", json={}), 400)["type"] == "invalid_request_error"
+    # Longer than PATH_MAX: refused at decoding, and the 3 MB path is not sent back.
+    long_path = api.post("/import", json={"path": "/" + "a" * 3_000_000})
+    assert _error(long_path, 400)["type"] == "invalid_request_error" and len(long_path.content) < 1000
     # None of them started a job.
     assert not any(j["kind"] == "import" and j["params"]["path"] in cases for j in api.get("/jobs").json()["data"])
 
