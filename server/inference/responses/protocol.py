@@ -56,7 +56,9 @@ class CreateResponse(msgspec.Struct, kw_only=True):
     max_output_tokens: ranges.TokenCount | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    # Non-standard, as in chat completions: top-k and min-p sampling, and a seed.
+    # Non-standard, as in chat completions: keep generating past end-of-sequence, top-k and
+    # min-p sampling, and a seed.
+    ignore_eos: bool = False
     top_k: ranges.Count | None = None
     min_p: TopP | None = None
     seed: ranges.Seed | None = None

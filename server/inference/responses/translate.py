@@ -192,6 +192,7 @@ def from_create_response(
         top_k=defaults.top_k if body.top_k is None else body.top_k,
         min_p=defaults.min_p if body.min_p is None else body.min_p,
         seed=body.seed,
+        ignore_eos=body.ignore_eos,
     )
     return GenerationRequest(request_id=0, params=params, messages=messages, tools=plan.tools, constraint=constraint)
 

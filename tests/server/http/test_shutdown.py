@@ -127,7 +127,13 @@ def test_sigterm_ends_streams_cleanly_and_refuses_new_requests(tmp_path: Path) -
         sdk = _SDKStream(server)
         responses = _Stream(
             server.base_url,
-            {"model": DEFAULT_MODEL, "input": "Count to 5000.", "max_output_tokens": 6000, "stream": True},
+            {
+                "model": DEFAULT_MODEL,
+                "input": "Count to 5000.",
+                "max_output_tokens": 6000,
+                "ignore_eos": True,
+                "stream": True,
+            },
             "/v1/responses",
         )
         whole = _Whole(server.base_url)

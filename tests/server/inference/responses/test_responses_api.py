@@ -75,6 +75,15 @@ def test_text_input_and_instructions(openai_client: openai.OpenAI, model_id: str
     assert short["usage"]["output_tokens"] == 2
 
 
+def test_ignore_eos_runs_to_max_output_tokens(openai_client: openai.OpenAI, model_id: str) -> None:
+    """`ignore_eos` (extra_body, as in chat completions) keeps generating past end-of-sequence:
+    a short answer runs on to max_output_tokens and is `incomplete`."""
+    body = respond(openai_client, model_id, input="Say OK.", max_output_tokens=24, extra_body={"ignore_eos": True})
+    assert body["usage"]["output_tokens"] == 24
+    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
 def test_message_input_matches_text_input(openai_client: openai.OpenAI, model_id: str) -> None:
     """A user message item is the same prompt as the same text given as a string."""
     as_text = respond(openai_client, model_id, input="What is 2 + 2?")
