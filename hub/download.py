@@ -21,17 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-from huggingface_hub import HfApi, snapshot_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    GatedRepoError,
-    HfHubHTTPError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
-from tqdm.auto import tqdm
 
 from hub.errors import HubFailure, JobCancelled
 
@@ -74,6 +63,7 @@ def _token() -> str | None:
 
 def _progress_class(progress: ProgressFn) -> type[Any]:
     """A tqdm class that reports to `progress` instead of drawing a bar."""
+    from tqdm.auto import tqdm
 
     class Reporting(tqdm):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -100,6 +90,18 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 def _explain(exc: BaseException, repo_id: str, revision: str | None) -> DownloadError:
+    # Imported here, as huggingface_hub's API below: ~0.2 s a server that never pulls should not
+    # pay at start-up.
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
     where = endpoint()
     rev = revision or "main"
     if isinstance(exc, GatedRepoError):
@@ -140,6 +142,8 @@ def resolve_revision(repo_id: str, revision: str | None = None) -> str:
             f"offline (HF_HUB_OFFLINE is set): cannot resolve {repo_id}@{revision or 'main'}", "offline"
         )
     try:
+        from huggingface_hub import HfApi
+
         info = HfApi(endpoint=endpoint(), token=_token()).model_info(repo_id, revision=revision)
     except Exception as exc:
         raise _explain(exc, repo_id, revision) from exc
@@ -162,6 +166,8 @@ def download_snapshot(
     With `progress` the bytes are reported to it; without, `huggingface_hub` draws its own progress
     bars on stderr.
     """
+    from huggingface_hub import snapshot_download
+
     sha = resolve_revision(repo_id, revision)
     local_dir.mkdir(parents=True, exist_ok=True)
     try:
