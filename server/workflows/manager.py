@@ -208,7 +208,11 @@ def workflows_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsync
         limits = settings.workflows
         store = WorkflowStore(settings.home_path, limits.workflow_runs_kept, limits.workflow_runs_max_bytes)
         jobs = JobPool(limits)
-        await jobs.start()
+        if store.names():
+            # Workflows are in use here: start the job processes now, so the first run does not
+            # wait for their imports. Otherwise they start with the first job, and a server that
+            # never runs a workflow spends neither their start-up (~1 CPU-s each) nor their memory.
+            await jobs.start()
         service = WorkflowManager(store, gateway, settings.sampling_defaults(), limits, jobs)
         app.state.workflows = service
         try:
