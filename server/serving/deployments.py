@@ -175,9 +175,12 @@ def deployments(settings: Settings, store: ArtifactStore | None = None) -> list[
     if settings.scheduler.services is not None:
         services = load_services(settings.scheduler.services)
     else:
-        # A server started for one model keeps it loaded, as before services existed.
+        # A server started for one model keeps it loaded, as before services existed, unless
+        # `preload_model` is off: then it is an ordinary service, loaded on first use.
         implicit = default_service(settings.engine.model, settings.engine.model_path)
-        services = [msgspec.structs.replace(implicit, preload=True, keep_alive=-1)]
+        if settings.scheduler.preload_model:
+            implicit = msgspec.structs.replace(implicit, preload=True, keep_alive=-1)
+        services = [implicit]
     preload = set(settings.scheduler.preload_names)
     services = [msgspec.structs.replace(s, preload=True) if s.name in preload else s for s in services]
     return [deployment(s, settings, store) for s in services]

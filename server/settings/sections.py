@@ -149,6 +149,13 @@ class SchedulerSettings(_Section, frozen=True):
         Meta(description="services file: named deployments of models (docs/services.md); in the config file, the list"),
     ] = None
     preload: Annotated[str | list[str], Meta(description="services to load at start-up, separated by commas")] = ""
+    preload_model: Annotated[
+        bool,
+        Meta(
+            description="without a services file, load `model` at start-up and keep it loaded; off: load it on "
+            "the first request (as Ollama does), and unload it after its keep-alive"
+        ),
+    ] = True
     preload_while_binding: Annotated[
         bool,
         Meta(
