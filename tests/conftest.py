@@ -206,9 +206,7 @@ def run_hearth(
     session's saved IR of the default GGUF unless `seed_ir` is False (tests of the first start).
     `preload=False` starts it with `--no-preload-model`: for tests that rarely or never need the
     model, which then loads on its first request (~5 CPU-s saved per server that never does)."""
-    probe = os.environ.get("HEARTH_TEST_LAZY_PROBE")
-    started_by = os.environ.get("PYTEST_CURRENT_TEST", "?")
-    if not preload or probe:
+    if not preload:
         extra_args = (*extra_args, "--no-preload-model")
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
@@ -236,10 +234,6 @@ def run_hearth(
     finally:
         stop_server(server)
         keep_ir_cache(home)
-        if probe:
-            loaded = " loaded " in log_path.read_text(errors="replace")
-            with open(probe, "a") as out:
-                out.write(f"{'LOADED' if loaded else 'idle'}\t{preload}\t{started_by}\t{' '.join(extra_args)}\n")
 
 
 def parse_sse(raw: str) -> list[dict[str, Any]]:

@@ -60,6 +60,6 @@ def test_the_tuning_route_shows_settings_and_the_last_report(tmp_path: Path) -> 
 
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "last.json").write_text(json.dumps({"model": "m", "trials": []}))
-    with run_hearth(tmp_path, "--max-num-seqs", "12") as server:
+    with run_hearth(tmp_path, "--max-num-seqs", "12", preload=False) as server:
         body = httpx.get(f"{server.base_url}/v1/tuning", timeout=30).json()
     assert body["engine"]["max_num_seqs"] == 12 and body["last_bench"] == {"model": "m", "trials": []}

@@ -33,9 +33,11 @@ def fake_hub() -> Iterator[FakeHub]:
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory, fake_hub: FakeHub) -> Iterator[HearthServer]:
-    """This module's server pulls from the fake Hub (it replaces conftest's)."""
+    """This module's server pulls from the fake Hub (it replaces conftest's); its actions never
+    need the model, so it is not preloaded."""
     env = {"HF_ENDPOINT": fake_hub.url, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    with run_hearth(tmp_path_factory.mktemp("hearth-home-console-actions"), env=env) as server:
+    home = tmp_path_factory.mktemp("hearth-home-console-actions")
+    with run_hearth(home, env=env, preload=False) as server:
         yield server
 
 

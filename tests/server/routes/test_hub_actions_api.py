@@ -39,7 +39,7 @@ def fake_hub() -> Iterator[FakeHub]:
 def server(tmp_path_factory: pytest.TempPathFactory, fake_hub: FakeHub) -> Iterator[HearthServer]:
     env = {"HF_ENDPOINT": fake_hub.url, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     home = tmp_path_factory.mktemp("hub-actions-home")
-    with run_hearth(home, "--hub-max-import-files", str(MAX_IMPORT_FILES), env=env) as running:
+    with run_hearth(home, "--hub-max-import-files", str(MAX_IMPORT_FILES), env=env, preload=False) as running:
         yield running
 
 

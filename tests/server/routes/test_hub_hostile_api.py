@@ -40,7 +40,7 @@ def small_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def server(small_home: Path) -> Iterator[HearthServer]:
-    with run_hearth(small_home, "--no-audit") as running:
+    with run_hearth(small_home, "--no-audit", preload=False) as running:
         yield running
 
 
