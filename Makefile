@@ -100,7 +100,7 @@ browser: system-packages
 # What the tests need is prepared in parallel (the venvs' downloads and installs, apt, lint and
 # mypy overlap: ~3 minutes less from a fresh clone), then the tests run.
 test:
-	$(MAKE) -j4 --output-sync=line lint typecheck deploy-tools browser
+	$(MAKE) -j4 --output-sync=line --no-print-directory lint typecheck deploy-tools browser
 	$(VENV)/bin/pytest
 
 # Rebuild the web console (needs Node and npm) into the committed bundle under server/console/static;
