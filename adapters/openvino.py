@@ -55,7 +55,11 @@ def pipeline_properties(options: EngineOptions) -> dict[str, object]:
         properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
     if options.inference_precision:
         properties["INFERENCE_PRECISION_HINT"] = options.inference_precision
-    if options.cache_dir:
+    if options.cache_dir and options.device.upper() != "CPU":
+        # Not on CPU: this OpenVINO's CPU plugin cannot import the blob of a PagedAttention model
+        # (missing k_head_size/num_k_heads runtime info), so a continuous-batching load with
+        # CACHE_DIR compiled anyway after a failed import of a 135 MB blob: 0.5-0.8 s slower,
+        # measured interleaved (benchmarks/RESULTS.md, session 23). GPU and NPU keep it.
         properties["CACHE_DIR"] = options.cache_dir
     properties.update(options.extra_properties)
     return properties

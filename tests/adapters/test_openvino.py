@@ -41,6 +41,13 @@ def _chat(rid: int, text: str, **params: Any) -> GenerationRequest:
     )
 
 
+def test_the_compiled_model_cache_is_set_for_accelerators_only() -> None:
+    # On CPU OpenVINO cannot import the batching pipeline's blob again: it only cost time.
+    assert "CACHE_DIR" not in pipeline_properties(EngineOptions(device="CPU", cache_dir="/cache"))
+    assert pipeline_properties(EngineOptions(device="GPU", cache_dir="/cache"))["CACHE_DIR"] == "/cache"
+    assert "CACHE_DIR" not in pipeline_properties(EngineOptions(device="GPU"))
+
+
 def test_inference_precision_is_left_to_the_device_unless_set() -> None:
     assert "INFERENCE_PRECISION_HINT" not in pipeline_properties(EngineOptions())
     assert pipeline_properties(EngineOptions(inference_precision="f32"))["INFERENCE_PRECISION_HINT"] == "f32"
