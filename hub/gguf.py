@@ -141,6 +141,8 @@ def _struct(fmt: str) -> struct.Struct:
     return struct.Struct(fmt)
 
 
+# Every string's length: read directly, not through `_Reader.read`, as the loop over a vocabulary's
+# ~100,000 strings is the hot path (measured: 0.07 s this way, 0.13 s through `read`).
 _U64 = struct.Struct("<Q")
 
 
