@@ -47,6 +47,9 @@ class EngineOptions(msgspec.Struct, frozen=True, kw_only=True):
     cache_dir: str = ""
     # Serve a GGUF through the IR its first load saves under `cache_dir`/ir (adapters/ir_cache.py).
     gguf_ir_cache: bool = False
+    # Answer from the stateful pipeline (its compiled blob loads in ~1 s) while the batching
+    # pipeline builds (adapters/openvino.py); CPU only, needs `cache_dir`.
+    quick_start: bool = False
     extra_properties: dict[str, str] = msgspec.field(default_factory=dict)
 
 

@@ -2,15 +2,22 @@
 
 Runs inside a worker process (see `adapters.worker`): `ContinuousBatchingPipeline.step()` holds
 the Python GIL for the whole batch step, so it must not share a process with the HTTP event loop.
+
+With `quick_start` (an IR on CPU, with the model cache) the backend is ready as soon as the
+stateful pipeline has loaded its compiled blob (adapters/solo.py): that pipeline answers one plain
+request at a time while the batching pipeline builds on a thread, and every request after the
+build goes to the batching pipeline. Requests that need what only the batching pipeline does
+(log probabilities, a grammar) or that arrive while the stateful one is busy wait for whichever
+frees first.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
@@ -28,9 +35,11 @@ from adapters.base import (
 )
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
-from adapters.ir_cache import pipeline_source
-from adapters.kv_cache import KVShape, kv_cache_blocks, kv_cache_gb_for, kv_shape
+from adapters.ir_cache import PipelineSource, pipeline_source
+from adapters.kv_cache import kv_cache_gb_for
 from adapters.limits import model_limits, served_context, wanted_context
+from adapters.openvino_pipelines import PipelineBuild, load_pipeline, pipeline_properties
+from adapters.solo import SoloHandle, SoloPipeline, solo_properties
 from adapters.stops import StopMatcher
 from adapters.structured import constraint_problem, structured_output_config
 from adapters.tool_prompt import template_history, text_history
@@ -41,84 +50,42 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_FALLBACK_CONTEXT = 4096
+# With quick start: the batching pipeline starts building after the first answer, or once the
+# stateful pipeline has been idle this long, so that the first answer does not share the CPU with it.
+_BUILD_AFTER_IDLE_S = 1.0
+# How long a step waits for the stateful pipeline's next token before the loop looks for commands.
+_SOLO_WAIT_S = 0.05
 
 
-def pipeline_properties(options: EngineOptions) -> dict[str, object]:
-    """OpenVINO compile properties for `options` (threads, hints, KV-cache precision)."""
-    properties: dict[str, object] = {"PERFORMANCE_HINT": options.performance_hint}
-    if options.device.upper() == "CPU":
-        properties["ENABLE_CPU_PINNING"] = options.cpu_pinning
-    if options.threads > 0:
-        properties["INFERENCE_NUM_THREADS"] = options.threads
-    if options.kv_cache_precision:
-        properties["KV_CACHE_PRECISION"] = options.kv_cache_precision
-    if options.inference_precision:
-        properties["INFERENCE_PRECISION_HINT"] = options.inference_precision
-    if options.cache_dir and options.device.upper() != "CPU":
-        # Not on CPU: this OpenVINO's CPU plugin cannot import the blob of a PagedAttention model
-        # (missing k_head_size/num_k_heads runtime info), so a continuous-batching load with
-        # CACHE_DIR compiled anyway after a failed import of a 135 MB blob: 0.5-0.8 s slower,
-        # measured interleaved (benchmarks/RESULTS.md, session 23). GPU and NPU keep it.
-        properties["CACHE_DIR"] = options.cache_dir
-    properties.update(options.extra_properties)
-    return properties
+def quick_start_source(source: PipelineSource, options: EngineOptions) -> bool:
+    """Whether the stateful pipeline can answer while the batching one builds: an IR already on
+    disk (not one this load saves), on CPU, with a model cache for its compiled blob."""
+    return (
+        options.quick_start
+        and options.device.upper() == "CPU"
+        and bool(options.cache_dir)
+        and not source.saving
+        and Path(source.path, "openvino_model.xml").is_file()
+    )
 
 
-def create_pipeline(
-    model_path: str,
-    options: EngineOptions,
-    shape: KVShape | None = None,
-    extra_properties: dict[str, object] | None = None,
-) -> ov_genai.ContinuousBatchingPipeline:
-    """Build the continuous-batching pipeline Hearth serves with (also used by the benchmarks);
-    `shape` sizes the KV cache (read from the model's files when not given); `extra_properties`
-    are load options beyond `options` (the GGUF reader's `enable_save_ov_model`)."""
-    import openvino_genai as ov_genai
+class _Waiting(NamedTuple):
+    """A request accepted but not yet started (quick start: no pipeline free for it yet)."""
 
-    scheduler = ov_genai.SchedulerConfig()
-    shape = shape or kv_shape(model_path)
-    if shape is not None:
-        # In blocks, so that any size works (cache_size takes whole gigabytes only).
-        size = kv_cache_gb_for(options.kv_cache_gb, shape, 0, options.kv_cache_precision, options.device)
-        blocks = kv_cache_blocks(size, shape, options.kv_cache_precision, options.device)
-        scheduler.num_kv_blocks = blocks
-    else:
-        scheduler.cache_size = max(1, math.ceil(options.kv_cache_gb))
-    scheduler.max_num_seqs = options.max_num_seqs
-    scheduler.max_num_batched_tokens = options.max_num_batched_tokens
-    scheduler.dynamic_split_fuse = True
-    scheduler.enable_prefix_caching = options.enable_prefix_caching
-    properties = pipeline_properties(options) | (extra_properties or {})
-    return ov_genai.ContinuousBatchingPipeline(model_path, scheduler, options.device, properties)
-
-
-def load_pipeline(
-    spec: ModelSpec, options: EngineOptions, shape: KVShape | None
-) -> tuple[ov_genai.ContinuousBatchingPipeline, str]:
-    """The pipeline of `spec` and what it was built from when not `spec.path` (""): a GGUF from its
-    cached IR when `gguf_ir_cache` is on (the first load reads the GGUF and saves the IR and its
-    tokenizer; adapters/ir_cache.py)."""
-    import openvino_genai as ov_genai
-
-    source = pipeline_source(spec, options)
-    try:
-        pipe = create_pipeline(source.path, options, shape, source.properties)
-        if source.saving:
-            # The pipeline saves only the graph; the tokenizer pair is saved by its own reader.
-            ov_genai.Tokenizer(source.path, enable_save_ov_model=True)
-    except BaseException:
-        source.discard()
-        raise
-    source.saved()
-    return pipe, f"its cached IR {source.path}" if source.from_ir_cache else ""
+    request: GenerationRequest
+    ids: list[int]
+    max_new: int
 
 
 class _Running:
     """One request in flight: its handle, decode state and stop matcher."""
 
     def __init__(
-        self, request_id: int, handle: ov_genai.GenerationHandle, stops: tuple[str, ...], prompt_tokens: int
+        self,
+        request_id: int,
+        handle: ov_genai.GenerationHandle | SoloHandle,
+        stops: tuple[str, ...],
+        prompt_tokens: int,
     ) -> None:
         self.request_id = request_id
         self.handle = handle
@@ -146,8 +113,20 @@ class OpenVINOBackend:
             context = wanted_context(limits, options)
             size = kv_cache_gb_for(0, limits.kv_shape, context, options.kv_cache_precision, options.device)
             options = msgspec.structs.replace(options, kv_cache_gb=size)
-        self._pipe, loaded_from = load_pipeline(spec, options, limits.kv_shape)
-        self._tokenizer = self._pipe.get_tokenizer()
+        source = pipeline_source(spec, options)
+        loaded_from = f"its cached IR {source.path}" if source.from_ir_cache else ""
+        self._pipe: ov_genai.ContinuousBatchingPipeline | None = None
+        self._solo: SoloPipeline | None = None
+        self._build: PipelineBuild | None = None
+        if quick_start_source(source, options):
+            properties = solo_properties(options, pipeline_properties(options))
+            self._solo = SoloPipeline(source.path, options.device, properties)
+            self._build = PipelineBuild(source, options, limits.kv_shape)
+            self._tokenizer = self._solo.pipe.get_tokenizer()
+            loaded_from = (loaded_from or source.path) + " (stateful pipeline first, batching pipeline building)"
+        else:
+            self._pipe = load_pipeline(source, options, limits.kv_shape)
+            self._tokenizer = self._pipe.get_tokenizer()
         self._vocab_size = limits.vocab_size
         context = served_context(limits, spec, options)
         template = self._tokenizer.chat_template or ""
@@ -169,10 +148,19 @@ class OpenVINOBackend:
             fim_tokens=limits.fim_tokens,
         )
         self._running: dict[int, _Running] = {}
+        self._waiting: dict[int, _Waiting] = {}
+        # Answers decided outside a step (a waiting request cancelled or failed), sent with the next.
+        self._failed: list[Delta] = []
+        self._idle_since = time.monotonic()
+        self._solo_answered = False
 
     def info(self) -> ModelInfo:
         """Describe the loaded model."""
         return self._info
+
+    def serving_pipeline(self) -> str:
+        """ "stateful" while quick start answers from the stateful pipeline, else "batching"."""
+        return "batching" if self._pipe is not None else "stateful"
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt_ids is not None:
@@ -227,7 +215,11 @@ class OpenVINOBackend:
 
     def _config(self, request: GenerationRequest, max_new_tokens: int) -> ov_genai.GenerationConfig:
         params = request.params
-        config = self._pipe.get_config()
+        if self._pipe is not None:
+            config = self._pipe.get_config()
+        else:
+            assert self._solo is not None
+            config = self._solo.pipe.get_generation_config()
         config.max_new_tokens = max_new_tokens
         config.ignore_eos = params.ignore_eos
         config.presence_penalty = params.presence_penalty
@@ -267,23 +259,95 @@ class OpenVINOBackend:
         if request.constraint is not None and (problem := constraint_problem(request.constraint)):
             # Refused here, alone: inside the batch step it would break the pipeline for everyone.
             return [Delta(request_id=rid, error=EngineError("invalid_request", f"cannot enforce the {problem}"))]
-        input_ids = self._tensor(np.array([ids], dtype=np.int64))
-        handle = self._pipe.add_request(rid, input_ids, self._config(request, max_new))
-        running = _Running(rid, handle, request.params.stop, n_prompt)
+        if self._pipe is not None:
+            self._start(request, ids, max_new)
+        else:
+            self._waiting[rid] = _Waiting(request, ids, max_new)
+            self._advance_startup()
+        return []
+
+    def _start(self, request: GenerationRequest, ids: list[int], max_new: int) -> None:
+        """Run a request on the batching pipeline, or on the stateful one while there is none."""
+        config = self._config(request, max_new)
+        handle: ov_genai.GenerationHandle | SoloHandle
+        if self._pipe is not None:
+            handle = self._pipe.add_request(request.request_id, self._tensor(np.array([ids], dtype=np.int64)), config)
+        else:
+            assert self._solo is not None
+            handle = self._solo.start(ids, config)
+        running = _Running(request.request_id, handle, request.params.stop, len(ids))
         if request.params.logprobs:
             running.logprobs = []
-        self._running[rid] = running
-        return []
+        self._running[request.request_id] = running
+
+    @staticmethod
+    def _solo_can_serve(request: GenerationRequest) -> bool:
+        """Whether the stateful pipeline does all `request` asks (no log probabilities, no grammar)."""
+        return not request.params.logprobs and request.constraint is None
+
+    def _advance_startup(self) -> None:
+        """Quick start: move to the batching pipeline once built, start a waiting request on the
+        stateful pipeline when it is free, begin the build when due, and drop the stateful
+        pipeline once the batching one serves and nothing runs on it."""
+        build, solo = self._build, self._solo
+        if build is not None and build.done:
+            self._adopt(build)
+            build = None
+        if self._pipe is None and solo is not None and not solo.busy:
+            for rid, waiting in list(self._waiting.items()):
+                if self._solo_can_serve(waiting.request):
+                    del self._waiting[rid]
+                    self._start(*waiting)
+                    break
+        if build is not None and not build.started:
+            idle_for = time.monotonic() - self._idle_since if not self._running else 0.0
+            # Something waits (the stateful pipeline is busy or cannot serve it), the first answer
+            # is out, or nothing asked for a while.
+            if self._waiting or self._solo_answered or idle_for >= _BUILD_AFTER_IDLE_S:
+                build.start()
+        if self._pipe is None and self._build is None:
+            self._fail_waiting("the batching pipeline failed to build")
+        if self._pipe is not None and solo is not None and not any(self._on_solo()):
+            solo.close()
+            self._solo = None
+            log.info("the batching pipeline serves %s from now on", self._info.model_id)
+
+    def _on_solo(self) -> list[bool]:
+        return [isinstance(r.handle, SoloHandle) for r in self._running.values()]
+
+    def _adopt(self, build: PipelineBuild) -> None:
+        """Take the built batching pipeline and start everything that waits on it."""
+        self._build = None
+        if build.pipe is None:
+            return
+        log.info("built the batching pipeline of %s in %.1fs", self._info.model_id, build.seconds)
+        self._pipe = build.pipe
+        for waiting in self._waiting.values():
+            self._start(*waiting)
+        self._waiting.clear()
+
+    def _fail_waiting(self, why: str) -> None:
+        """Fail the waiting requests that only the batching pipeline could serve."""
+        for rid, waiting in list(self._waiting.items()):
+            if not self._solo_can_serve(waiting.request):
+                del self._waiting[rid]
+                self._failed.append(Delta(request_id=rid, error=EngineError("engine_error", why)))
 
     def cancel(self, request_id: int) -> None:
         """Drop a request; the pipeline frees its KV blocks on the next step."""
+        self._waiting.pop(request_id, None)
         running = self._running.pop(request_id, None)
         if running is not None:
             running.handle.cancel()
 
     def has_work(self) -> bool:
-        """Whether a request is running or the pipeline still has cleanup to do."""
-        return bool(self._running) or self._pipe.has_non_finished_requests()
+        """Whether a request is running or waiting, quick start is still under way, or the
+        pipeline still has cleanup to do."""
+        if self._running or self._waiting or self._failed or self._build is not None:
+            return True
+        if self._solo is not None and self._pipe is not None:
+            return True  # one more step drops the stateful pipeline
+        return self._pipe is not None and self._pipe.has_non_finished_requests()
 
     def _decode_batch(self, windows: list[list[int]]) -> list[str]:
         texts: list[str] = self._tokenizer.decode(windows)
@@ -294,7 +358,14 @@ class OpenVINOBackend:
         # A grammar xgrammar cannot compile fails here, inside the step, and leaves the pipeline
         # unusable (measured): the server checks every schema before it gets this far, and
         # `submit` checks it again (adapters/schema_bounds.py).
-        self._pipe.step()
+        if self._pipe is None or self._solo is not None:
+            self._advance_startup()
+        if self._pipe is not None and self._pipe.has_non_finished_requests():
+            self._pipe.step()
+        elif self._solo is not None and self._running:
+            self._solo.wait(_SOLO_WAIT_S)
+        elif self._build is not None:
+            time.sleep(_SOLO_WAIT_S)
         running = self._ov.GenerationStatus.RUNNING
         length = self._ov.GenerationFinishReason.LENGTH
         changed: list[_Running] = []
@@ -313,7 +384,7 @@ class OpenVINOBackend:
             if run.new_tokens or run.done:
                 changed.append(run)
         texts = decode_step(self._decode_batch, [r.decoded for r in changed], [r.done for r in changed])
-        deltas: list[Delta] = []
+        deltas, self._failed = self._failed, []
         for run, text in zip(changed, texts, strict=True):
             deltas.append(self._delta(run, text))
         return [d for d in deltas if d.text or d.tokens or d.final]
@@ -328,7 +399,9 @@ class OpenVINOBackend:
             finish = "stop"
         elif run.done:
             released += run.stopper.flush()
-            if run.handle.get_status() == self._ov.GenerationStatus.IGNORED:
+            if isinstance(run.handle, SoloHandle) and run.handle.error is not None:
+                error = EngineError("engine_error", run.handle.error)
+            elif run.handle.get_status() == self._ov.GenerationStatus.IGNORED:
                 error = EngineError("engine_error", "the request did not fit in the KV cache")
             else:
                 finish = run.finish
@@ -345,6 +418,9 @@ class OpenVINOBackend:
         run.prompt_tokens = None
         if delta.final:
             del self._running[rid]
+            if isinstance(run.handle, SoloHandle):
+                self._solo_answered = True
+                self._idle_since = time.monotonic()
         return delta
 
     def _token_logprobs(self, run: _Running) -> tuple[TokenLogprob, ...]:
@@ -364,4 +440,9 @@ class OpenVINOBackend:
         """Cancel everything in flight and drop the pipeline."""
         for rid in list(self._running):
             self.cancel(rid)
-        del self._pipe
+        self._waiting.clear()
+        if self._build is not None:
+            self._build.join()
+        if self._solo is not None:
+            self._solo.close()
+        self._pipe = None

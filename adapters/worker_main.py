@@ -32,6 +32,7 @@ from adapters.ipc import (
     Submit,
 )
 from adapters.sandbox import confine
+from adapters.solo import solo_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def _cache_dirs(load: Load) -> list[str]:
     if not cache_dir:
         return []
     os.makedirs(cache_dir, exist_ok=True)
+    if load.options.quick_start:
+        os.makedirs(solo_cache_dir(load.options), exist_ok=True)
     return [cache_dir]
 
 

@@ -7,7 +7,7 @@ between content chunks (ITL); per level the aggregate output tok/s over the leve
 Tokens are counted from the `include_usage` chunk's `completion_tokens`.
 
 `--raw` measures the same on OpenVINO GenAI's ContinuousBatchingPipeline in this process, built
-exactly as Hearth builds it (`adapters.openvino.create_pipeline`), to compute HTTP overhead.
+exactly as Hearth builds it (`adapters.openvino_pipelines.create_pipeline`), to compute HTTP overhead.
 
     .venv/bin/python -m benchmarks.loadgen --url http://127.0.0.1:8080 --model smollm2-135m-instruct
     .venv/bin/python -m benchmarks.loadgen --raw

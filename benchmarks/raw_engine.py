@@ -90,9 +90,9 @@ def build_pipeline(
 
 
 def project_pipeline(model_path: str, overrides: dict[str, Any] | None = None) -> ov_genai.ContinuousBatchingPipeline:
-    """The pipeline exactly as Hearth builds it (`adapters.openvino.create_pipeline`)."""
+    """The pipeline exactly as Hearth builds it (`adapters.openvino_pipelines.create_pipeline`)."""
     from adapters.base import EngineOptions
-    from adapters.openvino import create_pipeline
+    from adapters.openvino_pipelines import create_pipeline
 
     options = msgspec.convert(overrides or {}, EngineOptions)
     return create_pipeline(model_path, options)

@@ -144,6 +144,9 @@ def stop_server(server: HearthServer, grace: float = 15.0) -> None:
 # second start does (the IR read from disk) instead of converting the GGUF again (~5 CPU-s each,
 # measured: a third of the suite's server start-ups). The first start of the session saves it.
 SHARED_IR_ENV = "HEARTH_TEST_SHARED_IR"
+# What is shared, under $HEARTH_HOME/cache: the IR folders and the stateful pipeline's compiled
+# blobs (adapters/solo.py; named by a hash of the model's content, so valid in any home).
+_SHARED_PARTS = ("ir", "stateful")
 
 
 def _link_tree(source: Path, target: Path) -> bool:
@@ -160,26 +163,36 @@ def _link_tree(source: Path, target: Path) -> bool:
 
 
 def seed_ir_cache(home: Path) -> None:
-    """Give a new `home` the session's saved IR folders (none yet: nothing to do)."""
+    """Give a new `home` the session's saved IR folders and stateful-pipeline blobs (none yet:
+    nothing to do)."""
     shared = os.environ.get(SHARED_IR_ENV)
-    target = home / "cache" / "ir"
-    if not shared or target.exists() or not any(Path(shared).iterdir()):
+    if not shared:
         return
-    target.mkdir(parents=True)
-    for folder in Path(shared).iterdir():
-        _link_tree(folder, target / folder.name)
+    for part in _SHARED_PARTS:
+        source, target = Path(shared) / part, home / "cache" / part
+        if source.is_dir() and any(source.iterdir()) and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_tree(source, target)
 
 
 def keep_ir_cache(home: Path) -> None:
-    """Keep the IR folders a server saved in `home` for the session's later homes."""
+    """Keep the IR folders and blobs a server saved in `home` for the session's later homes."""
     shared = os.environ.get(SHARED_IR_ENV)
-    saved = home / "cache" / "ir"
-    if not shared or not saved.is_dir():
+    if not shared:
         return
-    for folder in saved.iterdir():
-        # Only complete folders (adapters/ir_cache.py renames a staged one into place when whole).
-        if ".staging-" not in folder.name and not (Path(shared) / folder.name).exists():
-            _link_tree(folder, Path(shared) / folder.name)
+    saved = home / "cache" / "ir"
+    if saved.is_dir():
+        for folder in saved.iterdir():
+            # Only complete folders (adapters/ir_cache.py renames a staged one into place when whole).
+            if ".staging-" not in folder.name and not (Path(shared) / "ir" / folder.name).exists():
+                (Path(shared) / "ir").mkdir(exist_ok=True)
+                _link_tree(folder, Path(shared) / "ir" / folder.name)
+    blobs = home / "cache" / "stateful"
+    if blobs.is_dir():
+        (Path(shared) / "stateful").mkdir(exist_ok=True)
+        for blob in blobs.glob("*.blob"):
+            with contextlib.suppress(OSError):  # already kept, or another file system
+                os.link(blob, Path(shared) / "stateful" / blob.name)
 
 
 @pytest.fixture(scope="session", autouse=True)

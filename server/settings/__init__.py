@@ -20,6 +20,7 @@ import msgspec
 import yaml
 
 from adapters.base import EngineOptions
+from adapters.sandbox import Confinement
 from server.settings.sections import (
     ENV_PREFIX,
     BatchSettings,
@@ -130,6 +131,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             max_num_batched_tokens=e.max_num_batched_tokens,
             cache_dir=str(self.home_path / "cache") if e.model_cache else "",
             gguf_ir_cache=e.gguf_ir_cache and e.model_cache,
+            quick_start=e.quick_start and e.model_cache,
+        )
+
+    def worker_confinement(self) -> Confinement:
+        """How model workers are confined (docs/security.md)."""
+        return Confinement(
+            enabled=self.security.sandbox,
+            filesystem=self.security.sandbox_files,
+            max_memory_bytes=int(self.security.worker_max_memory_gb * 1024**3),
         )
 
 

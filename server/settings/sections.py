@@ -93,6 +93,15 @@ class EngineSettings(_Section, frozen=True):
             "(needs model_cache; later starts load the compiled blob)"
         ),
     ] = True
+    # Measured (benchmarks/RESULTS.md, session 24): the batching pipeline cannot load a compiled blob
+    # on CPU and takes ~4-5 s to build; the stateful one loads its blob in ~1.2 s.
+    quick_start: Annotated[
+        bool,
+        Meta(
+            description="on CPU, answer from OpenVINO's stateful pipeline (loaded from the model cache) while the "
+            "batching pipeline builds, one request at a time (needs model_cache)"
+        ),
+    ] = True
     threads: Annotated[int, Meta(ge=0, description="inference threads (0: all cores)")] = 0
     performance_hint: Annotated[str, Meta(description="OpenVINO performance hint (LATENCY or THROUGHPUT)")] = "LATENCY"
     cpu_pinning: Annotated[

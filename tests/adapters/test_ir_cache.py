@@ -16,7 +16,7 @@ import pytest
 from adapters.base import EngineOptions
 from adapters.ir_cache import ir_folder, is_complete, pipeline_source
 from adapters.limits import model_limits
-from adapters.openvino import load_pipeline
+from adapters.openvino_pipelines import load_pipeline
 from hub.models import DEFAULT_MODEL_ID, ModelSpec, resolve_model
 
 TEXTS = (
@@ -40,9 +40,10 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelSpec, EngineOp
     spec = resolve_model(DEFAULT_MODEL_ID, None)
     cache = tmp_path_factory.mktemp("model-cache")
     options = EngineOptions(device="CPU", kv_cache_gb=0.05, max_num_seqs=2, cache_dir=str(cache), gguf_ir_cache=True)
-    pipe, origin = load_pipeline(spec, options, model_limits(spec).kv_shape)
+    source = pipeline_source(spec, options)
+    pipe = load_pipeline(source, options, model_limits(spec).kv_shape)
     del pipe
-    return spec, options, origin
+    return spec, options, "its cached IR" if source.from_ir_cache else ""
 
 
 def test_the_first_load_reads_the_gguf_and_leaves_a_complete_ir(saved: tuple[ModelSpec, EngineOptions, str]) -> None:

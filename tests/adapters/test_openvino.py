@@ -12,7 +12,8 @@ import pytest
 from adapters.base import ChatMessage, Delta, EngineOptions, GenerationRequest, SamplingParams
 from adapters.kv_cache import KVShape
 from adapters.limits import model_limits
-from adapters.openvino import OpenVINOBackend, pipeline_properties
+from adapters.openvino import OpenVINOBackend
+from adapters.openvino_pipelines import pipeline_properties
 from hub.models import DEFAULT_MODEL_ID, resolve_model
 from server.settings import EngineSettings, Settings
 
