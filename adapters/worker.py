@@ -44,6 +44,25 @@ def worker_environment(scratch: str) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", **scratch_env}
 
 
+class Launched:
+    """A worker process started and sent its `Load`, not yet waited for."""
+
+    def __init__(self, load: Load, process: subprocess.Popen[bytes], conn: Connection, scratch: str) -> None:
+        self.load = load
+        self.process = process
+        self.conn = conn
+        self.scratch = scratch
+
+    def kill(self) -> None:
+        """Stop the process and remove its scratch directory (a worker nobody adopted or that failed)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+        self.conn.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
 class WorkerEngine(ABC):
     """A model running in a child process; subclasses say what to send and what the events mean."""
 
@@ -71,39 +90,55 @@ class WorkerEngine(ABC):
         self._reader.start()
 
     @classmethod
-    async def spawn(cls, load: Load, load_timeout: float = 300.0, on_exit: RunnerExitHook | None = None) -> Self:
-        """Start a worker, send it `load` and wait until its model is loaded; `on_exit` is told
-        if it later stops unasked."""
+    def launch(cls, load: Load) -> Launched:
+        """Start a worker and send it `load` without waiting for it (`adopt` waits): `hearth serve`
+        starts its default model's worker this way before it imports the web framework."""
         # The worker's only writable directory (its TMPDIR), removed when it stops.
         scratch = tempfile.mkdtemp(prefix="hearth-worker-")
         load = msgspec.structs.replace(load, confinement=msgspec.structs.replace(load.confinement, scratch_dir=scratch))
         try:
-            engine = await cls._start(load, scratch, load_timeout, on_exit)
+            # A plain child interpreter (not multiprocessing's spawn) so that the worker never
+            # re-imports the caller's __main__ module.
+            parent_sock, child_sock = socket.socketpair()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "adapters.worker_main", str(child_sock.fileno())],
+                pass_fds=(child_sock.fileno(),),
+                env=worker_environment(scratch),
+            )
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        engine._scratch = scratch
-        return engine
-
-    @classmethod
-    async def _start(cls, load: Load, scratch: str, load_timeout: float, on_exit: RunnerExitHook | None) -> Self:
-        spec = load.spec
-        # A plain child interpreter (not multiprocessing's spawn) so that the worker never
-        # re-imports the caller's __main__ module.
-        parent_sock, child_sock = socket.socketpair()
-        process = await asyncio.to_thread(
-            subprocess.Popen,
-            [sys.executable, "-m", "adapters.worker_main", str(child_sock.fileno())],
-            pass_fds=(child_sock.fileno(),),
-            env=worker_environment(scratch),
-        )
         child_sock.close()
         parent = Connection(parent_sock.detach())
         parent.send_bytes(msgspec.msgpack.encode(load))
+        return Launched(load, process, parent, scratch)
+
+    @classmethod
+    async def spawn(cls, load: Load, load_timeout: float = 300.0, on_exit: RunnerExitHook | None = None) -> Self:
+        """Start a worker, send it `load` and wait until its model is loaded; `on_exit` is told
+        if it later stops unasked."""
+        launched = await asyncio.to_thread(cls.launch, load)
+        return await cls.adopt(launched, load_timeout, on_exit)
+
+    @classmethod
+    async def adopt(
+        cls, launched: Launched, load_timeout: float = 300.0, on_exit: RunnerExitHook | None = None
+    ) -> Self:
+        """Wait until the `launched` worker's model is loaded and serve it (it is stopped if it fails)."""
+        try:
+            engine = await cls._ready(launched, load_timeout, on_exit)
+        except BaseException:
+            await asyncio.to_thread(launched.kill)
+            raise
+        engine._scratch = launched.scratch
+        return engine
+
+    @classmethod
+    async def _ready(cls, launched: Launched, load_timeout: float, on_exit: RunnerExitHook | None) -> Self:
+        spec, process, parent = launched.load.spec, launched.process, launched.conn
         try:
             ready = await asyncio.wait_for(asyncio.to_thread(parent.recv_bytes), load_timeout)
         except (EOFError, TimeoutError) as exc:
-            process.kill()
             raise EngineStartError(f"the worker for {spec.id} exited or timed out while loading") from exc
         match msgspec.msgpack.decode(ready, type=Event):
             case Ready(info=info):

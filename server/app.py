@@ -54,6 +54,7 @@ from server.serving.deployments import (
     memory_budget,
 )
 from server.serving.metrics import Metrics
+from server.serving.prestart import Prestart
 from server.serving.runner import EngineFactory, Limits, confined_worker_factory, start_worker
 from server.serving.scheduler import Scheduler
 from server.settings import Settings
@@ -88,9 +89,13 @@ def _constant(value: object) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-def create_app(settings: Settings, engine_factory: EngineFactory = start_worker) -> Litestar:
+def create_app(
+    settings: Settings, engine_factory: EngineFactory = start_worker, prestarted: Prestart | None = None
+) -> Litestar:
     """Build the Litestar app for `settings`; services are read (and checked) here, preloaded
-    models load when the app starts, the others on first use. Tests may replace `engine_factory`."""
+    models load when the app starts, the others on first use. Tests may replace `engine_factory`.
+    `prestarted`: a worker `hearth serve` launched before building the app (server/serving/prestart.py),
+    which the app adopts or stops."""
     fingerprint = f"hearth-{hearth_version()}"
     security = Security(settings)
     drain = Drain(settings.server.shutdown_grace_s)
@@ -103,6 +108,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         # Production runners are confined (docs/security.md) and watched: an exit nobody asked
         # for is audited.
         engine_factory = confined_worker_factory(security.confinement(), security.runner_exit)
+        if prestarted is not None:
+            engine_factory = prestarted.factory(engine_factory, security.runner_exit)
     limits = Limits(
         max_queue=settings.scheduler.max_queue,
         queue_timeout_s=settings.scheduler.queue_timeout_s,
@@ -162,6 +169,8 @@ def create_app(settings: Settings, engine_factory: EngineFactory = start_worker)
         finally:
             app.state.hub.jobs.close()
             await scheduler.close()
+            if prestarted is not None:
+                await asyncio.to_thread(prestarted.discard)
 
     def _count(endpoint: str, model: str, code: str) -> None:
         metrics: Metrics | None = getattr(app.state, "metrics", None)

@@ -7,12 +7,15 @@ import contextlib
 import logging
 import logging.handlers
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec import inspect
 
 from server.commands.common import Commands
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.serving.prestart import Prestart
 
 
 def _unwrap(kind: inspect.Type) -> tuple[inspect.Type, str]:
@@ -91,6 +94,17 @@ def configure_logging(settings: Settings) -> None:
 
 def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     """Run the server until interrupted."""
+    from server.serving.prestart import prestart
+
+    # Before the web framework is imported: the model loads while the app is built.
+    prestarted = prestart(settings)
+    try:
+        return _serve(settings, prestarted)
+    finally:
+        prestarted.discard()
+
+
+def _serve(settings: Settings, prestarted: Prestart) -> int:
     import uvicorn
 
     from server.app import create_app, hearth_version
@@ -111,7 +125,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     tls: dict[str, Any] = {"ssl_context_factory": lambda _config, _default: ssl_context} if ssl_context else {}
     configure_logging(settings)
     try:
-        app = create_app(settings)
+        app = create_app(settings, prestarted=prestarted)
     except ServicesError as exc:
         # A wrong services file stops the server before it binds: serving half of it would hide the mistake.
         print(f"hearth: {exc}", file=sys.stderr)

@@ -6,36 +6,18 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 
 from adapters.sandbox import Confinement
-from server.security.audit import AuditWriter
 from server.security.audit_log import AuditCollector, AuditLog
 from server.security.auth import Authenticator, is_loopback
 from server.security.keys import KeyStore
+from server.security.locations import audit_writer, keys_path
 from server.security.middleware import Guard, SecurityMiddleware
 from server.settings import Settings
-
-
-def keys_path(settings: Settings) -> Path:
-    """Where the key store of `settings.server.home` lives."""
-    return settings.home_path / "keys.json"
-
-
-def audit_dir(settings: Settings) -> Path:
-    """Where the audit log of `settings.server.home` lives."""
-    return settings.home_path / "audit"
-
-
-def audit_writer(settings: Settings) -> AuditWriter:
-    """A writer on the audit chain of `settings.server.home` (for the server and the CLI alike)."""
-    return AuditWriter(
-        audit_dir(settings), fsync=settings.security.audit_fsync, max_bytes=settings.security.audit_max_bytes
-    )
 
 
 def bind_refusal(settings: Settings) -> str | None:
@@ -139,8 +121,4 @@ class Security:
 
     def confinement(self) -> Confinement:
         """How model workers are confined."""
-        return Confinement(
-            enabled=self.settings.security.sandbox,
-            filesystem=self.settings.security.sandbox_files,
-            max_memory_bytes=int(self.settings.security.worker_max_memory_gb * 1024**3),
-        )
+        return self.settings.worker_confinement()
