@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from server.commands.common import add_group
-from server.security.app_security import audit_dir
 from server.security.audit import CURRENT, check, log_files, parse, read_records
 from server.security.keys import KeyStoreError, parse_duration
+from server.security.locations import audit_dir
 from server.settings import Settings
 
 if TYPE_CHECKING:

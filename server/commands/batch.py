@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from server.commands.client import auth_headers
 from server.commands.common import Commands, local_url
@@ -103,6 +100,9 @@ def _submit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _follow(settings: Settings, args: argparse.Namespace, batch_id: str) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("validating", total=None)
@@ -124,6 +124,9 @@ def _ls(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(batches, indent=2))
         return OK
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("ID", "ENDPOINT", "STATUS", "DONE", "FAILED", "TOTAL", "CREATED", box=None)
     for b in batches:
         c = b["request_counts"]

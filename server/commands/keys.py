@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from hub.names import InvalidNameError
 from server.commands.common import add_group
 from server.commands.output import add_json_flag, print_json, print_table
-from server.security.app_security import audit_writer, keys_path
 from server.security.audit import utc_now
 from server.security.keys import SCOPES, KeyStore, KeyStoreError, parse_duration
+from server.security.locations import audit_writer, keys_path
 from server.settings import Settings
 
 if TYPE_CHECKING:

@@ -22,7 +22,6 @@ from server.commands.common import local_url
 from server.settings import Settings
 from server.workflows.limits import LimitError, check_depth, check_size
 from server.workflows.loader import WorkflowError, parse
-from server.workflows.validate import check
 
 if TYPE_CHECKING:
     from server.commands.common import Commands
@@ -83,6 +82,9 @@ def run_validate(settings: Settings, args: argparse.Namespace) -> int:
     except LimitError as exc:
         print(f"{path}: {exc.message}", file=sys.stderr)
         return 1
+    # The checker imports the server's request path: only for this command, not every `hearth` call.
+    from server.workflows.validate import check
+
     try:
         workflow, positions = parse(text, str(path))
         plan = check(workflow, positions, models, limits)

@@ -19,9 +19,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from server.http.errors import APIError, ErrorResponse
-from server.security.app_security import Security, audit_dir
+from server.security.app_security import Security
 from server.security.audit import parse, read_records, verify
 from server.security.keys import KeyStoreError, parse_duration
+from server.security.locations import audit_dir
 
 
 class AuditRecords(msgspec.Struct):
