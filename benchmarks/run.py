@@ -111,8 +111,9 @@ def bench_server(
     load_args: list[str],
     log_path: Path,
     budget_s: float,
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Start a server, time its first answer, load-test it, stop it."""
+    """Start a server, time its first answer, wait `settle_s`, load-test it, stop it."""
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         started = time.perf_counter()
@@ -122,6 +123,9 @@ def bench_server(
             if ready is None:
                 return {"name": name, "command": shlex.join(command), "error": f"did not answer; see {log_path}"}
             startup_s = time.perf_counter() - started
+            # Hearth builds its batching pipeline in the seconds after its first answer (quick
+            # start, docs/adapters.md): the load test measures the server as it then serves.
+            time.sleep(settle_s)
             out = log_path.with_suffix(".json")
             args = ["--url", base_url, "--model", model, "--label", name, "--server-pid", str(proc.pid), *load_args]
             result = run_loadgen(args, out, budget_s)
@@ -183,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=list(DEFAULT_LEVELS))
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--deadline", type=float, default=180.0, help="seconds per level at most")
+    parser.add_argument(
+        "--settle-s", type=float, default=10.0, help="seconds between a server's first answer and its load test"
+    )
     parser.add_argument("--llama-parallel", type=int, default=16, help="llama-server slots (--parallel)")
     parser.add_argument("--llama-slot-ctx", type=int, default=1024, help="context per llama-server slot")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="llama-server threads")
@@ -213,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.hearth_model_path:
                 command += ["--model-path", args.hearth_model_path]
             entry = bench_server(
-                args.hearth_label, command, port, HEARTH_MODEL_ID, load_args, logs / "hearth.log", budget
+                args.hearth_label, command, port, HEARTH_MODEL_ID, load_args, logs / "hearth.log", budget, args.settle_s
             )
         else:
             binary = llama_server_path()
@@ -226,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
                 command += ["-c", str(ctx), "--parallel", str(args.llama_parallel), "-t", str(args.threads)]
                 # One KV pool shared by all slots, as Hearth's paged cache is; no web UI.
                 command += ["--kv-unified", "--no-webui"]
-                entry = bench_server("llama-server", command, port, "smollm2", load_args, logs / "llama.log", budget)
+                entry = bench_server(
+                    "llama-server", command, port, "smollm2", load_args, logs / "llama.log", budget, args.settle_s
+                )
         entry["loadavg_1m_after"] = os.getloadavg()[0]
         results["targets"].append(entry)
         args.out.write_text(json.dumps(results, indent=2))

@@ -7,7 +7,7 @@ warm starts taking turns. A start ends when a 1-token chat completion is answere
 used (user + system) are read, a figure that other processes on a loaded machine inflate far less
 than wall time. Prints a markdown table for RESULTS.md.
 
-    .venv/bin/python -m benchmarks.warm_start [--repeat 3] [--configs ir gguf ir-no-preload-while-binding]
+    .venv/bin/python -m benchmarks.warm_start [--repeat 3] [--configs ir gguf ir-no-quick-start ...]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ CONFIGS: dict[str, list[str]] = {
     "ir": [],
     "gguf": ["--no-gguf-ir-cache"],
     "ir-no-preload-while-binding": ["--no-preload-while-binding"],
+    "ir-no-quick-start": ["--no-quick-start"],
     "gguf-no-model-cache": ["--no-gguf-ir-cache", "--no-model-cache"],
 }
 
