@@ -362,7 +362,7 @@ class OpenVINOBackend:
             self._advance_startup()
         if self._pipe is not None and self._pipe.has_non_finished_requests():
             self._pipe.step()
-        elif self._solo is not None and self._running:
+        elif self._solo is not None and (self._running or self._waiting):
             self._solo.wait(_SOLO_WAIT_S)
         elif self._build is not None:
             time.sleep(_SOLO_WAIT_S)
