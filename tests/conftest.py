@@ -212,15 +212,21 @@ def run_hearth(
     tls: ssl.SSLContext | None = None,
     seed_ir: bool = True,
     preload: bool = True,
+    quick_start: bool = False,
 ) -> Iterator[HearthServer]:
     """Start `hearth serve` with `extra_args` (and extra `HEARTH_*` variables in `env`), wait until
     GET /health is 200, yield it, and stop it afterwards. Reusable by any test needing its own server.
     With `tls` (the client's SSL context) the server is reached over https. A new home gets the
     session's saved IR of the default GGUF unless `seed_ir` is False (tests of the first start).
     `preload=False` starts it with `--no-preload-model`: for tests that rarely or never need the
-    model, which then loads on its first request (~5 CPU-s saved per server that never does)."""
+    model, which then loads on its first request (~5 CPU-s saved per server that never does).
+    Quick start (docs/adapters.md) is off unless `quick_start`: it answers a server's first seconds
+    from a second pipeline, ~3 CPU-s more per start (measured: the suite took ~6 minutes longer with
+    it on everywhere); the shared server, the quick-start and start-up tests keep it on."""
     if not preload:
         extra_args = (*extra_args, "--no-preload-model")
+    if not quick_start:
+        extra_args = (*extra_args, "--no-quick-start")
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     if seed_ir:
@@ -268,7 +274,7 @@ def parse_sse(raw: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def hearth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
     """The one shared server, serving the default model with its full context."""
-    with run_hearth(tmp_path_factory.mktemp("hearth-home")) as server:
+    with run_hearth(tmp_path_factory.mktemp("hearth-home"), quick_start=True) as server:
         yield server
 
 

@@ -26,7 +26,7 @@ from tests.conftest import DEFAULT_MODEL, HearthServer, run_hearth
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HearthServer]:
-    with run_hearth(tmp_path_factory.mktemp("prestart")) as running:
+    with run_hearth(tmp_path_factory.mktemp("prestart"), quick_start=True) as running:
         yield running
 
 
