@@ -4,6 +4,7 @@ multi-line input, `/set parameter`, Ctrl-C during an answer, `/save` `/clear` `/
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from tests.server.commands.cli import clean_env
 PROMPT = ">>> "
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def chat(hearth_server: HearthServer, tmp_path: Path) -> Iterator[pexpect.spawn[str]]:
     """`hearth run MODEL` on a pty, with its own HEARTH_HOME (saved chats, input history)."""
@@ -29,6 +34,9 @@ def chat(hearth_server: HearthServer, tmp_path: Path) -> Iterator[pexpect.spawn[
         encoding="utf-8",
         timeout=120,
         dimensions=(40, 200),
+        # As in a terminal: a suite started in the background by a shell without job control
+        # inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     child.expect_exact(PROMPT)
     yield child
