@@ -149,9 +149,9 @@ class OpenVINOBackend:
         )
         self._running: dict[int, _Running] = {}
         self._waiting: dict[int, _Waiting] = {}
-        # Answers decided outside a step (a waiting request cancelled or failed), sent with the next.
+        # Answers decided outside a step (a waiting request that failed), sent with the next.
         self._failed: list[Delta] = []
-        self._idle_since = time.monotonic()
+        self._ready_at = time.monotonic()
         self._solo_answered = False
 
     def info(self) -> ModelInfo:
@@ -300,20 +300,20 @@ class OpenVINOBackend:
                     self._start(*waiting)
                     break
         if build is not None and not build.started:
-            idle_for = time.monotonic() - self._idle_since if not self._running else 0.0
+            idle_for = time.monotonic() - self._ready_at if not self._running else 0.0
             # Something waits (the stateful pipeline is busy or cannot serve it), the first answer
             # is out, or nothing asked for a while.
             if self._waiting or self._solo_answered or idle_for >= _BUILD_AFTER_IDLE_S:
                 build.start()
         if self._pipe is None and self._build is None:
             self._fail_waiting("the batching pipeline failed to build")
-        if self._pipe is not None and solo is not None and not any(self._on_solo()):
+        if self._pipe is not None and solo is not None and not self._solo_running():
             solo.close()
             self._solo = None
             log.info("the batching pipeline serves %s from now on", self._info.model_id)
 
-    def _on_solo(self) -> list[bool]:
-        return [isinstance(r.handle, SoloHandle) for r in self._running.values()]
+    def _solo_running(self) -> bool:
+        return any(isinstance(r.handle, SoloHandle) for r in self._running.values())
 
     def _adopt(self, build: PipelineBuild) -> None:
         """Take the built batching pipeline and start everything that waits on it."""
@@ -419,8 +419,7 @@ class OpenVINOBackend:
         if delta.final:
             del self._running[rid]
             if isinstance(run.handle, SoloHandle):
-                self._solo_answered = True
-                self._idle_since = time.monotonic()
+                self._solo_answered = True  # the build starts now: no idle time to measure
         return delta
 
     def _token_logprobs(self, run: _Running) -> tuple[TokenLogprob, ...]:
