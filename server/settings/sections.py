@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from adapters.embeddings import DEFAULT_EMBEDDING_MODEL_ID
-from hub.models import DEFAULT_MODEL_ID
+from hub.models import DEFAULT_EMBEDDING_MODEL_ID, DEFAULT_MODEL_ID
 
 ENV_PREFIX = "HEARTH_"
 

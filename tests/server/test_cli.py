@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from server.cli import COMMANDS, build_parser, main
 from server.commands.serve import add_setting_flags
 from server.settings import flat_names, load_settings
 
@@ -85,3 +86,37 @@ def test_serve_flags_refuse_bad_values(capsys: pytest.CaptureFixture[str]) -> No
         main(["serve", "--log-level", "loud"])
     assert info.value.code == 2
     assert "--log-level" in capsys.readouterr().err
+
+
+def test_commands_names_every_command_of_its_module() -> None:
+    # `hearth NAME` builds only NAME's module: the table must say which module registers what.
+    for module in dict.fromkeys(COMMANDS.values()):
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"server.commands.{module}").register(sub)
+        assert {name for name, owner in COMMANDS.items() if owner == module} == set(sub.choices), module
+    full = build_parser()._subparsers
+    assert full is not None
+    listed = [name for action in full._group_actions for name in getattr(action, "choices", {})]
+    assert listed == [*COMMANDS, "completion"]
+
+
+def test_serve_imports_no_other_command() -> None:
+    # What `hearth serve` imports before it launches the model worker (benchmarks/RESULTS.md,
+    # session 25): neither the other commands' modules nor their HTTP client, TLS or numpy.
+    code = (
+        "import sys; from server.cli import build_parser; "
+        "build_parser('serve').parse_args(['serve', '--port', '1']); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    loaded = set(run.stdout.split())
+    assert "server.commands.serve" in loaded
+    assert not loaded & {"server.commands.batch", "server.commands.hub", "server.commands.tls"}
+    assert not loaded & {"httpx", "cryptography", "numpy", "rich"}
+
+
+def test_version_prints_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("hearth ")
