@@ -137,12 +137,14 @@ class SoloPipeline:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """One token after a 16-token prompt: the first inference of a compiled model costs ~0.5 s
-        more than later ones (measured), which the worker pays while the server is still starting
-        rather than in its first answer. A 1- or 2-token prompt leaves the cost to the first longer
-        prompt; 16 tokens cover prompts of 31 and 45 tokens (measured)."""
+        """A 16-token prompt and two tokens: the first prefill of a compiled model costs ~0.5 s
+        more than later ones, and so does its first one-token decode step (measured), which the
+        worker pays while the server is still starting rather than in its first answer. A 1- or
+        2-token prompt leaves the cost to the first longer prompt; 16 tokens cover prompts of 40
+        and 100 tokens (measured)."""
         config = self.pipe.get_generation_config()
-        config.max_new_tokens = 1
+        config.max_new_tokens = 2
+        config.ignore_eos = True
         config.do_sample = False
         shape = (1, 16)
         ids = self._tensor(np.full(shape, self.pipe.get_tokenizer().get_bos_token_id(), dtype=np.int64))

@@ -3,7 +3,8 @@
 For each configuration a fresh `$HEARTH_HOME` is started once (cold: nothing cached) and then
 `--repeat` more times on the same home (warm: the second start and later), the configurations'
 warm starts taking turns. A start ends when a 1-token chat completion is answered
-(benchmarks.run's `first_answer`); the server is then stopped and the CPU seconds its process tree
+(benchmarks.run's `first_answer`), then a 32-token chat is timed (`first_chat_s`: what a first real
+question waits); the server is then stopped and the CPU seconds its process tree
 used (user + system) are read, a figure that other processes on a loaded machine inflate far less
 than wall time. The process tree's resident memory is sampled every 50 ms throughout; with
 `--hold-s N` the server keeps answering 16-token chats for N seconds after its first answer (so
@@ -97,6 +98,20 @@ def _hold(port: int, seconds: float) -> int:
     return answered
 
 
+def _first_chat(port: int) -> float:
+    """Seconds of a 32-token chat right after the first answer: what a first real question
+    waits for, including any first-inference cost the worker left out of its warm-up."""
+    body = {
+        "model": "smollm2-135m-instruct",
+        "messages": [{"role": "user", "content": "Write two sentences about the sea and the wind."}],
+        "max_tokens": 32,
+        "temperature": 0,
+    }
+    started = time.perf_counter()
+    httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=60.0).raise_for_status()
+    return round(time.perf_counter() - started, 3)
+
+
 def one_start(home: Path, flags: list[str], log_path: Path, hold_s: float = 0.0) -> dict[str, Any]:
     """Start hearth on `home`, time its first answer, then (`hold_s`) keep chatting while sampling
     the process tree's peak memory, and stop it; seconds, CPU seconds, peak MiB."""
@@ -115,6 +130,7 @@ def one_start(home: Path, flags: list[str], log_path: Path, hold_s: float = 0.0)
         try:
             ready = first_answer(f"http://127.0.0.1:{port}", "smollm2-135m-instruct", proc, timeout_s=300.0)
             wall = time.perf_counter() - started if ready is not None else None
+            chat = _first_chat(port) if ready is not None else None
             if ready is not None and hold_s > 0:
                 answered = _hold(port, hold_s)
         finally:
@@ -124,6 +140,7 @@ def one_start(home: Path, flags: list[str], log_path: Path, hold_s: float = 0.0)
         "wall_s": None if wall is None else round(wall, 3),
         "cpu_s": round(_children_cpu() - cpu_before, 2),
         "peak_rss_mib": peak_mib,
+        "first_chat_s": chat,
     }
     if hold_s > 0:
         result["answered_while_held"] = answered
@@ -167,15 +184,17 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2))
     print(
         "\n| configuration | cold wall s | cold CPU s | warm wall s (min / median) | warm CPU s (min / median) "
-        "| warm peak RSS MiB (max) |"
+        "| warm peak RSS MiB (max) | warm first 32-token chat s (median) |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, r in results.items():
         walls = [w["wall_s"] for w in r["warm"] if w["wall_s"] is not None]
         cpus = [w["cpu_s"] for w in r["warm"]]
+        chats = [w["first_chat_s"] for w in r["warm"] if w["first_chat_s"] is not None]
         print(
             f"| {label} (`{' '.join(r['flags']) or 'defaults'}`) | {r['cold']['wall_s']} | {r['cold']['cpu_s']} "
-            f"| {summary(walls)} | {summary(cpus)} | {max(w['peak_rss_mib'] for w in r['warm'])} |"
+            f"| {summary(walls)} | {summary(cpus)} | {max(w['peak_rss_mib'] for w in r['warm'])} "
+            f"| {statistics.median(chats) if chats else '-'} |"
         )
 
 

@@ -119,7 +119,8 @@ def create_app(
     )
     store = ArtifactStore(settings.models_dir)
     recent_errors = RecentErrors(settings.server.recent_errors)
-    services = deployments(settings, store)
+    planned = prestarted.planned if prestarted is not None else None
+    services = list(planned) if planned is not None else deployments(settings, store)
     embedding = embedding_deployment(settings, store)
     if embedding is not None and embedding.name not in {d.name for d in services}:
         # The embedding model is scheduled like the services: budgeted, evictable, in /v1/status.

@@ -21,7 +21,7 @@ from adapters.ipc import LoadChat
 from adapters.worker import Launched
 from hub.models import ModelSpec
 from hub.store import ArtifactStore
-from server.serving.deployments import deployments
+from server.serving.deployments import Deployment, deployments
 from server.serving.runner import EngineFactory, ManagedEngine
 from server.settings import Settings
 
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 class Prestart:
     """A launched worker (or none) waiting for the scheduler's first preload to adopt it."""
 
-    def __init__(self, launched: Launched | None = None) -> None:
+    def __init__(self, launched: Launched | None = None, planned: list[Deployment] | None = None) -> None:
         self._launched = launched
+        # The deployments computed to find the worker to launch: `create_app` takes them rather
+        # than reading the model's metadata again.
+        self.planned = planned
 
     @property
     def pending(self) -> bool:
@@ -70,7 +73,7 @@ def prestart(settings: Settings) -> Prestart:
         if first is None:
             return Prestart()
         load = LoadChat(first.spec, first.options, settings.worker_confinement())
-        return Prestart(ChatEngine.launch(load))
+        return Prestart(ChatEngine.launch(load), planned)
     except Exception as exc:  # the scheduler's load will say what is wrong
         log.debug("no early start of the model worker: %s", exc)
         return Prestart()
