@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api } from "../api.js";
+import { api, getKey, setKey } from "../api.js";
 
 function when(seconds) {
   return seconds == null ? "never" : new Date(seconds * 1000).toLocaleString();
@@ -27,8 +27,21 @@ function Keys() {
       const key = await api("/v1/keys", { method: "POST", body });
       setCreated(key);
       setForm((f) => ({ ...f, name: "" }));
-      // From now on the server wants a key: this console keeps working only with the new one
-      // if it is an admin key; otherwise it will ask for one.
+      if (!getKey()) {
+        // The first key: from now on the server wants one, from this machine too. Any call
+        // without one would be refused and swap this page for the sign-in form, taking the new
+        // value off screen before it was copied. An admin key signs this console in; with any
+        // other the list is not refreshed, and the console asks for a key on the next page.
+        if (key.scope !== "admin") {
+          setMessage(
+            "Every client now needs a key, this console included: sign in with an admin key " +
+              "(hearth keys create --name NAME --scope admin, on the server's machine).",
+          );
+          return;
+        }
+        setKey(key.key);
+        setMessage(`The server now requires a key: this console signed in with ${key.name}.`);
+      }
       refresh();
     } catch (err) {
       setMessage(err.message);

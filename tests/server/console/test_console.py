@@ -12,6 +12,7 @@ import httpx
 import yaml
 from playwright.sync_api import Locator, Page, expect
 
+from server.cli import main
 from tests.conftest import DEFAULT_MODEL, REPO_ROOT, HearthServer
 from tests.server.console.conftest import Watched
 
@@ -226,11 +227,18 @@ def test_admin_key_is_then_required(watched: Watched, console_server: HearthServ
     page.get_by_role("button", name="Create key").click()
     key = page.get_by_label("New key value").inner_text()
     assert key.startswith("sk-") or len(key) > 20
+    # The first key: the server wants one from now on, this machine included. The console signed
+    # in with it (an admin key), so the list still loads and the value stays on screen to copy.
+    expect(page.get_by_text("this console signed in with console-admin")).to_be_visible()
+    keys_table = page.get_by_role("table", name="API keys")
+    expect(keys_table.get_by_role("cell", name="console-admin", exact=True)).to_be_visible()
+    expect(page.get_by_label("New key value")).to_have_text(key)
     watched.screenshot("admin")
-    # From now on the server wants a key: the console asks for one (its first call is a 401).
     watched.allowed.add(401)
     assert httpx.get(f"{console_server.api_url}/status").status_code == 401
+    # The key lives in this tab: a reload stays signed in; signed out, the console asks for one.
     page.reload()
+    page.get_by_role("button", name="Sign out").click()
     field = page.get_by_label("API key")
     expect(field).to_be_visible()
     watched.screenshot("sign-in")
@@ -242,3 +250,19 @@ def test_admin_key_is_then_required(watched: Watched, console_server: HearthServ
     ).to_be_visible()
     page.get_by_role("button", name="Revoke console-admin").click()
     expect(page.get_by_role("status")).to_contain_text("Revoked console-admin")
+
+
+def test_a_first_inference_key_stays_on_screen(watched: Watched, console_server: HearthServer) -> None:
+    page = watched.page
+    page.goto("/#/admin")
+    page.get_by_label("Key name").fill("console-user")
+    page.get_by_role("button", name="Create key").click()
+    key = page.get_by_label("New key value").inner_text()
+    # The server now refuses this console (no admin key): the page says so and keeps the value,
+    # rather than a refused refresh swapping it for the sign-in form before it was copied.
+    expect(page.get_by_text("Every client now needs a key, this console included")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(page.get_by_label("New key value")).to_have_text(key)
+    assert httpx.get(f"{console_server.api_url}/status").status_code == 401
+    assert main(["keys", "--home", str(console_server.home), "revoke", "console-user"]) == 0
+    assert httpx.get(f"{console_server.api_url}/status").status_code == 200
