@@ -185,9 +185,16 @@ def main(conn: Connection) -> None:
         else:
             serve_chat(conn, model)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        return  # the server went away: nothing left to serve
-    finally:
-        model.close()
+        pass  # the server went away: nothing left to serve
+    # The model is not closed: the process ends here, as multiprocessing's children do, without
+    # tearing down the interpreter. Closing would wait for a batching pipeline still building
+    # (quick start), which held `hearth serve`'s exit for the rest of the build (measured: 5.9 s
+    # when stopped right after its first answer, 0.7 s without waiting). Nothing is left to write:
+    # a model's files are saved during its load, before `Ready`.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

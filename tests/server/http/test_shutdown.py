@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import openai
+import psutil
 
 from tests.conftest import DEFAULT_MODEL, HearthServer, parse_sse, run_hearth
 
@@ -194,3 +195,29 @@ def test_sigterm_to_the_whole_process_group_still_drains(tmp_path: Path) -> None
         assert chunks[-1]["error"]["code"] == "server_shutting_down", chunks[-1]
         output = server.output()
         assert "exited (code" not in output and "died" not in output, output[-3000:]
+
+
+def test_stopping_during_the_quick_start_hand_over_does_not_wait_for_the_build(tmp_path: Path) -> None:
+    """Stopped right after its first answer, while the batching pipeline builds on a thread
+    (quick start, docs/adapters.md), the server ends cleanly and its worker with it: the worker
+    leaves without waiting for the build (adapters/worker_main.py), which took ~5 s more."""
+    home = tmp_path / "home"
+    for _ in range(2):  # a first start saves the model's IR when the session had none to share
+        with run_hearth(home, quick_start=True) as server:
+            answer = httpx.post(
+                f"{server.api_url}/chat/completions",
+                json={"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+            workers = psutil.Process(server.process.pid).children()
+            assert workers
+            os.killpg(server.process.pid, signal.SIGTERM)
+            assert server.process.wait(20) == 0
+            _, alive = psutil.wait_procs(workers, timeout=5)
+            assert not alive
+            output = server.output()
+            if "stateful pipeline first" in output:
+                break
+    assert "stateful pipeline first" in output, output[-3000:]
+    assert "Traceback" not in output and "exited (code" not in output, output[-3000:]
