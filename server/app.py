@@ -139,7 +139,8 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         budgets: dict[str, int] = {}
         if any(d.device != "CPU" for d in services):
-            # Asking OpenVINO which accelerators exist costs ~0.15 s and ~28 MB: only when needed.
+            # Asking OpenVINO which accelerators exist costs ~0.2 s and ~28 MB: only when a device
+            # other than the CPU may be used, and a GPU could be there (adapters/hardware.py).
             budgets = await asyncio.to_thread(device_budgets, settings)
         scheduler = Scheduler(services, dataclasses.replace(limits, device_budgets=budgets), engine_factory, resolve)
         app.state.scheduler = scheduler

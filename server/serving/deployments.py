@@ -12,7 +12,7 @@ import msgspec
 import psutil
 
 from adapters.base import EmbeddingSpec, EngineKind, EngineOptions
-from adapters.hardware import DeviceInfo, openvino_devices
+from adapters.hardware import DeviceInfo, openvino_devices, openvino_gpu_possible
 from adapters.kv_cache import auto_kv_cache_gb
 from adapters.limits import (
     ModelLimits,
@@ -107,7 +107,8 @@ def device_budgets(settings: Settings, devices: Sequence[DeviceInfo] | None = No
     """Bytes the models on each accelerator that reports its memory may use together: a share of
     it (`device_memory_fraction`). `devices` defaults to what OpenVINO sees here."""
     if devices is None:
-        devices = openvino_devices()[1]
+        # Only a GPU reports its memory: without one possible, OpenVINO is not even loaded.
+        devices = openvino_devices()[1] if openvino_gpu_possible() else []
     fraction = settings.scheduler.device_memory_fraction
     return {device_key(d.id): int(d.memory_bytes * fraction) for d in devices if d.memory_bytes and d.kind != "cpu"}
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -152,6 +155,21 @@ def test_device_budgets_are_a_share_of_what_accelerators_report() -> None:
     ]
     settings = load_settings({"device_memory_fraction": 0.5}, env={})
     assert device_budgets(settings, devices) == {"GPU": 4 * 2**30, "GPU.1": 2**29}
+
+
+def test_device_budgets_load_no_openvino_where_no_gpu_can_be() -> None:
+    # The server asks for budgets at start-up when the device is AUTO (the default): without a
+    # render node on Linux, no OpenVINO GPU can exist, and importing OpenVINO cost ~0.2 s.
+    code = (
+        "import sys; from adapters.hardware import openvino_gpu_possible; "
+        "from server.serving.deployments import device_budgets; from server.settings import load_settings; "
+        "print(openvino_gpu_possible(), device_budgets(load_settings({}, env={})), 'openvino' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    possible = sys.platform != "linux" or any(p.name.startswith("renderD") for p in Path("/dev/dri").glob("*"))
+    assert out[0] == str(possible)
+    if not possible:
+        assert out[1:] == ["{}", "False"]
 
 
 def test_priority_order_under_contention_is_highest_first_then_fifo() -> None:
