@@ -198,7 +198,7 @@ def test_sigterm_to_the_whole_process_group_still_drains(tmp_path: Path) -> None
 
 
 def test_stopping_during_the_quick_start_hand_over_does_not_wait_for_the_build(tmp_path: Path) -> None:
-    """Stopped right after its first answer, while the batching pipeline builds on a thread
+    """Stopped soon after its first answer, while the batching pipeline builds on a thread
     (quick start, docs/adapters.md), the server ends cleanly and its worker with it: the worker
     leaves without waiting for the build (adapters/worker_main.py), which took ~5 s more."""
     home = tmp_path / "home"
@@ -212,6 +212,7 @@ def test_stopping_during_the_quick_start_hand_over_does_not_wait_for_the_build(t
             assert answer.status_code == 200, answer.text
             workers = psutil.Process(server.process.pid).children()
             assert workers
+            time.sleep(1.5)  # the build starts after 1 s with nothing asked, and takes ~5 s
             os.killpg(server.process.pid, signal.SIGTERM)
             assert server.process.wait(20) == 0
             _, alive = psutil.wait_procs(workers, timeout=5)
