@@ -36,7 +36,7 @@ from adapters.base import (
 from adapters.budget import checked_prompt_ids, new_token_budget
 from adapters.detokenize import DecodeState, decode_step
 from adapters.ir_cache import PipelineSource, pipeline_source
-from adapters.kv_cache import kv_cache_gb_for
+from adapters.kv_cache import kv_cache_gb_for, kv_cache_tokens
 from adapters.limits import model_limits, served_context, wanted_context
 from adapters.openvino_pipelines import PipelineBuild, load_pipeline, pipeline_properties
 from adapters.solo import SoloHandle, SoloPipeline, solo_properties
@@ -120,11 +120,18 @@ class OpenVINOBackend:
         self._pipe: ov_genai.ContinuousBatchingPipeline | None = None
         self._solo: SoloPipeline | None = None
         self._build: PipelineBuild | None = None
+        self._solo_max_tokens = 0
         if quick_start_source(source, options):
             properties = solo_properties(options, pipeline_properties(options))
             self._solo = SoloPipeline(source.path, options.device, properties)
             self._build = PipelineBuild(source, options, limits.kv_shape)
             self._tokenizer = self._solo.pipe.get_tokenizer()
+            # The stateful pipeline's f32 KV cache grows with its sequence, outside the memory the
+            # server reserved for the batching pipeline's cache: a longer request waits for that one.
+            shape = limits.kv_shape
+            self._solo_max_tokens = (
+                kv_cache_tokens(shape, options.kv_cache_gb, "f32", options.device) if shape is not None else 0
+            )
             loaded_from = (loaded_from or source.path) + " (stateful pipeline first, batching pipeline building)"
         else:
             self._pipe = load_pipeline(source, options, limits.kv_shape)
@@ -281,10 +288,12 @@ class OpenVINOBackend:
             running.logprobs = []
         self._running[request.request_id] = running
 
-    @staticmethod
-    def _solo_can_serve(request: GenerationRequest) -> bool:
-        """Whether the stateful pipeline does all `request` asks (no log probabilities, no grammar)."""
-        return not request.params.logprobs and request.constraint is None
+    def _solo_can_serve(self, waiting: _Waiting) -> bool:
+        """Whether the stateful pipeline does all a request asks (no log probabilities, no grammar)
+        within the tokens its KV cache may hold."""
+        request = waiting.request
+        fits = len(waiting.ids) + waiting.max_new <= self._solo_max_tokens
+        return fits and not request.params.logprobs and request.constraint is None
 
     def _advance_startup(self) -> None:
         """Quick start: move to the batching pipeline once built, start a waiting request on the
@@ -296,7 +305,7 @@ class OpenVINOBackend:
             build = None
         if self._pipe is None and solo is not None and not solo.busy:
             for rid, waiting in list(self._waiting.items()):
-                if self._solo_can_serve(waiting.request):
+                if self._solo_can_serve(waiting):
                     del self._waiting[rid]
                     self._start(*waiting)
                     break
@@ -330,7 +339,7 @@ class OpenVINOBackend:
     def _fail_waiting(self, why: str) -> None:
         """Fail the waiting requests that only the batching pipeline could serve."""
         for rid, waiting in list(self._waiting.items()):
-            if not self._solo_can_serve(waiting.request):
+            if not self._solo_can_serve(waiting):
                 del self._waiting[rid]
                 self._failed.append(Delta(request_id=rid, error=EngineError("engine_error", why)))
 

@@ -149,3 +149,23 @@ def test_quick_start_needs_an_ir_on_disk_the_model_cache_and_a_cpu(
     staging.mkdir()
     saving = PipelineSource(str(staging / "source.gguf"), _staging=staging, _target=tmp_path / "ir")
     assert not quick_start_source(saving, options)  # this load saves the IR: nothing compiled yet
+
+
+def test_a_request_longer_than_the_stateful_cache_waits_for_the_batching_pipeline(
+    warm: tuple[ModelSpec, EngineOptions],
+) -> None:
+    # 0.02 GB holds ~450 tokens at the stateful pipeline's f32: a ~500-token prompt does not fit,
+    # so it waits for (and starts) the batching pipeline rather than growing the f32 cache.
+    spec, options = warm
+    backend = OpenVINOBackend(spec, msgspec.structs.replace(options, kv_cache_gb=0.02))
+    try:
+        assert backend.serving_pipeline() == "stateful"
+        short = _run(backend, _chat(1, "Say yes.", max_tokens=2, ignore_eos=True))[1]
+        assert sum(d.tokens for d in short) == 2
+        assert backend.serving_pipeline() == "stateful"
+        long = _run(backend, _chat(2, "Repeat this: " + "one two three four " * 120, max_tokens=4, ignore_eos=True))[2]
+        assert long[-1].error is None and sum(d.tokens for d in long) == 4
+        assert long[0].prompt_tokens is not None and long[0].prompt_tokens > 450
+        assert backend.serving_pipeline() == "batching"
+    finally:
+        backend.close()
